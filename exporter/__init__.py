@@ -1,0 +1,3 @@
+"""Prometheus exporter for Northflank backups."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Pure aggregation of one destination's backups, fed page by page in a single pass.
+
+Nothing here does I/O or reads a clock: the poll's `now` is passed in, so the same backups
+always give the same summary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.backups import STATUSES, Backup, InvalidBackup, parse_backup
+
+
+@dataclass(frozen=True)
+class DestinationSummary:
+    """What one complete poll of a destination found; immutable, rendered by the collector."""
+
+    backups_by_status: tuple[tuple[str, int], ...]
+    bytes_by_status: tuple[tuple[str, int], ...]
+    last_completed: float | None
+    expiring: int
+    next_expiry: float | None
+    total: int
+    invalid: int
+
+
+def _by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """Every documented status (0 when absent), then any new status the API invented."""
+    extra = sorted(status for status in counts if status not in STATUSES)
+    return tuple((status, counts[status]) for status in (*STATUSES, *extra))
+
+
+class DestinationAccumulator:
+    """Folds backups into a DestinationSummary without keeping them."""
+
+    def __init__(self, now: float, warning_window: float) -> None:
+        self._now = now
+        self._warn_until = now + warning_window
+        self._counts: Counter[str] = Counter()
+        self._bytes: Counter[str] = Counter()
+        self._last_completed: float | None = None
+        self._expiring = 0
+        self._next_expiry: float | None = None
+        self.invalid = 0
+        self.first_invalid_reason: str | None = None
+
+    def add_raw(self, raw: Any) -> Backup | None:
+        """Parse and add one API object; an unusable one is counted as invalid, not raised."""
+        try:
+            backup = parse_backup(raw)
+        except InvalidBackup as problem:
+            self.invalid += 1
+            if self.first_invalid_reason is None:
+                self.first_invalid_reason = str(problem)
+            return None
+        self.add(backup)
+        return backup
+
+    def add(self, backup: Backup) -> None:
+        self._counts[backup.status] += 1
+        self._bytes[backup.status] += backup.size
+        completed = backup.completed
+        if (
+            backup.status == "completed"
+            and completed is not None
+            and (self._last_completed is None or completed > self._last_completed)
+        ):
+            self._last_completed = completed
+        expires = backup.expires
+        if expires is not None and expires > self._now:
+            if expires <= self._warn_until:
+                self._expiring += 1
+            if self._next_expiry is None or expires < self._next_expiry:
+                self._next_expiry = expires
+
+    def summary(self) -> DestinationSummary:
+        return DestinationSummary(
+            backups_by_status=_by_status(self._counts),
+            bytes_by_status=_by_status(self._bytes),
+            last_completed=self._last_completed,
+            expiring=self._expiring,
+            next_expiry=self._next_expiry,
+            total=sum(self._counts.values()),
+            invalid=self.invalid,
+        )
+
+
+def summarize(raw_backups: Iterable[Any], now: float, warning_window: float) -> DestinationSummary:
+    accumulator = DestinationAccumulator(now, warning_window)
+    for raw in raw_backups:
+        accumulator.add_raw(raw)
+    return accumulator.summary()

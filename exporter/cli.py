@@ -1,0 +1,141 @@
+"""Command line: `northflank-backup-exporter [--config.file F] [--once] [--demo] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import platform
+import secrets
+import signal
+import sys
+import time
+from dataclasses import replace
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, NorthflankSettings, PollSettings, load_config
+from exporter.logs import redact, setup_logging
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator, build_world
+
+PROG = "northflank-backup-exporter"
+DEMO_POLL_INTERVAL = 30.0
+log = logging.getLogger("exporter")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Prometheus exporter for Northflank backups. Polls every backup destination and "
+            "serves backup counts, bytes, freshness, expiry and exporter health on /metrics."
+        ),
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML configuration file (see config.example.yaml)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        metavar="ADDR",
+        help='address to serve on, e.g. ":10117" (overrides web.listen_address)',
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="poll once, print the metrics, exit 0 if every poll was clean else 1",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="poll a built-in simulator of the Northflank API; needs no token",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+    )
+    parser.add_argument("--log.format", dest="log_format", default="text", choices=["text", "json"])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser.parse_args(argv)
+
+
+def start_demo_simulator() -> Simulator:
+    world = build_world(seed=1, anchor=time.time(), destinations=3, backups_per_destination=200)
+    return Simulator(world, token=secrets.token_urlsafe(24)).start()
+
+
+def demo_config(simulator: Simulator) -> Config:
+    return Config(
+        northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
+        poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
+        source="(demo)",
+    )
+
+
+def _fail_config(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+async def _once(exporter: Exporter) -> int:
+    try:
+        clean = await exporter.poll_once()
+    finally:
+        await exporter.client.aclose()
+    sys.stdout.write(exporter.exposition().decode())
+    return 0 if clean else 1
+
+
+async def _serve(exporter: Exporter) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await exporter.serve(stop)
+    except OSError as error:
+        log.error(
+            "cannot serve on %s:%d: %s",
+            exporter.config.listen_host or "*",
+            exporter.config.listen_port,
+            error.strerror,
+        )
+        await exporter.client.aclose()
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.version:
+        print(f"{PROG} {__version__} (Python {platform.python_version()})")
+        return 0
+    setup_logging(args.log_level, args.log_format)
+    simulator = start_demo_simulator() if args.demo else None
+    try:
+        try:
+            config = demo_config(simulator) if simulator else load_config(args.config_file)
+            if args.listen_address is not None:
+                config = config.with_listen_address(args.listen_address)
+        except ConfigError as error:
+            return _fail_config(str(error))
+        except ValueError as error:
+            return _fail_config(f"--web.listen-address: {error}")
+        redact([config.northflank.token])
+        if simulator:
+            log.info("demo mode: polling the built-in simulator at %s", simulator.base_url)
+        exporter = Exporter(config)
+        return asyncio.run(_once(exporter) if args.once else _serve(exporter))
+    finally:
+        if simulator:
+            simulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Async client for the parts of the Northflank API the exporter reads.
+
+Pages are yielded one at a time (never a whole destination in memory); every request is
+counted by endpoint and outcome; 429, 5xx, network errors and unreadable bodies are retried
+with jittered exponential back-off that honours `Retry-After` and `x-ratelimit-reset`;
+401, 403, 404 and 400 are not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from exporter import __version__
+from exporter.config import NorthflankSettings, PollSettings
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 100
+DESTINATIONS_ENDPOINT = "/v1/backup-destinations"
+DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
+BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
+_NOT_RETRIED = frozenset({"400", "401", "403", "404"})
+_MAX_MESSAGE = 200
+
+
+@dataclass(frozen=True)
+class Destination:
+    id: str
+    name: str
+    usage: str
+
+
+class ApiError(Exception):
+    """A request that did not give a usable answer; `code` is the HTTP status or an error kind."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RequestStats:
+    """Counters and the latest rate-limit headers; written by the event loop only."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.rate_limit_remaining: float | None = None
+        self.rate_limit_limit: float | None = None
+        self.rate_limit_reset_at: float | None = None
+
+    def record(self, endpoint: str, code: str) -> None:
+        self.requests[(endpoint, code)] += 1
+
+
+def _header_number(headers: httpx.Headers, name: str) -> float | None:
+    try:
+        return float(headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()[:_MAX_MESSAGE]
+
+
+def _error_message(response: httpx.Response) -> str:
+    """`error.message` from an error body, else the HTTP reason phrase."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _one_line(error["message"])
+    return response.reason_phrase or "error"
+
+
+def _slug(name: str) -> str:
+    """Northflank derives ids from names this way; used only when a list item lacks its id."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def parse_destination(raw: Any) -> Destination | None:
+    """A destination list item or detail object; credential fields are never read."""
+    if not isinstance(raw, dict):
+        return None
+    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    ident = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else _slug(name)
+    if not ident:
+        return None
+    usage = raw.get("usage") if isinstance(raw.get("usage"), str) else ""
+    return Destination(id=ident, name=name, usage=usage)
+
+
+class NorthflankClient:
+    def __init__(
+        self,
+        settings: NorthflankSettings,
+        poll: PollSettings,
+        stats: RequestStats,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._poll = poll
+        self._stats = stats
+        self._sleep = sleep
+        self._clock = clock
+        self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
+        self._http = httpx.AsyncClient(
+            base_url=settings.api_url,
+            headers={
+                "Authorization": f"Bearer {settings.token}",
+                "Accept": "application/json",
+                "User-Agent": f"northflank-backup-exporter/{__version__}",
+            },
+            timeout=poll.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max(poll.concurrency, 1) + 2),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> NorthflankClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _path(self, suffix: str) -> str:
+        return f"{self._prefix}{suffix}"
+
+    async def list_destinations(self) -> list[Destination]:
+        destinations = []
+        async for page in self._pages(DESTINATIONS_ENDPOINT, self._path("/backup-destinations")):
+            data = page.get("data")
+            items = data.get("backupDestinations") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise ApiError(
+                    "GET backup-destinations: data.backupDestinations is not a list", "invalid_body"
+                )
+            destinations.extend(d for d in map(parse_destination, items) if d is not None)
+        return destinations
+
+    async def get_destination(self, destination_id: str) -> Destination:
+        path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}")
+        body = await self._get_json(DESTINATION_ENDPOINT, path, {})
+        destination = parse_destination(body.get("data"))
+        if destination is None:
+            raise ApiError(f"GET {path}: data is not a destination", "invalid_body")
+        return destination
+
+    async def backup_pages(self, destination_id: str) -> AsyncIterator[list[Any]]:
+        """Yield the raw backup objects of a destination, one page at a time."""
+        path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
+        async for page in self._pages(BACKUPS_ENDPOINT, path):
+            data = page.get("data")
+            if not isinstance(data, list):
+                raise ApiError(f"GET {path}: data is not a list", "invalid_body")
+            yield data
+
+    async def _pages(self, endpoint: str, path: str) -> AsyncIterator[dict[str, Any]]:
+        """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(self._poll.max_pages):
+            params: dict[str, str | int] = {"per_page": PER_PAGE}
+            if cursor is not None:
+                params["cursor"] = cursor
+            body = await self._get_json(endpoint, path, params)
+            yield body
+            cursor = self._next_cursor(body, path, seen)
+            if cursor is None:
+                return
+            seen.add(cursor)
+        raise ApiError(f"GET {path}: more than {self._poll.max_pages} pages", "too_many_pages")
+
+    @staticmethod
+    def _next_cursor(body: dict[str, Any], path: str, seen: set[str]) -> str | None:
+        pagination = body.get("pagination")
+        if not isinstance(pagination, dict):
+            raise ApiError(f"GET {path}: response has no pagination object", "invalid_body")
+        cursor = pagination.get("cursor")
+        cursor = cursor if isinstance(cursor, str) and cursor else None
+        # Like the official SDK: a cursor alone also means that another page exists.
+        if pagination.get("hasNextPage") is not True and cursor is None:
+            return None
+        if cursor is None:
+            raise ApiError(f"GET {path}: hasNextPage is true but no cursor was sent", "bad_cursor")
+        if cursor in seen:
+            raise ApiError(f"GET {path}: the API repeated a cursor", "bad_cursor")
+        return cursor
+
+    async def _get_json(
+        self, endpoint: str, path: str, params: dict[str, str | int]
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            outcome, wait_hint = await self._attempt(endpoint, path, params)
+            if isinstance(outcome, dict):
+                return outcome
+            error = outcome
+            if error.code in _NOT_RETRIED or attempt >= self._poll.max_retries:
+                raise error
+            delay = self._backoff(attempt, wait_hint)
+            if delay is None:
+                raise ApiError(
+                    f"{error} (the API asks to wait longer than {self._poll.max_retry_wait:.0f}s)",
+                    error.code,
+                )
+            log.debug("retrying %s in %.1fs after: %s", path, delay, error)
+            await self._sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int, hint: float | None) -> float | None:
+        """Jittered exponential delay, never shorter than the server's hint; None if too long."""
+        delay = self._poll.retry_backoff * (2**attempt) * random.uniform(0.5, 1.5)
+        if hint is not None:
+            if hint > self._poll.max_retry_wait:
+                return None
+            delay = max(delay, hint)
+        return min(delay, self._poll.max_retry_wait)
+
+    async def _attempt(
+        self, endpoint: str, path: str, params: dict[str, str | int]
+    ) -> tuple[dict[str, Any] | ApiError, float | None]:
+        """One request: the decoded body, or the error with the server's wait hint if any."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TimeoutException:
+            self._stats.record(endpoint, "timeout")
+            message = f"GET {path}: timed out after {self._poll.timeout:.0f}s"
+            return ApiError(message, "timeout"), None
+        except httpx.HTTPError as problem:
+            self._stats.record(endpoint, "error")
+            kind = type(problem).__name__
+            return ApiError(f"GET {path}: {kind}", "error"), None
+        self._stats.record(endpoint, str(response.status_code))
+        self._note_rate_limit(response.headers)
+        if response.status_code != 200:
+            return self._status_error(response, path)
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            message = f"GET {path}: HTTP 200 with a body that is not JSON"
+            return ApiError(message, "invalid_body"), None
+        if not isinstance(body, dict):
+            return ApiError(
+                f"GET {path}: HTTP 200 with a body that is not an object", "invalid_body"
+            ), None
+        return body, None
+
+    def _status_error(self, response: httpx.Response, path: str) -> tuple[ApiError, float | None]:
+        status = response.status_code
+        error = ApiError(f"GET {path}: HTTP {status}: {_error_message(response)}", str(status))
+        if status != 429:
+            return error, None
+        hint = _retry_after_seconds(response.headers, self._clock())
+        if hint is None:
+            hint = _header_number(response.headers, "x-ratelimit-reset")
+        return error, hint
+
+    def _note_rate_limit(self, headers: httpx.Headers) -> None:
+        remaining = _header_number(headers, "x-ratelimit-remaining")
+        if remaining is not None:
+            self._stats.rate_limit_remaining = remaining
+        limit = _header_number(headers, "x-ratelimit-limit")
+        if limit is not None:
+            self._stats.rate_limit_limit = limit
+        reset = _header_number(headers, "x-ratelimit-reset")
+        if reset is not None:
+            self._stats.rate_limit_reset_at = self._clock() + reset

@@ -1,0 +1,295 @@
+"""Configuration: a YAML file checked key by key, with a default for everything but the token.
+
+Every problem is reported as one line naming the file and the dotted key; values of secret
+keys are never echoed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporter.durations import DurationError, parse_duration
+
+DEFAULT_API_URL = "https://api.northflank.com"
+TOKEN_ENV_VARS = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
+API_URL_ENV_VAR = "NORTHFLANK_API_BASE_URL"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class NorthflankSettings:
+    api_url: str = DEFAULT_API_URL
+    token: str = field(default="", repr=False)
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval: float = 300.0
+    timeout: float = 30.0
+    concurrency: int = 4
+    stale_after: float = 1800.0
+    max_retries: int = 3
+    retry_backoff: float = 1.0
+    max_retry_wait: float = 60.0
+    max_pages: int = 10000
+
+
+@dataclass(frozen=True)
+class Config:
+    northflank: NorthflankSettings = field(default_factory=NorthflankSettings)
+    destinations: tuple[str, ...] = ()
+    poll: PollSettings = field(default_factory=PollSettings)
+    expiry_warning_window: float = 86400.0
+    listen_host: str = ""
+    listen_port: int = 10117
+    source: str = "(no config file)"
+
+    def with_listen_address(self, address: str) -> Config:
+        host, port = parse_listen_address(address)
+        return replace(self, listen_host=host, listen_port=port)
+
+
+# --- value converters: each takes the raw YAML value and returns the typed one or raises ValueError
+
+
+def _duration(value: Any) -> float:
+    if not isinstance(value, str):
+        raise ValueError("expected a duration string like 90s, 5m or 1h30m")
+    try:
+        seconds = parse_duration(value)
+    except DurationError as error:
+        raise ValueError(str(error)) from None
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError("expected an id made of letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _identifiers(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of destination ids")
+    ids = tuple(_identifier(item) for item in value)
+    if len(set(ids)) != len(ids):
+        raise ValueError("lists the same destination twice")
+    return ids
+
+
+def _secret(value: Any) -> str:
+    # The message never includes the value: it may be a real token typed in the wrong place.
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError("expected a token string without whitespace")
+    return value.strip()
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a file path")
+    return value
+
+
+def _listen_address(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('expected "host:port" or ":port"')
+    parse_listen_address(value)
+    return value
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """Split `host:port`, `:port` or `[v6]:port`; an empty host means every interface."""
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})", address)
+    if not match or not 0 <= int(match.group(2)) <= 65535:
+        raise ValueError(f'invalid listen address {address!r}: expected "host:port" or ":port"')
+    return match.group(1).strip("[]"), int(match.group(2))
+
+
+Converter = Callable[[Any], Any]
+SCHEMA: dict[str, Any] = {
+    "northflank": {
+        "api_url": _url,
+        "token": _secret,
+        "token_file": _path,
+        "team": _identifier,
+    },
+    "destinations": _identifiers,
+    "poll": {
+        "interval": _duration,
+        "timeout": _duration,
+        "concurrency": _positive_int,
+        "stale_after": _duration,
+        "max_retries": _non_negative_int,
+        "retry_backoff": _duration,
+        "max_retry_wait": _duration,
+        "max_pages": _positive_int,
+    },
+    "expiry": {"warning_window": _duration},
+    "web": {"listen_address": _listen_address},
+}
+SECRET_KEYS = frozenset({"northflank.token"})
+
+
+def _expand_env(value: str, environ: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def _validate(
+    raw: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Check `raw` against `schema`; return a flat {dotted.key: typed value} of the keys given."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if not isinstance(key, str) or key not in schema:
+            raise ConfigError(f"{dotted}: unknown key")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a mapping of settings")
+            values.update(_validate(value, expected, f"{dotted}.", environ))
+            continue
+        try:
+            expanded = _expand_env(value, environ) if isinstance(value, str) else value
+            values[dotted] = expected(expanded)
+        except ValueError as error:
+            raise ConfigError(f"{dotted}: {error}") from None
+    return values
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        mode = os.stat(path).st_mode
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"northflank.token_file: cannot read {path}: {error.strerror}") from None
+    if mode & stat.S_IROTH:
+        logging.getLogger(__name__).warning(
+            "token file %s is readable by every user; restrict it with chmod 600", path
+        )
+    try:
+        return _secret(text)
+    except ValueError:
+        raise ConfigError(f"northflank.token_file: {path} holds no usable token") from None
+
+
+def _resolve_token(values: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    if "northflank.token" in values and "northflank.token_file" in values:
+        raise ConfigError("northflank.token: set either token or token_file, not both")
+    if "northflank.token_file" in values:
+        return _read_token_file(values["northflank.token_file"])
+    if "northflank.token" in values:
+        return values["northflank.token"]
+    for name in TOKEN_ENV_VARS:
+        if environ.get(name, "").strip():
+            try:
+                return _secret(environ[name])
+            except ValueError:
+                raise ConfigError(f"northflank.token: {name} holds no usable token") from None
+    raise ConfigError(
+        "northflank.token: no API token; set northflank.token, northflank.token_file "
+        f"or the {TOKEN_ENV_VARS[0]} environment variable"
+    )
+
+
+def _default_api_url(environ: Mapping[str, str]) -> str:
+    try:
+        return _url(environ.get(API_URL_ENV_VAR, DEFAULT_API_URL))
+    except ValueError as error:
+        raise ConfigError(f"northflank.api_url: {API_URL_ENV_VAR}: {error}") from None
+
+
+def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], source: str) -> Config:
+    """Turn a parsed YAML document into a Config; raise ConfigError (without the file name)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("(top level): expected a mapping of settings")
+    values = _validate(raw, SCHEMA, "", environ)
+    token = _resolve_token(values, environ)
+    defaults_poll = PollSettings()
+    poll = PollSettings(
+        **{
+            name: values.get(f"poll.{name}", getattr(defaults_poll, name))
+            for name in PollSettings.__dataclass_fields__
+        }
+    )
+    api_url = values.get("northflank.api_url") or _default_api_url(environ)
+    config = Config(
+        northflank=NorthflankSettings(
+            api_url=api_url, token=token, team=values.get("northflank.team")
+        ),
+        destinations=values.get("destinations", ()),
+        poll=poll,
+        expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
+        source=source,
+    )
+    return config.with_listen_address(values.get("web.listen_address", ":10117"))
+
+
+def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check the config file (or only the environment when `path` is None)."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        return _with_source(None, "(no config file)", environ)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    return _with_source(raw, path, environ)
+
+
+def _with_source(raw: Any, source: str, environ: Mapping[str, str]) -> Config:
+    try:
+        return build_config(raw, environ, source)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None

@@ -1,0 +1,342 @@
+"""An HTTP server that speaks the Northflank API as `shared/northflank-api` describes it.
+
+Bearer auth, `/v1` and `/v1/teams/{team}` routes, cursor pagination (`per_page` at most 100,
+default 50; `page` also works), `x-ratelimit-*` headers on a fixed hourly window with 429 once
+it is spent, error bodies of the documented shape, and faults injected on request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from exporter.simulator.data import Listed, SimDestination, World
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 50
+RATE_WINDOW = 3600.0
+_ROUTE = re.compile(
+    r"^/v1(?:/teams/(?P<team>[^/]+))?/backup-destinations"
+    r"(?:/(?P<destination>[^/]+)(?P<backups>/backups)?)?/?$"
+)
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often; all off by default."""
+
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 60.0
+    malformed_rate: float = 0.0
+    destination_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    at: float
+    path: str
+    status: int
+
+
+class _Unavailable(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def encode_cursor(listed: Listed) -> str:
+    text = f"{listed.created!r}|{listed.backup['id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, ident = text.split("|", 1)
+        return float(created), ident
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _Unavailable(400, "Invalid cursor") from None
+
+
+class _Listing:
+    """One destination's backups at one moment, with the keys pages are cut by."""
+
+    def __init__(self, backups: list[Listed]) -> None:
+        self.backups = backups
+        self.keys = [(-listed.created, listed.backup["id"]) for listed in backups]
+        self.pages: dict[tuple[int, int], bytes] = {}
+
+
+class Simulator:
+    def __init__(
+        self,
+        world: World,
+        *,
+        token: str,
+        team: str | None = None,
+        rate_limit: int = 1000,
+        send_retry_after: bool = False,
+        latency_ms: float = 0.0,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.time,
+        refresh_seconds: float = 5.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.world = world
+        self.token = token
+        self.team = team
+        self.rate_limit = rate_limit
+        self.send_retry_after = send_retry_after
+        self.latency = latency_ms / 1000.0
+        self.faults = faults or Faults()
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.requests: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._random = random.Random(world.seed)
+        self._window_start: float | None = None
+        self._used = 0
+        self._listings: dict[str, tuple[float, _Listing]] = {}
+        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server.daemon_threads = True
+        self._server.simulator = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Simulator:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- data
+
+    def data_time(self) -> float:
+        """The moment the data shows: the clock, rounded down to the refresh step."""
+        now = self.clock()
+        return now - now % self.refresh_seconds if self.refresh_seconds else now
+
+    def listing(self, destination: SimDestination) -> _Listing:
+        moment = self.data_time()
+        with self._lock:
+            cached = self._listings.get(destination.id)
+            if cached is not None and cached[0] == moment:
+                return cached[1]
+        listing = _Listing(self.world.backups(destination, moment))
+        with self._lock:
+            self._listings[destination.id] = (moment, listing)
+        return listing
+
+    def backups(self, destination_id: str) -> list[dict[str, Any]]:
+        """What the API lists for a destination right now (for tests to compute expectations)."""
+        destination = self.world.destination(destination_id)
+        if destination is None:
+            raise KeyError(destination_id)
+        return [listed.backup for listed in self.listing(destination).backups]
+
+    # --- rate limit and faults
+
+    def rate_limit_headers(self) -> tuple[dict[str, str], bool]:
+        """Spend one request of the window; the headers, and whether the window was spent."""
+        now = self.clock()
+        with self._lock:
+            if self._window_start is None or now >= self._window_start + RATE_WINDOW:
+                self._window_start, self._used = now, 0
+            spent = self._used >= self.rate_limit
+            if not spent:
+                self._used += 1
+            reset = max(0, round(self._window_start + RATE_WINDOW - now))
+            remaining = self.rate_limit - self._used
+        headers = {
+            "x-ratelimit-limit": str(self.rate_limit),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(reset),
+        }
+        if spent and self.send_retry_after:
+            headers["Retry-After"] = str(reset)
+        return headers, spent
+
+    def draw(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._random.random() < rate
+
+    def record(self, path: str, status: int) -> None:
+        with self._lock:
+            self.requests.append(RequestRecord(self.clock(), path, status))
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return json.dumps(
+        {"error": {"status": status, "message": message, "id": f"sim-{status}", "details": {}}}
+    ).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "northflank-simulator"
+
+    @property
+    def sim(self) -> Simulator:
+        return self.server.simulator  # type: ignore[attr-defined,no-any-return]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is kept in memory instead."""
+
+    def do_GET(self) -> None:
+        sim = self.sim
+        if sim.latency:
+            time.sleep(sim.latency)
+        url = urlsplit(self.path)
+        headers: dict[str, str] = {}
+        try:
+            self._check_token()
+            headers, spent = sim.rate_limit_headers()
+            if spent:
+                raise _Unavailable(429, "Rate limit exceeded")
+            body = self._answer(url.path, parse_qs(url.query))
+        except _Unavailable as error:
+            self._send(error.status, _error_body(error.status, str(error)), headers)
+            return
+        if sim.draw(sim.faults.stall_rate):
+            time.sleep(sim.faults.stall_seconds)
+        if sim.draw(sim.faults.malformed_rate):
+            body = body[: len(body) // 2]
+        self._send(200, body, headers)
+
+    def _check_token(self) -> None:
+        if self.headers.get("Authorization", "") != f"Bearer {self.sim.token}":
+            raise _Unavailable(401, "Unauthenticated: invalid or missing API token")
+
+    def _answer(self, path: str, query: dict[str, list[str]]) -> bytes:
+        sim = self.sim
+        match = _ROUTE.match(path)
+        if match is None:
+            raise _Unavailable(404, "Route not found")
+        if match["team"] is not None and match["team"] != sim.team:
+            raise _Unavailable(404, "Team not found")
+        forced = sim.faults.destination_status.get(match["destination"] or "")
+        if forced:
+            raise _Unavailable(forced, f"Injected HTTP {forced}")
+        if sim.draw(sim.faults.rate_limit_rate):
+            raise _Unavailable(429, "Rate limit exceeded")
+        if sim.draw(sim.faults.error_rate):
+            raise _Unavailable(500, "Internal server error")
+        per_page, page, cursor = _page_params(query)
+        if match["destination"] is None:
+            return _destination_list(sim.world, per_page, page, cursor)
+        destination = sim.world.destination(match["destination"])
+        if destination is None:
+            raise _Unavailable(404, "Backup destination not found")
+        if match["backups"] is None:
+            return json.dumps({"data": destination.api_object()}).encode()
+        return _backup_page(sim.listing(destination), per_page, page, cursor)
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.sim.record(self.path, status)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _page_params(query: dict[str, list[str]]) -> tuple[int, int, str | None]:
+    try:
+        per_page = int(query.get("per_page", [str(DEFAULT_PER_PAGE)])[0])
+        page = int(query.get("page", ["1"])[0])
+    except ValueError:
+        raise _Unavailable(400, "per_page and page must be integers") from None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise _Unavailable(400, f"per_page must be between 1 and {MAX_PER_PAGE}")
+    if page < 1:
+        raise _Unavailable(400, "page must be at least 1")
+    cursor = query.get("cursor", [None])[0]
+    return per_page, page, cursor
+
+
+def _pagination(has_next: bool, cursor: str | None, count: int) -> dict[str, Any]:
+    pagination: dict[str, Any] = {"hasNextPage": has_next, "count": count}
+    if has_next and cursor is not None:
+        pagination["cursor"] = cursor
+    return pagination
+
+
+def _backup_page(listing: _Listing, per_page: int, page: int, cursor: str | None) -> bytes:
+    if cursor is not None:
+        created, ident = _decode_cursor(cursor)
+        start = bisect.bisect_right(listing.keys, (-created, ident))
+    else:
+        start = (page - 1) * per_page
+    cached = listing.pages.get((start, per_page))
+    if cached is not None:
+        return cached
+    chunk = listing.backups[start : start + per_page]
+    has_next = start + per_page < len(listing.backups)
+    body = json.dumps(
+        {
+            "data": [listed.backup for listed in chunk],
+            "pagination": _pagination(
+                has_next, encode_cursor(chunk[-1]) if chunk else None, len(chunk)
+            ),
+        },
+        separators=(",", ":"),
+    ).encode()
+    listing.pages[(start, per_page)] = body
+    return body
+
+
+def _destination_list(world: World, per_page: int, page: int, cursor: str | None) -> bytes:
+    start = (page - 1) * per_page
+    if cursor is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (ValueError, binascii.Error):
+            raise _Unavailable(400, "Invalid cursor") from None
+    chunk = world.destinations[start : start + per_page]
+    end = start + len(chunk)
+    has_next = end < len(world.destinations)
+    next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    return json.dumps(
+        {
+            "data": {"backupDestinations": [destination.api_object() for destination in chunk]},
+            "pagination": _pagination(has_next, next_cursor, len(chunk)),
+        }
+    ).encode()

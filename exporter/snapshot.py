@@ -1,0 +1,60 @@
+"""The immutable picture of everything the exporter knows, swapped in whole after each poll.
+
+The collector renders one Snapshot and nothing else, so a scrape never mixes two polls and
+whatever is not in the current snapshot (a deleted destination, a status no longer seen)
+is simply not exported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from exporter.aggregate import DestinationSummary
+from exporter.client import Destination
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    destination: Destination
+    polled: bool = False
+    up: bool = False
+    summary: DestinationSummary | None = None
+    last_success: float | None = None
+    last_duration: float | None = None
+    invalid_total: int = 0
+
+    def after_success(
+        self, summary: DestinationSummary, finished: float, duration: float
+    ) -> DestinationState:
+        return replace(
+            self,
+            polled=True,
+            up=True,
+            summary=summary,
+            last_success=finished,
+            last_duration=duration,
+            invalid_total=self.invalid_total + summary.invalid,
+        )
+
+    def after_failure(
+        self, finished: float, duration: float, stale_after: float, invalid: int
+    ) -> DestinationState:
+        """Down, keeping the last good data until it is older than `stale_after`."""
+        fresh = self.last_success is not None and finished - self.last_success <= stale_after
+        return replace(
+            self,
+            polled=True,
+            up=False,
+            summary=self.summary if fresh else None,
+            last_duration=duration,
+            invalid_total=self.invalid_total + invalid,
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    destinations: tuple[DestinationState, ...] = ()
+    api_requests: tuple[tuple[tuple[str, str], int], ...] = ()
+    rate_limit_remaining: float | None = None
+    discovery_up: bool | None = None
+    ready: bool = False

@@ -1,0 +1,120 @@
+"""The exporter's HTTP endpoints: /metrics, a landing page, /-/healthy and /-/ready."""
+
+from __future__ import annotations
+
+import html
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from exporter import __version__
+from exporter.snapshot import Snapshot
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+LANDING_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Northflank Backup Exporter</title></head>
+<body>
+<h1>Northflank Backup Exporter</h1>
+<p>Version {version}. Backup metrics of Northflank backup destinations, for Prometheus.</p>
+<ul>
+<li><a href="/metrics">Metrics</a></li>
+<li><a href="/-/healthy">Health</a> and <a href="/-/ready">readiness</a></li>
+</ul>
+</body></html>
+"""
+
+
+def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(
+        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def make_app(registry: CollectorRegistry, snapshot: Callable[[], Snapshot]) -> WsgiApp:
+    metrics = make_wsgi_app(registry)
+    landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return _plain(start_response, "405 Method Not Allowed", "use GET\n")
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/":
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(landing))),
+                ],
+            )
+            return [landing]
+        if path == "/-/healthy":
+            return _plain(start_response, "200 OK", "Healthy\n")
+        if path == "/-/ready":
+            if snapshot().ready:
+                return _plain(start_response, "200 OK", "Ready\n")
+            return _plain(
+                start_response,
+                "503 Service Unavailable",
+                "Not ready: not every destination has been polled yet\n",
+            )
+        return _plain(start_response, "404 Not Found", "Not found\n")
+
+    return app
+
+
+class _SilentHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests are not logged: scrapes would flood the log."""
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _DualStackServer(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def _make_server(host: str, port: int) -> WSGIServer:
+    if host == "":
+        try:
+            return _DualStackServer(("::", port), _SilentHandler)
+        except OSError:
+            return _ThreadingServer(("0.0.0.0", port), _SilentHandler)  # noqa: S104
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = type("_Server", (_ThreadingServer,), {"address_family": family})
+    return server_class((host, port), _SilentHandler)
+
+
+class WebServer:
+    """Serves the WSGI app on a background thread; `port` is the bound one (for ':0')."""
+
+    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
+        self._server = _make_server(host, port)
+        self._server.set_app(app)
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
