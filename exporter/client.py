@@ -34,6 +34,8 @@ DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
 BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
 _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
 _MAX_MESSAGE = 200
+# x-ratelimit-reset counts whole seconds, so one window's reset time wobbles by about that.
+_SAME_WINDOW_SLACK = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,24 @@ class RequestStats:
 
     def record(self, endpoint: str, code: str) -> None:
         self.requests[(endpoint, code)] += 1
+
+    def note_window(self, remaining: float | None, reset_at: float | None) -> None:
+        """Keep the lowest `remaining` of the current window: concurrent answers arrive out of
+        order, and only a later reset time means a new window has begun."""
+        previous_reset = self.rate_limit_reset_at
+        new_window = (
+            reset_at is not None
+            and previous_reset is not None
+            and reset_at > previous_reset + _SAME_WINDOW_SLACK
+        )
+        if remaining is not None and (
+            new_window
+            or self.rate_limit_remaining is None
+            or remaining < self.rate_limit_remaining
+        ):
+            self.rate_limit_remaining = remaining
+        if reset_at is not None and (new_window or previous_reset is None):
+            self.rate_limit_reset_at = reset_at
 
 
 def _header_number(headers: httpx.Headers, name: str) -> float | None:
@@ -290,12 +310,11 @@ class NorthflankClient:
         return error, hint
 
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
-        remaining = _header_number(headers, "x-ratelimit-remaining")
-        if remaining is not None:
-            self._stats.rate_limit_remaining = remaining
         limit = _header_number(headers, "x-ratelimit-limit")
         if limit is not None:
             self._stats.rate_limit_limit = limit
+        remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_number(headers, "x-ratelimit-reset")
-        if reset is not None:
-            self._stats.rate_limit_reset_at = self._clock() + reset
+        self._stats.note_window(
+            remaining, None if reset is None else self._clock() + reset
+        )

@@ -109,7 +109,9 @@ class WebServer:
         self._server = _make_server(host, port)
         self._server.set_app(app)
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="web", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

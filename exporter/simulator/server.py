@@ -13,6 +13,7 @@ import bisect
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -57,8 +58,13 @@ class _Unavailable(Exception):
         self.status = status
 
 
+def _ident(listed: Listed) -> str:
+    backup = listed.backup
+    return str(backup.get("id", "")) if isinstance(backup, dict) else ""
+
+
 def encode_cursor(listed: Listed) -> str:
-    text = f"{listed.created!r}|{listed.backup['id']}"
+    text = f"{listed.created!r}|{_ident(listed)}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -76,8 +82,17 @@ class _Listing:
 
     def __init__(self, backups: list[Listed]) -> None:
         self.backups = backups
-        self.keys = [(-listed.created, listed.backup["id"]) for listed in backups]
+        self.keys = [(-listed.created, _ident(listed)) for listed in backups]
         self.pages: dict[tuple[int, int], bytes] = {}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a timeout, on purpose) is not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Simulator:
@@ -111,8 +126,8 @@ class Simulator:
         self._window_start: float | None = None
         self._used = 0
         self._listings: dict[str, tuple[float, _Listing]] = {}
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self._injected: dict[str, list[Any]] = {}
+        self._server = _Server((host, port), _Handler)
         self._server.simulator = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -122,11 +137,12 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = str(self._server.server_address[0])
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="simulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
         )
         self._thread.start()
         return self
@@ -156,10 +172,26 @@ class Simulator:
             cached = self._listings.get(destination.id)
             if cached is not None and cached[0] == moment:
                 return cached[1]
-        listing = _Listing(self.world.backups(destination, moment))
+        backups = self.world.backups(destination, moment)
+        extra = self._injected.get(destination.id, ())
+        # Injected objects (possibly malformed on purpose) are listed as the newest ones.
+        backups[:0] = [Listed(moment + 1 + i / 1000, raw) for i, raw in enumerate(extra)]
+        listing = _Listing(backups)
         with self._lock:
             self._listings[destination.id] = (moment, listing)
         return listing
+
+    def inject(self, destination_id: str, raw_objects: list[Any]) -> None:
+        """List these objects, as given, ahead of the destination's generated backups."""
+        with self._lock:
+            self._injected[destination_id] = list(raw_objects)
+            self._listings.clear()
+
+    def set_world(self, world: World) -> None:
+        """Replace the data (destinations or addons appear and vanish)."""
+        with self._lock:
+            self.world = world
+            self._listings.clear()
 
     def backups(self, destination_id: str) -> list[dict[str, Any]]:
         """What the API lists for a destination right now (for tests to compute expectations)."""

@@ -1,0 +1,151 @@
+"""Shared fixtures: a simulator on a loopback port with a frozen clock, and exposition parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import Config, NorthflankSettings, PollSettings
+from exporter.runtime import Exporter
+from exporter.simulator import Faults, Simulator, build_world
+
+NOW = datetime(2026, 11, 30, 12, 34, 55, tzinfo=UTC).timestamp()
+TOKEN = "nf-test-token-5f2b9c7e1d"
+
+
+class Clock:
+    """A clock the test moves by hand; shared by the simulator and the exporter."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def start_simulator(clock: Clock) -> Iterator[Callable[..., Simulator]]:
+    started: list[Simulator] = []
+
+    def start(
+        destinations: int = 2,
+        backups_per_destination: int = 260,
+        seed: int = 7,
+        **options: Any,
+    ) -> Simulator:
+        world = build_world(seed, clock(), destinations, backups_per_destination)
+        options.setdefault("token", TOKEN)
+        options.setdefault("faults", Faults())
+        simulator = Simulator(world, clock=clock, **options).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
+    return start_simulator()
+
+
+def config_for(simulator: Simulator, **poll: Any) -> Config:
+    poll.setdefault("retry_backoff", 0.01)
+    poll.setdefault("max_retry_wait", 2.0)
+    return Config(
+        northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
+        poll=replace(PollSettings(), **poll),
+    ).with_listen_address("127.0.0.1:0")
+
+
+# One event loop for the whole session: an exporter's HTTP connections belong to the loop
+# that opened them, as they do in the real process, which runs one loop from start to end.
+_RUNNER = asyncio.Runner()
+
+
+def run(coroutine: Any) -> Any:
+    return _RUNNER.run(coroutine)
+
+
+def poll_once(exporter: Exporter) -> bool:
+    return run(exporter.poll_once())
+
+
+def pytest_sessionfinish() -> None:
+    _RUNNER.close()
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(text: str) -> Samples:
+    """Every sample of an exposition, keyed by (name, labels)."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def pick(samples: Samples, metric: str, **labels: str) -> float | None:
+    return samples.get((metric, frozenset(labels.items())))
+
+
+def series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: value for (metric, labels), value in samples.items() if metric == name}
+
+
+class Serving:
+    """An exporter serving HTTP and polling on its own thread and event loop, as in production."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await self.exporter.serve(self._stop)
+
+        self._loop.run_until_complete(main())
+
+    def __enter__(self) -> Serving:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while self.exporter.web is None or self._stop is None:
+            assert time.monotonic() < deadline, "exporter did not start"
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.exporter.web is not None
+        return f"http://127.0.0.1:{self.exporter.web.port}"
+
+    def wait_ready(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.exporter.poller.snapshot.ready:
+            assert time.monotonic() < deadline, "exporter never became ready"
+            time.sleep(0.01)
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        self._loop.close()

@@ -1,0 +1,97 @@
+"""Aggregation of one destination's backups, on hand-built objects with hand-worked results."""
+
+from exporter.aggregate import DestinationAccumulator, summarize
+from exporter.backups import STATUSES
+
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+
+
+def backup(ident, status, size, created, completed=None, expires=None):
+    raw = {
+        "id": ident,
+        "status": status,
+        "config": {"size": str(size)},
+        "createdAt": created,
+        "expiredBy": None if expires is None else str(expires * 1000),
+    }
+    if completed is not None:
+        raw["completedAt"] = completed
+    return raw
+
+
+def iso(epoch):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+BACKUPS = [
+    backup("a", "completed", 100, iso(NOW - 3 * HOUR), iso(NOW - 2 * HOUR), NOW + 10 * HOUR),
+    backup("b", "completed", 250, iso(NOW - 30 * HOUR), iso(NOW - 29 * HOUR), NOW + 2 * HOUR),
+    backup("c", "failed", 0, iso(NOW - 5 * HOUR), None, NOW + 30 * HOUR),
+    backup("d", "in-progress", 7, iso(NOW - 60), None, NOW + 48 * HOUR),
+    backup("e", "restoring", 5, iso(NOW - 60), None, NOW - HOUR),  # new status, expired
+    backup("f", "completed", 1000, iso(NOW - 90 * HOUR), iso(NOW - 89 * HOUR), NOW - 1),
+    {"id": "broken", "status": "completed"},  # no config: invalid
+]
+
+
+def test_counts_and_bytes_by_status_with_every_documented_status_present():
+    summary = summarize(BACKUPS, NOW, 24 * HOUR)
+    counts = dict(summary.backups_by_status)
+    assert [status for status, _ in summary.backups_by_status] == [*STATUSES, "restoring"]
+    assert counts == {
+        "scheduled": 0,
+        "in-progress": 1,
+        "completed": 3,
+        "aborting": 0,
+        "aborted": 0,
+        "failed": 1,
+        "not-supported": 0,
+        "restoring": 1,
+    }
+    assert dict(summary.bytes_by_status)["completed"] == 1350
+    assert dict(summary.bytes_by_status)["in-progress"] == 7
+    assert summary.total == 6
+    assert summary.invalid == 1
+
+
+def test_last_completed_is_the_newest_completion_not_the_first_listed():
+    summary = summarize(list(reversed(BACKUPS)), NOW, 24 * HOUR)
+    assert summary.last_completed == NOW - 2 * HOUR
+
+
+def test_expiring_counts_only_unexpired_backups_inside_the_window():
+    summary = summarize(BACKUPS, NOW, 24 * HOUR)
+    assert summary.expiring == 2  # a (+10h) and b (+2h); c and d later; e and f already expired
+    assert summary.next_expiry == NOW + 2 * HOUR
+
+
+def test_window_edge_is_inclusive_and_expired_now_is_not_expiring():
+    edge = [
+        backup("x", "completed", 1, iso(NOW - HOUR), iso(NOW - HOUR), NOW + HOUR),
+        backup("y", "completed", 1, iso(NOW - HOUR), iso(NOW - HOUR), NOW),
+    ]
+    summary = summarize(edge, NOW, HOUR)
+    assert summary.expiring == 1
+    assert summary.next_expiry == NOW + HOUR
+
+
+def test_nothing_completed_means_no_last_completed():
+    summary = summarize([BACKUPS[2], BACKUPS[3]], NOW, HOUR)
+    assert summary.last_completed is None
+
+
+def test_empty_destination():
+    summary = DestinationAccumulator(NOW, HOUR).summary()
+    assert dict(summary.backups_by_status) == dict.fromkeys(STATUSES, 0)
+    assert (summary.last_completed, summary.next_expiry, summary.expiring) == (None, None, 0)
+
+
+def test_first_invalid_reason_is_kept_for_the_log():
+    accumulator = DestinationAccumulator(NOW, HOUR)
+    accumulator.add_raw({"id": "x"})
+    accumulator.add_raw(None)
+    assert accumulator.invalid == 2
+    assert accumulator.first_invalid_reason == "status: missing or not a short string"

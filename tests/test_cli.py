@@ -1,0 +1,168 @@
+"""The command line as a user runs it: real processes, real ports, real signals."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import __version__
+from exporter.simulator import Faults
+from tests.conftest import TOKEN, parse_samples, pick
+
+EXPORTER = [sys.executable, "-m", "exporter"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(tmp_path, simulator, **extra):
+    lines = [
+        "northflank:",
+        f"  api_url: {simulator.base_url}",
+        "  token: ${TEST_NF_TOKEN}",
+        "poll:",
+        "  interval: 1s",
+        "  retry_backoff: 10ms",
+        "  max_retries: 1",
+    ]
+    lines += [f"{key}: {value}" for key, value in extra.items()]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def run_exporter(*args, timeout=60):
+    env = {**os.environ, "TEST_NF_TOKEN": TOKEN}
+    return subprocess.run([*EXPORTER, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+def test_version():
+    result = run_exporter("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"northflank-backup-exporter {__version__} (Python 3.")
+
+
+def test_once_prints_a_parseable_exposition_and_exits_0(simulator, tmp_path):
+    result = run_exporter("--config.file", write_config(tmp_path, simulator), "--once")
+    assert result.returncode == 0, result.stderr
+    families = {f.name for f in text_string_to_metric_families(result.stdout)}
+    assert {"northflank_backups", "northflank_up", "northflank_exporter_build_info"} <= families
+    samples = parse_samples(result.stdout)
+    completed = sum(1 for b in simulator.backups("backups-02") if b["status"] == "completed")
+    assert pick(samples, "northflank_backups", destination="backups-02",
+                status="completed") == completed
+
+
+def test_once_exits_1_when_a_destination_failed(start_simulator, tmp_path):
+    simulator = start_simulator(faults=Faults(destination_status={"backups-02": 500}))
+    result = run_exporter("--config.file", write_config(tmp_path, simulator), "--once")
+    assert result.returncode == 1
+    samples = parse_samples(result.stdout)
+    assert pick(samples, "northflank_up", destination="backups-02") == 0
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    failure = [line for line in result.stderr.splitlines() if "poll failed" in line]
+    assert len(failure) == 1
+    assert "destination=backups-02" in failure[0]
+    assert "HTTP 500" in failure[0]
+
+
+def test_demo_once_needs_no_token_or_config(monkeypatch):
+    for name in ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = run_exporter("--demo", "--once")
+    assert result.returncode == 0, result.stderr
+    samples = parse_samples(result.stdout)
+    assert {dict(labels)["destination"] for (name, labels) in samples
+            if name == "northflank_up"} == {"primary-backups", "backups-02", "backups-03"}
+
+
+def test_json_log_lines(start_simulator, tmp_path):
+    simulator = start_simulator(faults=Faults(destination_status={"backups-02": 404}))
+    result = run_exporter("--config.file", write_config(tmp_path, simulator), "--once",
+                          "--log.format", "json")
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert any(r["level"] == "warning" and "destination=backups-02" in r["msg"]
+               and "HTTP 404" in r["msg"] for r in records)
+    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+
+
+def wait_for(url, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing answered at {url}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
+    port = free_port()
+    process = subprocess.Popen(
+        [*EXPORTER, "--config.file", write_config(tmp_path, simulator),
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        env={**os.environ, "TEST_NF_TOKEN": TOKEN}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
+        deadline = time.monotonic() + 15
+        while httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'northflank_up{destination="primary-backups"} 1.0' in metrics
+        started = time.monotonic()
+        process.send_signal(signum)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    assert "stopped" in stderr
+    assert TOKEN not in stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/-/healthy")
+
+
+def test_demo_serves_metrics(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([*EXPORTER, "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/-/healthy")
+        deadline = time.monotonic() + 15
+        while httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        assert pick(samples, "northflank_up", destination="backups-03") == 1
+        assert pick(samples, "northflank_backups", destination="backups-03",
+                    status="completed") > 100
+    finally:
+        process.terminate()
+        assert process.wait(timeout=5) == 0
+
+
+def test_a_port_in_use_is_one_clear_error(simulator, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_exporter("--config.file", write_config(tmp_path, simulator),
+                              "--web.listen-address", f"127.0.0.1:{port}", timeout=20)
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -1,0 +1,205 @@
+"""The API client against the simulator (retries, limits) and against scripted answers (guards)."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from exporter.client import ApiError, NorthflankClient, RequestStats
+from exporter.simulator import Faults
+from tests.conftest import config_for
+
+BACKUPS = "/v1/backup-destinations/{backupDestinationId}/backups"
+
+
+class Sleeps:
+    def __init__(self):
+        self.waits = []
+
+    async def __call__(self, seconds):
+        self.waits.append(seconds)
+
+
+def make_client(config, stats, **options):
+    return NorthflankClient(config.northflank, config.poll, stats, **options)
+
+
+async def collect_pages(client, destination):
+    return [page async for page in client.backup_pages(destination)]
+
+
+def run_pages(config, destination="primary-backups", **options):
+    stats = RequestStats()
+
+    async def go():
+        async with make_client(config, stats, **options) as client:
+            return await collect_pages(client, destination)
+
+    return asyncio.run(go()), stats
+
+
+def test_walks_every_page_with_per_page_100(simulator):
+    pages, stats = run_pages(config_for(simulator))
+    assert [len(page) for page in pages] == [100, 100, 60]
+    assert [item for page in pages for item in page] == simulator.backups("primary-backups")
+    assert stats.requests == {(BACKUPS, "200"): 3}
+    assert [r.path.split("?")[1].split("&")[0] for r in simulator.requests] == ["per_page=100"] * 3
+    assert stats.rate_limit_remaining == 997
+
+
+def test_team_routes(start_simulator):
+    simulator = start_simulator(team="platform")
+    config = config_for(simulator)
+    config = type(config)(**{**config.__dict__, "northflank": type(config.northflank)(
+        api_url=simulator.base_url, token=simulator.token, team="platform")})
+    pages, _ = run_pages(config)
+    assert sum(len(page) for page in pages) == 260
+    assert all(r.path.startswith("/v1/teams/platform/") for r in simulator.requests)
+
+
+def test_lists_destinations(simulator):
+    stats = RequestStats()
+
+    async def go():
+        async with make_client(config_for(simulator), stats) as client:
+            return await client.list_destinations()
+
+    destinations = asyncio.run(go())
+    assert [(d.id, d.name, d.usage) for d in destinations] == [
+        ("primary-backups", "Primary backups", "globalBackups"),
+        ("backups-02", "Backups 02", "globalBackups"),
+    ]
+
+
+def test_server_errors_are_retried_with_growing_backoff_then_reported(simulator):
+    simulator.faults.error_rate = 1.0
+    sleeps = Sleeps()
+    with pytest.raises(ApiError) as error:
+        run_pages(config_for(simulator, max_retries=3, retry_backoff=1.0, max_retry_wait=60.0),
+                  sleep=sleeps)
+    assert error.value.code == "500"
+    assert "HTTP 500: Internal server error" in str(error.value)
+    assert len(simulator.requests) == 4
+    assert len(sleeps.waits) == 3
+    for attempt, wait in enumerate(sleeps.waits):
+        assert 0.5 * 2**attempt <= wait <= 1.5 * 2**attempt
+
+
+def test_a_transient_error_heals_on_retry(start_simulator):
+    simulator = start_simulator(faults=Faults(error_rate=0.3), seed=3)
+    pages, stats = run_pages(config_for(simulator, max_retries=10))
+    assert sum(len(page) for page in pages) == 260
+    assert stats.requests[(BACKUPS, "500")] > 0
+    assert stats.requests[(BACKUPS, "200")] == 3
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_token_and_missing_destination_errors_are_not_retried(start_simulator, status):
+    simulator = start_simulator(faults=Faults(destination_status={"primary-backups": status}))
+    with pytest.raises(ApiError) as error:
+        run_pages(config_for(simulator, max_retries=3))
+    assert error.value.code == str(status)
+    assert len(simulator.requests) == 1
+
+
+def test_rate_limited_waits_for_the_reset_it_is_told(start_simulator, clock):
+    simulator = start_simulator(rate_limit=1, send_retry_after=True)
+    sleeps = Sleeps()
+
+    async def sleep_and_advance(seconds):
+        await sleeps(seconds)
+        clock.now += seconds
+
+    pages, stats = run_pages(config_for(simulator, max_retry_wait=3600.0), sleep=sleep_and_advance)
+    assert len(pages) == 3
+    assert sleeps.waits == [3600.0, 3600.0]  # one window per page: the limit is 1
+    assert stats.requests[(BACKUPS, "429")] == 2
+
+
+def test_rate_limit_reset_too_far_away_fails_fast_instead_of_hanging(start_simulator):
+    simulator = start_simulator(rate_limit=1)
+    with pytest.raises(ApiError, match="asks to wait longer than 60s") as error:
+        run_pages(config_for(simulator, max_retry_wait=60.0), sleep=Sleeps())
+    assert error.value.code == "429"
+    assert len(simulator.requests) == 2
+
+
+def test_truncated_json_is_retried(start_simulator):
+    simulator = start_simulator(faults=Faults(malformed_rate=1.0))
+    with pytest.raises(ApiError, match="not JSON"):
+        run_pages(config_for(simulator, max_retries=2), sleep=Sleeps())
+    assert len(simulator.requests) == 3
+
+
+def test_a_request_that_stalls_past_the_timeout(start_simulator):
+    simulator = start_simulator(faults=Faults(stall_rate=1.0, stall_seconds=1.0))
+    with pytest.raises(ApiError, match="timed out") as error:
+        run_pages(config_for(simulator, timeout=0.2, max_retries=0))
+    assert error.value.code == "timeout"
+
+
+def test_connection_refused_is_an_error_not_a_crash(simulator):
+    config = config_for(simulator, max_retries=1)
+    simulator.stop()
+    with pytest.raises(ApiError) as error:
+        run_pages(config, sleep=Sleeps())
+    assert error.value.code == "error"
+
+
+# --- guards, with scripted answers: shapes the simulator never sends on its own
+
+
+def scripted(pages):
+    """A transport answering each backups request with the next of `pages`."""
+    answers = iter(pages)
+
+    def handler(request):
+        return httpx.Response(200, content=json.dumps(next(answers)).encode())
+
+    return httpx.MockTransport(handler)
+
+
+def page(items, **pagination):
+    return {"data": items, "pagination": {"count": len(items), **pagination}}
+
+
+def run_scripted(simulator, pages, **poll):
+    return run_pages(config_for(simulator, **poll), transport=scripted(pages))
+
+
+def test_a_repeated_cursor_stops_the_walk(simulator):
+    pages = [page([{}], hasNextPage=True, cursor="a"), page([{}], hasNextPage=True, cursor="b"),
+             page([{}], hasNextPage=True, cursor="a")]
+    with pytest.raises(ApiError, match="repeated a cursor") as error:
+        run_scripted(simulator, pages)
+    assert error.value.code == "bad_cursor"
+
+
+def test_has_next_page_without_a_cursor_is_an_error(simulator):
+    with pytest.raises(ApiError, match="no cursor"):
+        run_scripted(simulator, [page([], hasNextPage=True)])
+
+
+def test_a_cursor_without_has_next_page_is_followed_like_the_sdk_does(simulator):
+    pages, _ = run_scripted(simulator, [page([1], hasNextPage=False, cursor="x"),
+                                        page([2], hasNextPage=False)])
+    assert pages == [[1], [2]]
+
+
+def test_endless_pagination_is_cut_at_max_pages(simulator):
+    pages = [page([], hasNextPage=True, cursor=str(n)) for n in range(10)]
+    with pytest.raises(ApiError, match="more than 3 pages") as error:
+        run_scripted(simulator, pages, max_pages=3)
+    assert error.value.code == "too_many_pages"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [({"data": {"oops": 1}, "pagination": {"hasNextPage": False}}, "data is not a list"),
+     ({"data": []}, "no pagination object"),
+     ([1, 2], "not an object")],
+)
+def test_bodies_of_the_wrong_shape(simulator, body, problem):
+    with pytest.raises(ApiError, match=problem):
+        run_scripted(simulator, [body] * 5, max_retries=0)

@@ -1,0 +1,105 @@
+"""The API token never appears in a log line, a metric, a page or an error, whatever happens."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from exporter.simulator import Faults
+
+TOKEN = "nfTOKENcanary0123456789abcdefXYZ"
+EXPORTER = [sys.executable, "-m", "exporter"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def config_file(tmp_path, simulator, token_line):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"northflank:\n  api_url: {simulator.base_url}\n{token_line}\n"
+        "poll: {interval: 1s, retry_backoff: 10ms, max_retries: 2}\n"
+    )
+    return str(path)
+
+
+def test_token_is_absent_from_every_output(start_simulator, tmp_path):
+    simulator = start_simulator(token=TOKEN, faults=Faults(
+        error_rate=0.2, malformed_rate=0.1, destination_status={"backups-02": 403}))
+    outputs = []
+    env = {**os.environ, "CANARY": TOKEN}
+    for log_format in ("text", "json"):
+        once = subprocess.run(
+            [*EXPORTER, "--config.file", config_file(tmp_path, simulator, "  token: ${CANARY}"),
+             "--once", "--log.level", "debug", "--log.format", log_format],
+            capture_output=True, text=True, env=env, timeout=60, check=False)
+        outputs += [once.stdout, once.stderr]
+        assert "northflank_up" in once.stdout
+
+    port = free_port()
+    process = subprocess.Popen(
+        [*EXPORTER, "--config.file", config_file(tmp_path, simulator, "  token: ${CANARY}"),
+         "--log.level", "debug", "--web.listen-address", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for path in ("/", "/metrics", "/-/healthy", "/-/ready", "/nope"):
+            outputs.append(httpx.get(f"http://127.0.0.1:{port}{path}").text)
+        outputs.append(httpx.get(f"http://127.0.0.1:{port}/metrics", headers={
+            "Accept": "application/openmetrics-text"}).text)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    outputs += [out, err]
+
+    # a wrong token: the 401 path
+    wrong = subprocess.run(
+        [*EXPORTER, "--config.file", config_file(tmp_path, simulator, f"  token: {TOKEN}x"),
+         "--once", "--log.level", "debug"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert wrong.returncode == 1
+    assert "HTTP 401" in wrong.stderr
+    outputs += [wrong.stdout, wrong.stderr]
+
+    # a config error around the token
+    bad = subprocess.run(
+        [*EXPORTER, "--config.file", config_file(tmp_path, simulator, f"  token: [{TOKEN}]")],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2
+    outputs += [bad.stdout, bad.stderr]
+
+    assert any("poll failed" in text for text in outputs)  # errors were logged...
+    leaks = [text for text in outputs if TOKEN in text]
+    assert leaks == []  # ...and none of them carried the token
+    assert not any("simulated-secret-key" in text or "AKIASIMULATED" in text for text in outputs)
+
+
+def test_log_redaction_covers_exception_text(capsys):
+    import logging
+
+    from exporter.logs import redact, setup_logging
+
+    setup_logging("debug", "text")
+    redact([TOKEN])
+    try:
+        raise RuntimeError(f"something echoed {TOKEN}")
+    except RuntimeError:
+        logging.getLogger("test").exception("failure with %s", TOKEN)
+    err = capsys.readouterr().err
+    assert TOKEN not in err
+    assert err.count("<redacted>") == 2
+    assert len(err.strip().splitlines()) == 1
