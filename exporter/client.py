@@ -75,9 +75,7 @@ class RequestStats:
             and reset_at > previous_reset + _SAME_WINDOW_SLACK
         )
         if remaining is not None and (
-            new_window
-            or self.rate_limit_remaining is None
-            or remaining < self.rate_limit_remaining
+            new_window or self.rate_limit_remaining is None or remaining < self.rate_limit_remaining
         ):
             self.rate_limit_remaining = remaining
         if reset_at is not None and (new_window or previous_reset is None):
@@ -315,6 +313,4 @@ class NorthflankClient:
             self._stats.rate_limit_limit = limit
         remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_number(headers, "x-ratelimit-reset")
-        self._stats.note_window(
-            remaining, None if reset is None else self._clock() + reset
-        )
+        self._stats.note_window(remaining, None if reset is None else self._clock() + reset)

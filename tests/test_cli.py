@@ -43,8 +43,9 @@ def write_config(tmp_path, simulator, **extra):
 
 def run_exporter(*args, timeout=60):
     env = {**os.environ, "TEST_NF_TOKEN": TOKEN}
-    return subprocess.run([*EXPORTER, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
+    return subprocess.run(
+        [*EXPORTER, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 def test_version():
@@ -60,8 +61,10 @@ def test_once_prints_a_parseable_exposition_and_exits_0(simulator, tmp_path):
     assert {"northflank_backups", "northflank_up", "northflank_exporter_build_info"} <= families
     samples = parse_samples(result.stdout)
     completed = sum(1 for b in simulator.backups("backups-02") if b["status"] == "completed")
-    assert pick(samples, "northflank_backups", destination="backups-02",
-                status="completed") == completed
+    assert (
+        pick(samples, "northflank_backups", destination="backups-02", status="completed")
+        == completed
+    )
 
 
 def test_once_exits_1_when_a_destination_failed(start_simulator, tmp_path):
@@ -83,17 +86,21 @@ def test_demo_once_needs_no_token_or_config(monkeypatch):
     result = run_exporter("--demo", "--once")
     assert result.returncode == 0, result.stderr
     samples = parse_samples(result.stdout)
-    assert {dict(labels)["destination"] for (name, labels) in samples
-            if name == "northflank_up"} == {"primary-backups", "backups-02", "backups-03"}
+    assert {
+        dict(labels)["destination"] for (name, labels) in samples if name == "northflank_up"
+    } == {"primary-backups", "backups-02", "backups-03"}
 
 
 def test_json_log_lines(start_simulator, tmp_path):
     simulator = start_simulator(faults=Faults(destination_status={"backups-02": 404}))
-    result = run_exporter("--config.file", write_config(tmp_path, simulator), "--once",
-                          "--log.format", "json")
+    result = run_exporter(
+        "--config.file", write_config(tmp_path, simulator), "--once", "--log.format", "json"
+    )
     records = [json.loads(line) for line in result.stderr.splitlines()]
-    assert any(r["level"] == "warning" and "destination=backups-02" in r["msg"]
-               and "HTTP 404" in r["msg"] for r in records)
+    assert any(
+        r["level"] == "warning" and "destination=backups-02" in r["msg"] and "HTTP 404" in r["msg"]
+        for r in records
+    )
     assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
 
 
@@ -111,10 +118,18 @@ def wait_for(url, timeout=15):
 def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
     port = free_port()
     process = subprocess.Popen(
-        [*EXPORTER, "--config.file", write_config(tmp_path, simulator),
-         "--web.listen-address", f"127.0.0.1:{port}"],
-        env={**os.environ, "TEST_NF_TOKEN": TOKEN}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            *EXPORTER,
+            "--config.file",
+            write_config(tmp_path, simulator),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+        ],
+        env={**os.environ, "TEST_NF_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
         deadline = time.monotonic() + 15
@@ -140,8 +155,12 @@ def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
 
 def test_demo_serves_metrics(tmp_path):
     port = free_port()
-    process = subprocess.Popen([*EXPORTER, "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*EXPORTER, "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/-/healthy")
         deadline = time.monotonic() + 15
@@ -150,8 +169,9 @@ def test_demo_serves_metrics(tmp_path):
             time.sleep(0.05)
         samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
         assert pick(samples, "northflank_up", destination="backups-03") == 1
-        assert pick(samples, "northflank_backups", destination="backups-03",
-                    status="completed") > 100
+        assert (
+            pick(samples, "northflank_backups", destination="backups-03", status="completed") > 100
+        )
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
@@ -162,7 +182,12 @@ def test_a_port_in_use_is_one_clear_error(simulator, tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_exporter("--config.file", write_config(tmp_path, simulator),
-                              "--web.listen-address", f"127.0.0.1:{port}", timeout=20)
+        result = run_exporter(
+            "--config.file",
+            write_config(tmp_path, simulator),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            timeout=20,
+        )
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -51,8 +51,14 @@ def test_walks_every_page_with_per_page_100(simulator):
 def test_team_routes(start_simulator):
     simulator = start_simulator(team="platform")
     config = config_for(simulator)
-    config = type(config)(**{**config.__dict__, "northflank": type(config.northflank)(
-        api_url=simulator.base_url, token=simulator.token, team="platform")})
+    config = type(config)(
+        **{
+            **config.__dict__,
+            "northflank": type(config.northflank)(
+                api_url=simulator.base_url, token=simulator.token, team="platform"
+            ),
+        }
+    )
     pages, _ = run_pages(config)
     assert sum(len(page) for page in pages) == 260
     assert all(r.path.startswith("/v1/teams/platform/") for r in simulator.requests)
@@ -76,8 +82,10 @@ def test_server_errors_are_retried_with_growing_backoff_then_reported(simulator)
     simulator.faults.error_rate = 1.0
     sleeps = Sleeps()
     with pytest.raises(ApiError) as error:
-        run_pages(config_for(simulator, max_retries=3, retry_backoff=1.0, max_retry_wait=60.0),
-                  sleep=sleeps)
+        run_pages(
+            config_for(simulator, max_retries=3, retry_backoff=1.0, max_retry_wait=60.0),
+            sleep=sleeps,
+        )
     assert error.value.code == "500"
     assert "HTTP 500: Internal server error" in str(error.value)
     assert len(simulator.requests) == 4
@@ -169,8 +177,11 @@ def run_scripted(simulator, pages, **poll):
 
 
 def test_a_repeated_cursor_stops_the_walk(simulator):
-    pages = [page([{}], hasNextPage=True, cursor="a"), page([{}], hasNextPage=True, cursor="b"),
-             page([{}], hasNextPage=True, cursor="a")]
+    pages = [
+        page([{}], hasNextPage=True, cursor="a"),
+        page([{}], hasNextPage=True, cursor="b"),
+        page([{}], hasNextPage=True, cursor="a"),
+    ]
     with pytest.raises(ApiError, match="repeated a cursor") as error:
         run_scripted(simulator, pages)
     assert error.value.code == "bad_cursor"
@@ -182,8 +193,9 @@ def test_has_next_page_without_a_cursor_is_an_error(simulator):
 
 
 def test_a_cursor_without_has_next_page_is_followed_like_the_sdk_does(simulator):
-    pages, _ = run_scripted(simulator, [page([1], hasNextPage=False, cursor="x"),
-                                        page([2], hasNextPage=False)])
+    pages, _ = run_scripted(
+        simulator, [page([1], hasNextPage=False, cursor="x"), page([2], hasNextPage=False)]
+    )
     assert pages == [[1], [2]]
 
 
@@ -196,9 +208,11 @@ def test_endless_pagination_is_cut_at_max_pages(simulator):
 
 @pytest.mark.parametrize(
     ("body", "problem"),
-    [({"data": {"oops": 1}, "pagination": {"hasNextPage": False}}, "data is not a list"),
-     ({"data": []}, "no pagination object"),
-     ([1, 2], "not an object")],
+    [
+        ({"data": {"oops": 1}, "pagination": {"hasNextPage": False}}, "data is not a list"),
+        ({"data": []}, "no pagination object"),
+        ([1, 2], "not an object"),
+    ],
 )
 def test_bodies_of_the_wrong_shape(simulator, body, problem):
     with pytest.raises(ApiError, match=problem):

@@ -34,18 +34,22 @@ def test_the_example_file_loads_with_its_documented_values():
 def test_every_key_but_the_token_has_a_default(tmp_path):
     config = load_config(write(tmp_path, f"northflank:\n  token: {SECRET}\n"), {})
     assert config == load_config(str(EXAMPLE), {"NORTHFLANK_API_TOKEN": SECRET}).__class__(
-        northflank=config.northflank, source=config.source)
+        northflank=config.northflank, source=config.source
+    )
 
 
 def test_no_file_at_all_takes_the_token_and_url_from_the_environment():
-    config = load_config(None, {"NF_API_TOKEN": SECRET,
-                                "NORTHFLANK_API_BASE_URL": "http://127.0.0.1:9/"})
+    config = load_config(
+        None, {"NF_API_TOKEN": SECRET, "NORTHFLANK_API_BASE_URL": "http://127.0.0.1:9/"}
+    )
     assert config.northflank.token == SECRET
     assert config.northflank.api_url == "http://127.0.0.1:9"
 
 
 def test_full_file(tmp_path):
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 northflank:
   api_url: http://127.0.0.1:8080
   token: "{SECRET}"
@@ -54,7 +58,8 @@ destinations: [primary, logs-2]
 poll: {{interval: 1h30m, timeout: 90s, concurrency: 8, stale_after: 2h, max_retries: 0}}
 expiry: {{warning_window: 2d}}
 web: {{listen_address: "127.0.0.1:9999"}}
-""")
+""",
+    )
     config = load_config(path, {})
     assert config.northflank.team == "platform-team"
     assert config.destinations == ("primary", "logs-2")
@@ -88,38 +93,83 @@ def test_the_config_repr_never_shows_the_token():
 
 BAD_CONFIGS = [
     ("unknown top-level key", "northflank: {token: t}\npolling: {}\n", "polling: unknown key"),
-    ("unknown nested key", "northflank: {token: t}\npoll: {intervall: 5m}\n",
-     "poll.intervall: unknown key"),
-    ("wrong type for a section", "northflank: {token: t}\npoll: 5m\n",
-     "poll: expected a mapping of settings"),
-    ("bad duration", "northflank: {token: t}\npoll: {interval: 5x}\n",
-     "poll.interval: invalid duration '5x'"),
-    ("number for a duration", "northflank: {token: t}\npoll: {timeout: 30}\n",
-     "poll.timeout: expected a duration string"),
-    ("zero duration", "northflank: {token: t}\npoll: {interval: 0s}\n",
-     "poll.interval: must be longer than 0s"),
-    ("wrong type for a count", "northflank: {token: t}\npoll: {concurrency: many}\n",
-     "poll.concurrency: expected a whole number of at least 1"),
-    ("zero concurrency", "northflank: {token: t}\npoll: {concurrency: 0}\n",
-     "poll.concurrency: expected a whole number of at least 1"),
-    ("bad url", "northflank: {token: t, api_url: api.northflank.com}\n",
-     "northflank.api_url: expected an http:// or https:// URL"),
-    ("destinations not a list", "northflank: {token: t}\ndestinations: primary\n",
-     "destinations: expected a list of destination ids"),
-    ("bad destination id", "northflank: {token: t}\ndestinations: [\"a/b\"]\n",
-     "destinations: expected an id"),
-    ("bad listen address", "northflank: {token: t}\nweb: {listen_address: localhost}\n",
-     "web.listen_address: invalid listen address"),
+    (
+        "unknown nested key",
+        "northflank: {token: t}\npoll: {intervall: 5m}\n",
+        "poll.intervall: unknown key",
+    ),
+    (
+        "wrong type for a section",
+        "northflank: {token: t}\npoll: 5m\n",
+        "poll: expected a mapping of settings",
+    ),
+    (
+        "bad duration",
+        "northflank: {token: t}\npoll: {interval: 5x}\n",
+        "poll.interval: invalid duration '5x'",
+    ),
+    (
+        "number for a duration",
+        "northflank: {token: t}\npoll: {timeout: 30}\n",
+        "poll.timeout: expected a duration string",
+    ),
+    (
+        "zero duration",
+        "northflank: {token: t}\npoll: {interval: 0s}\n",
+        "poll.interval: must be longer than 0s",
+    ),
+    (
+        "wrong type for a count",
+        "northflank: {token: t}\npoll: {concurrency: many}\n",
+        "poll.concurrency: expected a whole number of at least 1",
+    ),
+    (
+        "zero concurrency",
+        "northflank: {token: t}\npoll: {concurrency: 0}\n",
+        "poll.concurrency: expected a whole number of at least 1",
+    ),
+    (
+        "bad url",
+        "northflank: {token: t, api_url: api.northflank.com}\n",
+        "northflank.api_url: expected an http:// or https:// URL",
+    ),
+    (
+        "destinations not a list",
+        "northflank: {token: t}\ndestinations: primary\n",
+        "destinations: expected a list of destination ids",
+    ),
+    (
+        "bad destination id",
+        'northflank: {token: t}\ndestinations: ["a/b"]\n',
+        "destinations: expected an id",
+    ),
+    (
+        "bad listen address",
+        "northflank: {token: t}\nweb: {listen_address: localhost}\n",
+        "web.listen_address: invalid listen address",
+    ),
     ("missing token", "poll: {interval: 5m}\n", "northflank.token: no API token"),
     ("empty token", "northflank: {token: ''}\n", "northflank.token: expected a token string"),
-    ("token of the wrong type", f"northflank: {{token: [{SECRET}]}}\n",
-     "northflank.token: expected a token string"),
-    ("unset environment variable", "northflank: {token: '${NO_SUCH_VAR_X}'}\n",
-     "northflank.token: environment variable NO_SUCH_VAR_X is not set"),
-    ("token and token_file", "northflank: {token: t, token_file: /x}\n",
-     "northflank.token: set either token or token_file, not both"),
-    ("unreadable token file", "northflank: {token_file: /nonexistent/token}\n",
-     "northflank.token_file: cannot read /nonexistent/token: No such file or directory"),
+    (
+        "token of the wrong type",
+        f"northflank: {{token: [{SECRET}]}}\n",
+        "northflank.token: expected a token string",
+    ),
+    (
+        "unset environment variable",
+        "northflank: {token: '${NO_SUCH_VAR_X}'}\n",
+        "northflank.token: environment variable NO_SUCH_VAR_X is not set",
+    ),
+    (
+        "token and token_file",
+        "northflank: {token: t, token_file: /x}\n",
+        "northflank.token: set either token or token_file, not both",
+    ),
+    (
+        "unreadable token file",
+        "northflank: {token_file: /nonexistent/token}\n",
+        "northflank.token_file: cannot read /nonexistent/token: No such file or directory",
+    ),
     ("not yaml", "northflank: {token: t\n", "not valid YAML at line 2"),
     ("not a mapping", "- a\n- b\n", "(top level): expected a mapping of settings"),
 ]
@@ -144,8 +194,11 @@ def test_bad_config_exits_2_with_one_line_naming_file_and_key(
 
 def test_a_missing_config_file(tmp_path, capsys):
     assert main(["--config.file", str(tmp_path / "absent.yaml")]) == 2
-    assert re.fullmatch(r"northflank-backup-exporter: error: .*absent.yaml: cannot read config "
-                        r"file: No such file or directory\n", capsys.readouterr().err)
+    assert re.fullmatch(
+        r"northflank-backup-exporter: error: .*absent.yaml: cannot read config "
+        r"file: No such file or directory\n",
+        capsys.readouterr().err,
+    )
 
 
 def test_a_bad_listen_flag(capsys, monkeypatch):
@@ -161,7 +214,7 @@ def test_environment_expansion_in_any_value(tmp_path):
 
 
 def test_config_error_is_raised_not_exit_for_library_use(tmp_path):
-    with pytest.raises(ConfigError, match="poll.interval"):
+    with pytest.raises(ConfigError, match=r"poll\.interval"):
         load_config(write(tmp_path, "northflank: {token: t}\npoll: {interval: soon}\n"), {})
 
 

@@ -54,32 +54,59 @@ def test_every_destination_gauge_matches_the_api_data(simulator, exporter, clock
     for destination in ("primary-backups", "backups-02"):
         want = expected_for(simulator.backups(destination), clock.now)
         for status in STATUSES:
-            assert pick(samples, "northflank_backups", destination=destination,
-                        status=status) == want["counts"][status]
-            assert pick(samples, "northflank_backup_size_bytes", destination=destination,
-                        status=status) == want["sizes"][status]
-        assert pick(samples, "northflank_backup_last_completed_timestamp_seconds",
-                    destination=destination) == pytest.approx(want["last_completed"], abs=1e-3)
-        assert pick(samples, "northflank_backup_last_completed_age_seconds",
-                    destination=destination) == pytest.approx(
-                        clock.now - want["last_completed"], abs=1e-3)
-        assert pick(samples, "northflank_backups_expiring",
-                    destination=destination) == want["expiring"]
-        assert pick(samples, "northflank_backup_next_expiry_timestamp_seconds",
-                    destination=destination) == pytest.approx(want["next_expiry"], abs=1e-3)
+            assert (
+                pick(samples, "northflank_backups", destination=destination, status=status)
+                == want["counts"][status]
+            )
+            assert (
+                pick(
+                    samples, "northflank_backup_size_bytes", destination=destination, status=status
+                )
+                == want["sizes"][status]
+            )
+        assert pick(
+            samples, "northflank_backup_last_completed_timestamp_seconds", destination=destination
+        ) == pytest.approx(want["last_completed"], abs=1e-3)
+        assert pick(
+            samples, "northflank_backup_last_completed_age_seconds", destination=destination
+        ) == pytest.approx(clock.now - want["last_completed"], abs=1e-3)
+        assert (
+            pick(samples, "northflank_backups_expiring", destination=destination)
+            == want["expiring"]
+        )
+        assert pick(
+            samples, "northflank_backup_next_expiry_timestamp_seconds", destination=destination
+        ) == pytest.approx(want["next_expiry"], abs=1e-3)
         assert pick(samples, "northflank_up", destination=destination) == 1
-        assert pick(samples, "northflank_exporter_last_successful_poll_timestamp_seconds",
-                    destination=destination) == clock.now
-        assert pick(samples, "northflank_exporter_poll_duration_seconds",
-                    destination=destination) > 0
-        assert pick(samples, "northflank_exporter_invalid_backups_total",
-                    destination=destination) == 0
-    assert pick(samples, "northflank_backup_destination_info", destination="primary-backups",
-                name="Primary backups", usage="globalBackups") == 1
+        assert (
+            pick(
+                samples,
+                "northflank_exporter_last_successful_poll_timestamp_seconds",
+                destination=destination,
+            )
+            == clock.now
+        )
+        assert (
+            pick(samples, "northflank_exporter_poll_duration_seconds", destination=destination) > 0
+        )
+        assert (
+            pick(samples, "northflank_exporter_invalid_backups_total", destination=destination) == 0
+        )
+    assert (
+        pick(
+            samples,
+            "northflank_backup_destination_info",
+            destination="primary-backups",
+            name="Primary backups",
+            usage="globalBackups",
+        )
+        == 1
+    )
     assert series(samples, "northflank_exporter_api_requests_total") == {
         frozenset({("endpoint", "/v1/backup-destinations"), ("code", "200")}): 1,
-        frozenset({("endpoint", "/v1/backup-destinations/{backupDestinationId}/backups"),
-                   ("code", "200")}): 6,
+        frozenset(
+            {("endpoint", "/v1/backup-destinations/{backupDestinationId}/backups"), ("code", "200")}
+        ): 6,
     }
     assert pick(samples, "northflank_exporter_rate_limit_remaining") == 1000 - 7
     assert pick(samples, "northflank_exporter_discovery_up") == 1
@@ -87,25 +114,37 @@ def test_every_destination_gauge_matches_the_api_data(simulator, exporter, clock
 
 def test_age_is_computed_at_scrape_time(exporter, clock):
     poll_once(exporter)
-    before = pick(scrape(exporter), "northflank_backup_last_completed_age_seconds",
-                  destination="backups-02")
+    before = pick(
+        scrape(exporter), "northflank_backup_last_completed_age_seconds", destination="backups-02"
+    )
     clock.now += 120
-    after = pick(scrape(exporter), "northflank_backup_last_completed_age_seconds",
-                 destination="backups-02")
+    after = pick(
+        scrape(exporter), "northflank_backup_last_completed_age_seconds", destination="backups-02"
+    )
     assert after - before == pytest.approx(120)
 
 
 def test_no_last_completed_series_when_nothing_completed(start_simulator, clock):
     simulator = start_simulator(destinations=1, backups_per_destination=0)
     assert simulator.backups("primary-backups") == []
-    simulator.inject("primary-backups", [{"id": "r", "status": "in-progress",
-                                          "config": {"size": "0"},
-                                          "createdAt": "2026-11-30T12:00:00Z"}])
+    simulator.inject(
+        "primary-backups",
+        [
+            {
+                "id": "r",
+                "status": "in-progress",
+                "config": {"size": "0"},
+                "createdAt": "2026-11-30T12:00:00Z",
+            }
+        ],
+    )
     exporter = Exporter(config_for(simulator), clock=clock)
     poll_once(exporter)
     samples = scrape(exporter)
-    assert pick(samples, "northflank_backups", destination="primary-backups",
-                status="in-progress") == 1
+    assert (
+        pick(samples, "northflank_backups", destination="primary-backups", status="in-progress")
+        == 1
+    )
     assert series(samples, "northflank_backup_last_completed_timestamp_seconds") == {}
     assert series(samples, "northflank_backup_last_completed_age_seconds") == {}
     assert series(samples, "northflank_backup_next_expiry_timestamp_seconds") == {}
@@ -113,29 +152,49 @@ def test_no_last_completed_series_when_nothing_completed(start_simulator, clock)
 
 def test_invalid_backups_are_skipped_and_counted_and_the_poll_stays_up(simulator, exporter):
     good = simulator.backups("primary-backups")
-    simulator.inject("primary-backups", [
-        {"id": "no-size", "status": "completed", "config": {}, "createdAt": "2026-11-30T12:00:00Z",
-         "completedAt": "2026-11-30T12:01:00Z"},
-        "not even an object",
-        {"id": "new-status", "status": "restoring", "config": {"size": "5"},
-         "createdAt": "2026-11-30T12:00:00Z"},
-    ])
+    simulator.inject(
+        "primary-backups",
+        [
+            {
+                "id": "no-size",
+                "status": "completed",
+                "config": {},
+                "createdAt": "2026-11-30T12:00:00Z",
+                "completedAt": "2026-11-30T12:01:00Z",
+            },
+            "not even an object",
+            {
+                "id": "new-status",
+                "status": "restoring",
+                "config": {"size": "5"},
+                "createdAt": "2026-11-30T12:00:00Z",
+            },
+        ],
+    )
     assert poll_once(exporter) is True
     samples = scrape(exporter)
-    assert pick(samples, "northflank_exporter_invalid_backups_total",
-                destination="primary-backups") == 2
-    assert pick(samples, "northflank_backups", destination="primary-backups",
-                status="restoring") == 1
-    assert pick(samples, "northflank_backups", destination="primary-backups",
-                status="completed") == sum(1 for b in good if b["status"] == "completed")
+    assert (
+        pick(samples, "northflank_exporter_invalid_backups_total", destination="primary-backups")
+        == 2
+    )
+    assert (
+        pick(samples, "northflank_backups", destination="primary-backups", status="restoring") == 1
+    )
+    assert pick(
+        samples, "northflank_backups", destination="primary-backups", status="completed"
+    ) == sum(1 for b in good if b["status"] == "completed")
     poll_once(exporter)
-    assert pick(scrape(exporter), "northflank_exporter_invalid_backups_total",
-                destination="primary-backups") == 4
+    assert (
+        pick(
+            scrape(exporter),
+            "northflank_exporter_invalid_backups_total",
+            destination="primary-backups",
+        )
+        == 4
+    )
 
 
-def test_a_failing_destination_keeps_its_last_data_until_stale_then_drops_it(
-    simulator, clock
-):
+def test_a_failing_destination_keeps_its_last_data_until_stale_then_drops_it(simulator, clock):
     exporter = Exporter(config_for(simulator, stale_after=600.0, max_retries=0), clock=clock)
     poll_once(exporter)
     good = scrape(exporter)
@@ -147,20 +206,43 @@ def test_a_failing_destination_keeps_its_last_data_until_stale_then_drops_it(
     assert pick(samples, "northflank_up", destination="backups-02") == 0
     assert pick(samples, "northflank_up", destination="primary-backups") == 1
     assert series(samples, "northflank_backups") == series(good, "northflank_backups")
-    assert pick(samples, "northflank_exporter_last_successful_poll_timestamp_seconds",
-                destination="backups-02") == last_success
+    assert (
+        pick(
+            samples,
+            "northflank_exporter_last_successful_poll_timestamp_seconds",
+            destination="backups-02",
+        )
+        == last_success
+    )
     clock.now += 301
     poll_once(exporter)
     samples = scrape(exporter)
     assert pick(samples, "northflank_up", destination="backups-02") == 0
     assert pick(samples, "northflank_backups", destination="backups-02", status="completed") is None
     assert pick(samples, "northflank_backups_expiring", destination="backups-02") is None
-    assert pick(samples, "northflank_backups", destination="primary-backups",
-                status="completed") is not None
-    assert pick(samples, "northflank_backup_destination_info", destination="backups-02",
-                name="Backups 02", usage="globalBackups") == 1
-    assert pick(samples, "northflank_exporter_api_requests_total",
-                endpoint="/v1/backup-destinations/{backupDestinationId}/backups", code="503") == 2
+    assert (
+        pick(samples, "northflank_backups", destination="primary-backups", status="completed")
+        is not None
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_backup_destination_info",
+            destination="backups-02",
+            name="Backups 02",
+            usage="globalBackups",
+        )
+        == 1
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_exporter_api_requests_total",
+            endpoint="/v1/backup-destinations/{backupDestinationId}/backups",
+            code="503",
+        )
+        == 2
+    )
     simulator.faults.destination_status.clear()
     poll_once(exporter)
     assert pick(scrape(exporter), "northflank_up", destination="backups-02") == 1
@@ -181,8 +263,16 @@ def test_configured_destinations_are_the_only_ones_polled(simulator, clock):
     assert poll_once(exporter) is True
     samples = scrape(exporter)
     assert set(series(samples, "northflank_up")) == {frozenset({("destination", "backups-02")})}
-    assert pick(samples, "northflank_backup_destination_info", destination="backups-02",
-                name="Backups 02", usage="globalBackups") == 1
+    assert (
+        pick(
+            samples,
+            "northflank_backup_destination_info",
+            destination="backups-02",
+            name="Backups 02",
+            usage="globalBackups",
+        )
+        == 1
+    )
     assert not any("primary-backups" in r.path for r in simulator.requests)
 
 
@@ -193,8 +283,10 @@ def test_a_configured_destination_that_does_not_exist_is_down_not_fatal(simulato
     samples = scrape(exporter)
     assert pick(samples, "northflank_up", destination="gone") == 0
     assert pick(samples, "northflank_up", destination="backups-02") == 1
-    assert pick(samples, "northflank_backup_destination_info", destination="gone", name="",
-                usage="") == 1
+    assert (
+        pick(samples, "northflank_backup_destination_info", destination="gone", name="", usage="")
+        == 1
+    )
 
 
 def test_discovery_failure_keeps_polling_known_destinations(simulator, exporter):
@@ -214,15 +306,28 @@ def test_ready_only_after_every_destination_was_polled(simulator, exporter):
 
 
 def test_an_unknown_status_appears_and_then_vanishes(simulator, exporter):
-    simulator.inject("backups-02", [{"id": "x", "status": "restoring", "config": {"size": "1"},
-                                     "createdAt": "2026-11-30T12:00:00Z"}])
+    simulator.inject(
+        "backups-02",
+        [
+            {
+                "id": "x",
+                "status": "restoring",
+                "config": {"size": "1"},
+                "createdAt": "2026-11-30T12:00:00Z",
+            }
+        ],
+    )
     poll_once(exporter)
-    assert pick(scrape(exporter), "northflank_backups", destination="backups-02",
-                status="restoring") == 1
+    assert (
+        pick(scrape(exporter), "northflank_backups", destination="backups-02", status="restoring")
+        == 1
+    )
     simulator.inject("backups-02", [])
     poll_once(exporter)
-    assert pick(scrape(exporter), "northflank_backups", destination="backups-02",
-                status="restoring") is None
+    assert (
+        pick(scrape(exporter), "northflank_backups", destination="backups-02", status="restoring")
+        is None
+    )
 
 
 def test_faults_in_one_destination_leave_the_other_untouched(start_simulator, clock):
@@ -231,6 +336,8 @@ def test_faults_in_one_destination_leave_the_other_untouched(start_simulator, cl
     poll_once(exporter)
     samples = scrape(exporter)
     want = expected_for(simulator.backups("backups-02"), clock.now)
-    assert pick(samples, "northflank_backups", destination="backups-02",
-                status="completed") == want["counts"]["completed"]
+    assert (
+        pick(samples, "northflank_backups", destination="backups-02", status="completed")
+        == want["counts"]["completed"]
+    )
     assert pick(samples, "northflank_up", destination="primary-backups") == 0

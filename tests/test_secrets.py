@@ -30,23 +30,49 @@ def config_file(tmp_path, simulator, token_line):
 
 
 def test_token_is_absent_from_every_output(start_simulator, tmp_path):
-    simulator = start_simulator(token=TOKEN, faults=Faults(
-        error_rate=0.2, malformed_rate=0.1, destination_status={"backups-02": 403}))
+    simulator = start_simulator(
+        token=TOKEN,
+        faults=Faults(error_rate=0.2, malformed_rate=0.1, destination_status={"backups-02": 403}),
+    )
     outputs = []
     env = {**os.environ, "CANARY": TOKEN}
     for log_format in ("text", "json"):
         once = subprocess.run(
-            [*EXPORTER, "--config.file", config_file(tmp_path, simulator, "  token: ${CANARY}"),
-             "--once", "--log.level", "debug", "--log.format", log_format],
-            capture_output=True, text=True, env=env, timeout=60, check=False)
+            [
+                *EXPORTER,
+                "--config.file",
+                config_file(tmp_path, simulator, "  token: ${CANARY}"),
+                "--once",
+                "--log.level",
+                "debug",
+                "--log.format",
+                log_format,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         outputs += [once.stdout, once.stderr]
         assert "northflank_up" in once.stdout
 
     port = free_port()
     process = subprocess.Popen(
-        [*EXPORTER, "--config.file", config_file(tmp_path, simulator, "  token: ${CANARY}"),
-         "--log.level", "debug", "--web.listen-address", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            *EXPORTER,
+            "--config.file",
+            config_file(tmp_path, simulator, "  token: ${CANARY}"),
+            "--log.level",
+            "debug",
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -59,8 +85,12 @@ def test_token_is_absent_from_every_output(start_simulator, tmp_path):
             time.sleep(0.05)
         for path in ("/", "/metrics", "/-/healthy", "/-/ready", "/nope"):
             outputs.append(httpx.get(f"http://127.0.0.1:{port}{path}").text)
-        outputs.append(httpx.get(f"http://127.0.0.1:{port}/metrics", headers={
-            "Accept": "application/openmetrics-text"}).text)
+        outputs.append(
+            httpx.get(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"Accept": "application/openmetrics-text"},
+            ).text
+        )
     finally:
         process.terminate()
         out, err = process.communicate(timeout=10)
@@ -68,9 +98,19 @@ def test_token_is_absent_from_every_output(start_simulator, tmp_path):
 
     # a wrong token: the 401 path
     wrong = subprocess.run(
-        [*EXPORTER, "--config.file", config_file(tmp_path, simulator, f"  token: {TOKEN}x"),
-         "--once", "--log.level", "debug"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            *EXPORTER,
+            "--config.file",
+            config_file(tmp_path, simulator, f"  token: {TOKEN}x"),
+            "--once",
+            "--log.level",
+            "debug",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert wrong.returncode == 1
     assert "HTTP 401" in wrong.stderr
     outputs += [wrong.stdout, wrong.stderr]
@@ -78,7 +118,11 @@ def test_token_is_absent_from_every_output(start_simulator, tmp_path):
     # a config error around the token
     bad = subprocess.run(
         [*EXPORTER, "--config.file", config_file(tmp_path, simulator, f"  token: [{TOKEN}]")],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 2
     outputs += [bad.stdout, bad.stderr]
 

@@ -1,0 +1,31 @@
+# `make demo` and `make test` do all set-up on a fresh machine (Python 3.11+ with venv).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test tools
+
+demo: $(VENV)/.installed
+	$(BIN)/northflank-backup-exporter --demo
+
+test: $(VENV)/.installed-test tools
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+# promtool (Debian's prometheus package) checks the exposition in the tests.
+tools:
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	  prometheus >/dev/null; }
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
