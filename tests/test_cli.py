@@ -14,15 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.simulator import Faults
-from tests.conftest import TOKEN, parse_samples, pick
+from tests.conftest import TOKEN, free_port, parse_samples, pick, wait_until_ready
 
 EXPORTER = [sys.executable, "-m", "exporter"]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_config(tmp_path, simulator, **extra):
@@ -104,16 +98,6 @@ def test_json_log_lines(start_simulator, tmp_path):
     assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
 
 
-def wait_for(url, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return httpx.get(url)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing answered at {url}")
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
     port = free_port()
@@ -131,11 +115,8 @@ def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
         text=True,
     )
     try:
-        assert wait_for(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
-        deadline = time.monotonic() + 15
-        while httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ready(port)
+        assert httpx.get(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'northflank_up{destination="primary-backups"} 1.0' in metrics
         started = time.monotonic()
@@ -162,11 +143,7 @@ def test_demo_serves_metrics(tmp_path):
         text=True,
     )
     try:
-        wait_for(f"http://127.0.0.1:{port}/-/healthy")
-        deadline = time.monotonic() + 15
-        while httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ready(port)
         samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
         assert pick(samples, "northflank_up", destination="backups-03") == 1
         assert (

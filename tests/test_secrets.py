@@ -1,23 +1,16 @@
 """The API token never appears in a log line, a metric, a page or an error, whatever happens."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 
 from exporter.simulator import Faults
+from tests.conftest import free_port, wait_until_ready
 
 TOKEN = "nfTOKENcanary0123456789abcdefXYZ"
 EXPORTER = [sys.executable, "-m", "exporter"]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def config_file(tmp_path, simulator, token_line):
@@ -74,15 +67,7 @@ def test_token_is_absent_from_every_output(start_simulator, tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ready(port)
         for path in ("/", "/metrics", "/-/healthy", "/-/ready", "/nope"):
             outputs.append(httpx.get(f"http://127.0.0.1:{port}{path}").text)
         outputs.append(
