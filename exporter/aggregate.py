@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.backups import STATUSES, Backup, InvalidBackup, parse_backup
+from exporter.addons import AddonAccumulator, AddonRules, AddonSummary
+from exporter.backups import Backup, InvalidBackup, by_status, parse_backup
 
 
 @dataclass(frozen=True)
@@ -25,20 +26,17 @@ class DestinationSummary:
     next_expiry: float | None
     total: int
     invalid: int
-
-
-def _by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
-    """Every documented status (0 when absent), then any new status the API invented."""
-    extra = sorted(status for status in counts if status not in STATUSES)
-    return tuple((status, counts[status]) for status in (*STATUSES, *extra))
+    addons: tuple[AddonSummary, ...] = ()
 
 
 class DestinationAccumulator:
     """Folds backups into a DestinationSummary without keeping them."""
 
-    def __init__(self, now: float, warning_window: float) -> None:
+    def __init__(self, now: float, warning_window: float, rules: AddonRules | None = None) -> None:
         self._now = now
         self._warn_until = now + warning_window
+        self._rules = rules or AddonRules(enabled=False)
+        self._addons: dict[tuple[str, str], AddonAccumulator | None] = {}
         self._counts: Counter[str] = Counter()
         self._bytes: Counter[str] = Counter()
         self._last_completed: float | None = None
@@ -60,6 +58,7 @@ class DestinationAccumulator:
         return backup
 
     def add(self, backup: Backup) -> None:
+        self._add_to_addon(backup)
         self._counts[backup.status] += 1
         self._bytes[backup.status] += backup.size
         completed = backup.completed
@@ -76,15 +75,33 @@ class DestinationAccumulator:
             if self._next_expiry is None or expires < self._next_expiry:
                 self._next_expiry = expires
 
+    def _add_to_addon(self, backup: Backup) -> None:
+        if backup.addon_id is None or not self._rules.enabled:
+            return
+        key = (backup.project_id or "", backup.addon_id)
+        if key not in self._addons:  # the filter runs once per addon, not once per backup
+            wanted = self._rules.wants(*key)
+            self._addons[key] = (
+                AddonAccumulator(*key, self._now, self._warn_until, self._rules) if wanted else None
+            )
+        accumulator = self._addons[key]
+        if accumulator is not None:
+            accumulator.add(backup)
+
     def summary(self) -> DestinationSummary:
         return DestinationSummary(
-            backups_by_status=_by_status(self._counts),
-            bytes_by_status=_by_status(self._bytes),
+            backups_by_status=by_status(self._counts),
+            bytes_by_status=by_status(self._bytes),
             last_completed=self._last_completed,
             expiring=self._expiring,
             next_expiry=self._next_expiry,
             total=sum(self._counts.values()),
             invalid=self.invalid,
+            addons=tuple(
+                accumulator.summary()
+                for _, accumulator in sorted(self._addons.items())
+                if accumulator is not None
+            ),
         )
 
 

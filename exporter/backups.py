@@ -9,6 +9,7 @@ whole backup invalid (`InvalidBackup`), so the caller can skip it and count it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -29,6 +30,12 @@ MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
 # Below this, an epoch value can only be seconds: 1e11 ms is 1973, 1e11 s is the year 5138.
 _SECONDS_MILLISECONDS_CUTOFF = 1e11
+
+
+def by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """Every documented status (0 when absent), then any new status the API invented."""
+    extra = sorted(status for status in counts if status not in STATUSES)
+    return tuple((status, counts[status]) for status in (*STATUSES, *extra))
 
 
 class InvalidBackup(ValueError):

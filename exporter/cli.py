@@ -17,6 +17,7 @@ from exporter.config import Config, ConfigError, NorthflankSettings, PollSetting
 from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
+from exporter.simulator.data import SCENARIOS
 
 PROG = "northflank-backup-exporter"
 DEMO_POLL_INTERVAL = 30.0
@@ -65,7 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def start_demo_simulator() -> Simulator:
-    world = build_world(seed=1, anchor=time.time(), destinations=3, backups_per_destination=200)
+    world = build_world(
+        seed=1,
+        anchor=time.time(),
+        destinations=3,
+        backups_per_destination=200,
+        scenarios=tuple(SCENARIOS),
+    )
     return Simulator(world, token=secrets.token_urlsafe(24)).start()
 
 

@@ -15,6 +15,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.addons import AddonRules, AddonSummary
+from exporter.schedule import last_slot, next_slot, overdue_seconds
 from exporter.snapshot import DestinationState, Snapshot
 
 CACHED = "Cached from the last poll of the Northflank API."
@@ -39,6 +41,7 @@ class SnapshotCollector(Collector):
         snapshot = self._snapshot()
         now = self._clock()
         yield from self._backup_families(snapshot.destinations, now)
+        yield from addon_families(snapshot.destinations, now, snapshot.addon_rules)
         yield from self._health_families(snapshot)
         yield from self._exporter_families(snapshot)
 
@@ -157,3 +160,152 @@ class SnapshotCollector(Collector):
         build = InfoMetricFamily("northflank_exporter_build", "Version of the exporter.")
         build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
         yield build
+
+
+ADDON_LABELS = ("destination", "project", "addon")
+AddonValue = Callable[[AddonSummary, float, AddonRules], float | None]
+
+
+def _age(moment: float | None, now: float) -> float | None:
+    return None if moment is None else max(now - moment, 0.0)
+
+
+def _last_scheduled(summary: AddonSummary, now: float) -> float | None:
+    return last_slot(summary.offsets, now) if summary.offsets else None
+
+
+def _next_scheduled(summary: AddonSummary, now: float) -> float | None:
+    return next_slot(summary.offsets, now) if summary.offsets else None
+
+
+def _overdue(summary: AddonSummary, now: float, rules: AddonRules) -> float | None:
+    if not summary.offsets:
+        return None
+    return overdue_seconds(
+        summary.offsets,
+        summary.newest_completed_created,
+        summary.oldest_created,
+        now=now,
+        tolerance=rules.tolerance,
+        grace=rules.grace,
+    )
+
+
+# (name, help, value); a value of None means no series for that addon.
+ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
+    (
+        "northflank_addon_backup_last_completed_timestamp_seconds",
+        f"When the addon's newest completed backup completed. {CACHED}",
+        lambda s, now, rules: s.last_completed,
+    ),
+    (
+        "northflank_addon_backup_last_completed_age_seconds",
+        "Seconds since the addon's newest completed backup completed, at scrape time.",
+        lambda s, now, rules: _age(s.last_completed, now),
+    ),
+    (
+        "northflank_addon_backup_last_completed_size_bytes",
+        f"Size of the addon's newest completed backup. {CACHED}",
+        lambda s, now, rules: s.last_completed_size,
+    ),
+    (
+        "northflank_addon_backup_last_completed_duration_seconds",
+        f"completedAt minus createdAt of the addon's newest completed backup. {CACHED}",
+        lambda s, now, rules: s.last_completed_duration,
+    ),
+    (
+        "northflank_addon_backup_last_failure_timestamp_seconds",
+        f"When the addon's newest failed or aborted backup ended (or began). {CACHED}",
+        lambda s, now, rules: s.last_failure,
+    ),
+    (
+        "northflank_addon_backup_running_age_seconds",
+        "Age of the addon's oldest backup still scheduled, in progress or aborting, "
+        "at scrape time.",
+        lambda s, now, rules: _age(s.oldest_running_created, now),
+    ),
+    (
+        "northflank_addon_backup_never_completed",
+        f"1 when the addon has backups but none of them completed. {CACHED}",
+        lambda s, now, rules: 1.0 if s.never_completed else 0.0,
+    ),
+    (
+        "northflank_addon_backup_restorable_until_timestamp_seconds",
+        f"Latest expiredBy among the addon's completed backups. {CACHED}",
+        lambda s, now, rules: s.restorable_until,
+    ),
+    (
+        "northflank_addon_backups_expiring",
+        f"The addon's backups not yet expired that expire within the warning window. {CACHED}",
+        lambda s, now, rules: s.expiring,
+    ),
+    (
+        "northflank_addon_backup_expected_interval_seconds",
+        f"Longest gap between two consecutive slots of the addon's schedules. {CACHED}",
+        lambda s, now, rules: s.expected_interval,
+    ),
+    (
+        "northflank_addon_backup_last_scheduled_timestamp_seconds",
+        "The latest schedule slot at or before scrape time.",
+        lambda s, now, rules: _last_scheduled(s, now),
+    ),
+    (
+        "northflank_addon_backup_next_scheduled_timestamp_seconds",
+        "The first schedule slot after scrape time.",
+        lambda s, now, rules: _next_scheduled(s, now),
+    ),
+    (
+        "northflank_addon_backup_overdue_seconds",
+        "Seconds past the first schedule slot no completed backup answers, plus the grace; "
+        "0 while on schedule.",
+        _overdue,
+    ),
+    (
+        "northflank_addon_backup_missed_slots",
+        f"Schedule slots in the lookback with no backup of any status created near them. {CACHED}",
+        lambda s, now, rules: s.missed_slots,
+    ),
+)
+
+
+def addon_families(
+    states: tuple[DestinationState, ...], now: float, rules: AddonRules
+) -> Iterator[Metric]:
+    info = InfoMetricFamily(
+        "northflank_addon", "Addons whose backups are listed (always 1).", labels=list(ADDON_LABELS)
+    )
+    counts = _gauge(
+        "northflank_addon_backups",
+        f"The addon's backups, by status. {CACHED}",
+        [*ADDON_LABELS, "status"],
+    )
+    schedules = InfoMetricFamily(
+        "northflank_addon_backup_schedule",
+        "Backup schedules the addon's newest scheduled backup declares (always 1).",
+        labels=[*ADDON_LABELS, "interval"],
+    )
+    gauges = [(_gauge(name, text, ADDON_LABELS), value) for name, text, value in ADDON_GAUGES]
+    for state in states:
+        for summary in state.summary.addons if state.summary else ():
+            labels = [state.destination.id, summary.project, summary.addon]
+            info.add_metric(
+                labels,
+                {
+                    "project_name": summary.project_name,
+                    "addon_name": summary.addon_name,
+                    "addon_type": summary.addon_type,
+                    "addon_version": summary.addon_version,
+                },
+            )
+            for status, number in summary.backups_by_status:
+                counts.add_metric([*labels, status], number)
+            for interval in sorted({schedule.interval for schedule in summary.schedules}):
+                schedules.add_metric([*labels, interval], {})
+            for family, value in gauges:
+                measured = value(summary, now, rules)
+                if measured is not None:
+                    family.add_metric(labels, measured)
+    yield info
+    yield counts
+    yield schedules
+    yield from (family for family, _ in gauges)

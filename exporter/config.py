@@ -13,16 +13,18 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from exporter.addons import AddonRules
 from exporter.durations import DurationError, parse_duration
 
 DEFAULT_API_URL = "https://api.northflank.com"
 TOKEN_ENV_VARS = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 API_URL_ENV_VAR = "NORTHFLANK_API_BASE_URL"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+T = TypeVar("T")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -55,6 +57,7 @@ class Config:
     destinations: tuple[str, ...] = ()
     poll: PollSettings = field(default_factory=PollSettings)
     expiry_warning_window: float = 86400.0
+    addons: AddonRules = field(default_factory=AddonRules)
     listen_host: str = ""
     listen_port: int = 10117
     source: str = "(no config file)"
@@ -112,6 +115,24 @@ def _identifiers(value: Any) -> tuple[str, ...]:
     return ids
 
 
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('expected a list of regular expressions over "project/addon"')
+    compiled = []
+    for item in value:
+        try:
+            compiled.append(re.compile(item))
+        except re.error as error:
+            raise ValueError(f"invalid regular expression {item!r}: {error}") from None
+    return tuple(compiled)
+
+
 def _secret(value: Any) -> str:
     # The message never includes the value: it may be a real token typed in the wrong place.
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
@@ -160,6 +181,8 @@ SCHEMA: dict[str, Any] = {
         "max_pages": _positive_int,
     },
     "expiry": {"warning_window": _duration},
+    "addons": {"enabled": _boolean, "include": _patterns, "exclude": _patterns},
+    "schedule": {"tolerance": _duration, "grace": _duration, "lookback": _duration},
     "web": {"listen_address": _listen_address},
 }
 SECRET_KEYS = frozenset({"northflank.token"})
@@ -235,6 +258,26 @@ def _resolve_token(values: Mapping[str, Any], environ: Mapping[str, str]) -> str
     )
 
 
+ADDON_RULE_KEYS = {
+    "enabled": "addons.enabled",
+    "include": "addons.include",
+    "exclude": "addons.exclude",
+    "tolerance": "schedule.tolerance",
+    "grace": "schedule.grace",
+    "lookback": "schedule.lookback",
+}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    return tuple(cls.__dataclass_fields__)
+
+
+def _settings(cls: type[T], values: Mapping[str, Any], keys: Mapping[str, str]) -> T:
+    """A settings dataclass from the dotted keys given, defaults for the rest."""
+    defaults = cls()
+    return cls(**{name: values.get(key, getattr(defaults, name)) for name, key in keys.items()})
+
+
 def _default_api_url(environ: Mapping[str, str]) -> str:
     try:
         return _url(environ.get(API_URL_ENV_VAR, DEFAULT_API_URL))
@@ -250,13 +293,8 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
         raise ConfigError("(top level): expected a mapping of settings")
     values = _validate(raw, SCHEMA, "", environ)
     token = _resolve_token(values, environ)
-    defaults_poll = PollSettings()
-    poll = PollSettings(
-        **{
-            name: values.get(f"poll.{name}", getattr(defaults_poll, name))
-            for name in PollSettings.__dataclass_fields__
-        }
-    )
+    poll = _settings(PollSettings, values, {name: f"poll.{name}" for name in _fields(PollSettings)})
+    rules = _settings(AddonRules, values, ADDON_RULE_KEYS)
     api_url = values.get("northflank.api_url") or _default_api_url(environ)
     config = Config(
         northflank=NorthflankSettings(
@@ -265,6 +303,7 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
         destinations=values.get("destinations", ()),
         poll=poll,
         expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
+        addons=rules,
         source=source,
     )
     return config.with_listen_address(values.get("web.listen_address", ":10117"))

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from exporter.aggregate import DestinationAccumulator
+from exporter.aggregate import DestinationAccumulator, DestinationSummary
 from exporter.client import ApiError, Destination, NorthflankClient, RequestStats
 from exporter.config import Config
 from exporter.snapshot import DestinationState, Snapshot
@@ -101,12 +101,16 @@ class Poller:
 
     async def _poll_destination(self, destination: Destination) -> bool:
         started = self._monotonic()
-        accumulator = DestinationAccumulator(self._clock(), self._config.expiry_warning_window)
+        accumulator = DestinationAccumulator(
+            self._clock(), self._config.expiry_warning_window, self._config.addons
+        )
         error: str | None = None
+        summary: DestinationSummary | None = None
         try:
             async for page in self._client.backup_pages(destination.id):
                 for raw in page:
                     accumulator.add_raw(raw)
+            summary = accumulator.summary()
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
         except Exception as problem:  # a bug must not stop the other destinations
@@ -121,8 +125,8 @@ class Poller:
                 accumulator.invalid,
                 accumulator.first_invalid_reason,
             )
-        if error is None:
-            state = state.after_success(accumulator.summary(), self._clock(), duration)
+        if summary is not None:
+            state = state.after_success(summary, self._clock(), duration)
         else:
             log.warning("destination=%s poll failed %s", destination.id, error)
             state = state.after_failure(
@@ -141,4 +145,5 @@ class Poller:
             rate_limit_remaining=self._stats.rate_limit_remaining,
             discovery_up=self._discovery_up,
             ready=self._destinations_known and all(state.polled for state in states),
+            addon_rules=self._config.addons,
         )

@@ -7,8 +7,9 @@ is simply not exported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from exporter.addons import AddonRules
 from exporter.aggregate import DestinationSummary
 from exporter.client import Destination
 
@@ -58,3 +59,4 @@ class Snapshot:
     rate_limit_remaining: float | None = None
     discovery_up: bool | None = None
     ready: bool = False
+    addon_rules: AddonRules = field(default_factory=AddonRules)

@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import datetime
 
-from exporter.simulator.data import build_world
+from exporter.simulator.data import SCENARIOS, build_world
 from exporter.simulator.server import Faults, Simulator
 
 
@@ -32,6 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--now", type=_moment, default=None, help="freeze the clock at this ISO 8601 time"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        choices=[*SCENARIOS, "all"],
+        help="add a named situation on an addon of its own (repeatable; 'all' for every one)",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=1000, help="requests per hour")
@@ -56,7 +63,8 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         clock(),
         args.destinations,
         args.backups_per_destination,
-        args.addons_per_destination,
+        addons_per_destination=args.addons_per_destination,
+        scenarios=tuple(SCENARIOS) if "all" in args.scenario else tuple(args.scenario),
     )
     faults = Faults(
         error_rate=args.error_rate,

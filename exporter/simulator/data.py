@@ -13,13 +13,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
-WEEK = 604800
-DAY = 86400
-HOUR = 3600
-# Epoch 0 was a Thursday; the first Monday 00:00 UTC after it is four days later.
-_FIRST_MONDAY = 4 * DAY
+from exporter.backups import parse_schedule
+from exporter.schedule import DAY, HOUR, WEEK, WeekOffsets, last_slot, slots_backwards, week_offsets
 
 ADDON_KINDS = (
     ("postgresql", "16.4.0"),
@@ -63,31 +61,6 @@ def _numbers(*key: object) -> tuple[float, ...]:
     return tuple(value / 2**32 for value in struct.unpack("<8I", digest))
 
 
-def week_offsets(schedules: tuple[dict[str, Any], ...]) -> tuple[int, ...]:
-    """Every slot of the schedules as seconds after Monday 00:00 UTC, sorted."""
-    offsets: set[int] = set()
-    for schedule in schedules:
-        minutes = schedule["minute"]
-        if schedule["interval"] == "hourly":
-            hours: list[int] = list(range(24))
-            days: list[int] = list(range(7))
-        else:
-            hours = schedule["hour"]
-            days = schedule["day"] if schedule["interval"] == "weekly" else list(range(7))
-        offsets.update(d * DAY + h * HOUR + m * 60 for d in days for h in hours for m in minutes)
-    return tuple(sorted(offsets))
-
-
-def slots_newest_first(offsets: tuple[int, ...], now: float) -> Iterator[int]:
-    """Slot times at or before `now`, newest first, forever backwards."""
-    week_start = int((now - _FIRST_MONDAY) // WEEK) * WEEK + _FIRST_MONDAY
-    while True:
-        for offset in reversed(offsets):
-            if week_start + offset <= now:
-                yield week_start + offset
-        week_start -= WEEK
-
-
 class Listed(NamedTuple):
     """A backup as the API returns it, with its creation time for ordering and cursors."""
 
@@ -106,11 +79,15 @@ class SimAddon:
     schedules: tuple[dict[str, Any], ...]
     keep: int
     base_size: int
+    behaviour: str = "normal"
+
+    @cached_property
+    def offsets(self) -> WeekOffsets:
+        return week_offsets(s for s in map(parse_schedule, self.schedules) if s is not None)
 
     @property
     def mean_gap(self) -> float:
-        offsets = week_offsets(self.schedules)
-        return WEEK / len(offsets) if offsets else DAY
+        return WEEK / len(self.offsets) if self.offsets else DAY
 
 
 @dataclass(frozen=True)
@@ -149,9 +126,9 @@ class World:
     def backups(self, destination: SimDestination, now: float) -> list[Listed]:
         """The destination's backups at `now`, newest first, with their creation times."""
         made = [
-            listed
+            _listed(addon, run, now)
             for addon in destination.addons
-            for listed in _addon_backups(self.seed, addon, now)
+            for run in _runs(self, addon, now)
         ]
         made.extend(_coverage_backups(self.seed, destination, self.anchor, now))
         made = [listed for listed in made if listed.created <= now]
@@ -164,8 +141,13 @@ def build_world(
     anchor: float,
     destinations: int,
     backups_per_destination: int,
+    *,
     addons_per_destination: int | None = None,
+    scenarios: tuple[str, ...] = (),
 ) -> World:
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenario {sorted(unknown)[0]!r}; known: {', '.join(SCENARIOS)}")
     made = []
     for index in range(destinations):
         ident = f"backups-{index + 1:02d}" if index else "primary-backups"
@@ -180,7 +162,8 @@ def build_world(
                 id=ident,
                 name="Primary backups" if index == 0 else f"Backups {index + 1:02d}",
                 usage="globalBackups",
-                addons=tuple(addon for addon in addons if addon.keep > 0) or addons[:1],
+                addons=(tuple(addon for addon in addons if addon.keep > 0) or addons[:1])
+                + (tuple(SCENARIOS[name] for name in scenarios) if index == 0 else ()),
                 coverage=coverage,
             )
         )
@@ -207,28 +190,58 @@ def _make_addon(seed: int, destination: int, number: int, count: int, total: int
     )
 
 
-def _addon_backups(seed: int, addon: SimAddon, now: float) -> Iterator[Listed]:
-    if addon.keep <= 0:
-        return
-    offsets = week_offsets(addon.schedules)
-    retention = addon.keep * addon.mean_gap + addon.mean_gap / 2
-    for count, slot in enumerate(slots_newest_first(offsets, now)):
-        if count >= addon.keep:
-            return
-        draw = _numbers(seed, addon.addon_id, slot)
-        yield _backup(
-            addon,
-            ident=f"{addon.addon_id}-{datetime.fromtimestamp(slot, tz=UTC):%Y%m%d-%H%M}",
-            name=f"Scheduled backup of {addon.addon_name}",
-            created=slot + round(draw[0] * 20, 3),
-            queue=5 + draw[1] * 40,
-            duration=30 + draw[2] * 900,
-            outcome=_outcome(draw[3]),
-            retention=retention,
-            draw=draw,
-            now=now,
-            scheduled=True,
-        )
+def _scenario(behaviour: str, kind: str, schedule: dict[str, Any], keep: int) -> SimAddon:
+    version = dict(ADDON_KINDS)[kind]
+    return SimAddon(
+        project_id="scenarios",
+        project_name="Scenarios",
+        addon_id=f"{behaviour}-{kind}",
+        addon_name=f"{behaviour.replace('-', ' ').capitalize()} {kind}",
+        addon_type=kind,
+        addon_version=version,
+        schedules=(schedule,),
+        keep=keep,
+        base_size=800_000_000,
+        behaviour=behaviour,
+    )
+
+
+# Named situations, each on an addon of its own in the first destination (`--scenario NAME`).
+SCENARIOS: dict[str, SimAddon] = {
+    # stopped being backed up three slots before the simulator started
+    "stopped": _scenario("stopped", "postgresql", {"interval": "hourly", "minute": [15]}, 48),
+    # the scheduler skips every odd hour's run; manual backups at half past keep it fresh
+    "skipped-runs": _scenario("skipped-runs", "mysql", {"interval": "hourly", "minute": [0]}, 48),
+    # a backup stuck in progress since five hours before the start
+    "stuck": _scenario("stuck", "mongodb", {"interval": "hourly", "minute": [5]}, 24),
+    # every backup failed or was aborted
+    "never-completed": _scenario(
+        "never-completed", "redis", {"interval": "daily", "minute": [0], "hour": [4]}, 10
+    ),
+    # recent backups fail; the last restorable one expires 40 minutes after the start
+    "expiring": _scenario(
+        "expiring", "postgresql", {"interval": "daily", "minute": [0], "hour": [1]}, 10
+    ),
+}
+STOPPED_SLOTS = 3
+STUCK_SINCE = 5 * HOUR
+EXPIRING_FAILS_SINCE = 2 * DAY
+EXPIRING_AFTER_START = 40 * 60
+FOREVER = 10 * 365 * DAY
+
+
+class Run(NamedTuple):
+    """One backup's life: created, queued, running, and how it ends."""
+
+    ident: str
+    name: str
+    created: float
+    queue: float
+    duration: float
+    outcome: str
+    expires: float
+    scheduled: bool
+    draw: tuple[float, ...]
 
 
 def _outcome(draw: float) -> str:
@@ -241,25 +254,96 @@ def _outcome(draw: float) -> str:
     return "not-supported"
 
 
+def _slot_run(world: World, addon: SimAddon, slot: float, retention: float) -> Run:
+    draw = _numbers(world.seed, addon.addon_id, slot)
+    created = slot + round(draw[0] * 20, 3)
+    return Run(
+        ident=f"{addon.addon_id}-{datetime.fromtimestamp(slot, tz=UTC):%Y%m%d-%H%M}",
+        name=f"Scheduled backup of {addon.addon_name}",
+        created=created,
+        queue=5 + draw[1] * 40,
+        duration=30 + draw[2] * 900,
+        outcome=_outcome(draw[3]),
+        expires=created + retention,
+        scheduled=True,
+        draw=draw,
+    )
+
+
+def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
+    """The addon's backups at `now`: its newest `keep` slots, shaped by its behaviour."""
+    if addon.keep <= 0 or not addon.offsets:
+        return
+    retention = addon.keep * addon.mean_gap + addon.mean_gap / 2
+    newest = now
+    if addon.behaviour == "stopped":
+        at_start = slots_backwards(addon.offsets, world.anchor)
+        newest = min(now, [next(at_start) for _ in range(STOPPED_SLOTS + 1)][-1])
+    special = _BEHAVIOURS.get(addon.behaviour)
+    for count, slot in enumerate(slots_backwards(addon.offsets, newest)):
+        if count >= addon.keep:
+            return
+        run = _slot_run(world, addon, slot, retention)
+        yield special(world, addon, run, slot) if special else run
+
+
+def _skipped_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
+    if datetime.fromtimestamp(slot, tz=UTC).hour % 2 == 0:
+        return run._replace(outcome="completed")
+    manual = slot + 1800
+    return run._replace(
+        ident=f"{run.ident}-manual",
+        name=f"Manual backup of {addon.addon_name}",
+        created=manual,
+        expires=manual + (run.expires - run.created),
+        outcome="completed",
+        scheduled=False,
+    )
+
+
+def _stuck_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
+    if slot == last_slot(addon.offsets, world.anchor - STUCK_SINCE):
+        return run._replace(outcome="completed", duration=FOREVER)
+    return run._replace(outcome="completed")
+
+
+def _failing_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
+    return run._replace(outcome="failed" if run.draw[3] < 0.6 else "aborted")
+
+
+def _expiring_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
+    cutoff = last_slot(addon.offsets, world.anchor - EXPIRING_FAILS_SINCE)
+    retention = world.anchor + EXPIRING_AFTER_START - cutoff
+    outcome = "failed" if slot > cutoff else "completed"
+    return run._replace(created=slot, expires=slot + retention, outcome=outcome)
+
+
+_BEHAVIOURS = {
+    "skipped-runs": _skipped_run,
+    "stuck": _stuck_run,
+    "never-completed": _failing_run,
+    "expiring": _expiring_run,
+}
+
+
 def _coverage_backups(
     seed: int, destination: SimDestination, anchor: float, now: float
 ) -> Iterator[Listed]:
     addon = destination.addons[0]
     for name, before, queue, duration, outcome in COVERAGE_BACKUPS[: destination.coverage]:
-        draw = _numbers(seed, destination.id, name)
-        yield _backup(
-            addon,
+        created = round(anchor - before, 3)
+        run = Run(
             ident=f"{addon.addon_id}-{name}",
             name=f"{name.replace('-', ' ').capitalize()} backup of {addon.addon_name}",
-            created=round(anchor - before, 3),
+            created=created,
             queue=queue,
             duration=duration,
             outcome=outcome,
-            retention=14 * DAY,
-            draw=draw,
-            now=now,
+            expires=created + 14 * DAY,
             scheduled=False,
+            draw=_numbers(seed, destination.id, name),
         )
+        yield _listed(addon, run, now)
 
 
 def _status_at(now: float, started: float, ended: float, outcome: str) -> str:
@@ -272,28 +356,17 @@ def _status_at(now: float, started: float, ended: float, outcome: str) -> str:
     return outcome
 
 
-def _backup(
-    addon: SimAddon,
-    *,
-    ident: str,
-    name: str,
-    created: float,
-    queue: float,
-    duration: float,
-    outcome: str,
-    retention: float,
-    draw: tuple[float, ...],
-    now: float,
-    scheduled: bool,
-) -> Listed:
-    ended = created + queue + duration
-    status = _status_at(now, created + queue, ended, outcome)
-    growth = 1 + (created % (90 * DAY)) / (90 * DAY) * 0.2
+def _listed(addon: SimAddon, run: Run, now: float) -> Listed:
+    """The backup as the API shows it at `now`."""
+    ended = run.created + run.queue + run.duration
+    status = _status_at(now, run.created + run.queue, ended, run.outcome)
+    draw = run.draw
+    growth = 1 + (run.created % (90 * DAY)) / (90 * DAY) * 0.2
     size = int(addon.base_size * growth * (0.97 + draw[4] * 0.06)) if status == "completed" else 0
-    expires_ms = int((created + retention) * 1000)
+    expires_ms = int(run.expires * 1000)
     backup: dict[str, Any] = {
-        "id": ident,
-        "name": name,
+        "id": run.ident,
+        "name": run.name,
         "status": status,
         "project": {"id": addon.project_id, "name": addon.project_name},
         "addon": {"id": addon.addon_id, "name": addon.addon_name},
@@ -304,9 +377,9 @@ def _backup(
             "size": str(size),
         },
         "expiredBy": f"{expires_ms}.0" if draw[5] < 0.5 else expires_ms,
-        "createdAt": iso(created),
+        "createdAt": iso(run.created),
     }
-    if scheduled:
+    if run.scheduled:
         backup["schedules"] = [dict(schedule) for schedule in addon.schedules]
     finished = status in ("completed", "failed", "aborted", "aborting", "not-supported")
     if finished and (status == "completed" or draw[6] < 0.5):
@@ -315,4 +388,4 @@ def _backup(
         backup["completedAt"] = None
     elif draw[6] < 0.6:
         backup["completedAt"] = ""
-    return Listed(created, backup)
+    return Listed(run.created, backup)

@@ -1,0 +1,158 @@
+"""Schedule arithmetic: pure functions over the slots of an addon's backup schedules.
+
+Every schedule repeats within one week (hourly: minutes; daily: hours x minutes; weekly:
+days x hours x minutes; day 0 is Monday; UTC), so the combined schedules of an addon are the
+sorted set of their slots as seconds after Monday 00:00 UTC, and every question below is a
+binary search in that set plus whole weeks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+
+from exporter.backups import Schedule
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+WEEK = 7 * DAY
+# The epoch was a Thursday: the first Monday 00:00 UTC came four days later.
+FIRST_MONDAY = 4 * DAY
+
+WeekOffsets = tuple[int, ...]
+
+
+def week_offsets(schedules: Iterable[Schedule]) -> WeekOffsets:
+    """Every slot of the schedules, as sorted seconds after Monday 00:00 UTC."""
+    offsets: set[int] = set()
+    for schedule in schedules:
+        hours: Sequence[int] = range(24) if schedule.interval == "hourly" else schedule.hours
+        days: Sequence[int] = range(7) if schedule.interval != "weekly" else schedule.days
+        offsets.update(
+            day * DAY + hour * HOUR + minute * MINUTE
+            for day in days
+            for hour in hours
+            for minute in schedule.minutes
+        )
+    return tuple(sorted(offsets))
+
+
+def _week_start(moment: float) -> int:
+    return int((moment - FIRST_MONDAY) // WEEK) * WEEK + FIRST_MONDAY
+
+
+def last_slot(offsets: WeekOffsets, moment: float) -> float:
+    """The latest slot at or before `moment`."""
+    start = _week_start(moment)
+    index = bisect.bisect_right(offsets, moment - start) - 1
+    if index >= 0:
+        return float(start + offsets[index])
+    return float(start - WEEK + offsets[-1])
+
+
+def next_slot(offsets: WeekOffsets, moment: float) -> float:
+    """The earliest slot strictly after `moment`."""
+    start = _week_start(moment)
+    index = bisect.bisect_right(offsets, moment - start)
+    if index < len(offsets):
+        return float(start + offsets[index])
+    return float(start + WEEK + offsets[0])
+
+
+def first_slot_at_or_after(offsets: WeekOffsets, moment: float) -> float:
+    latest = last_slot(offsets, moment)
+    return latest if latest == moment else next_slot(offsets, moment)
+
+
+def longest_gap(offsets: WeekOffsets) -> float:
+    """The longest time between two consecutive slots, the wrap into next week included."""
+    if not offsets:
+        return math.inf
+    gaps = (later - earlier for earlier, later in itertools.pairwise(offsets))
+    return float(max([WEEK - offsets[-1] + offsets[0], *gaps]))
+
+
+def slots_between(offsets: WeekOffsets, start: float, end: float) -> Iterator[float]:
+    """Every slot in [start, end], oldest first."""
+    if not offsets or end < start:
+        return
+    week = _week_start(start)
+    index = bisect.bisect_left(offsets, start - week)
+    while True:
+        if index == len(offsets):
+            week += WEEK
+            index = 0
+        slot = week + offsets[index]
+        if slot > end:
+            return
+        yield float(slot)
+        index += 1
+
+
+def first_uncovered_slot(
+    offsets: WeekOffsets,
+    newest_completed_created: float | None,
+    oldest_created: float,
+    tolerance: float,
+) -> float:
+    """The first slot that no completed backup answers.
+
+    A completed backup created at C answers every slot up to C + tolerance (it may start a
+    little early); with none at all, the first slot of the addon's listed history is the first
+    one unanswered.
+    """
+    if newest_completed_created is None:
+        return first_slot_at_or_after(offsets, oldest_created - tolerance)
+    return next_slot(offsets, newest_completed_created + tolerance)
+
+
+def overdue_seconds(
+    offsets: WeekOffsets,
+    newest_completed_created: float | None,
+    oldest_created: float,
+    *,
+    now: float,
+    tolerance: float,
+    grace: float,
+) -> float:
+    """How far `now` is past the first unanswered slot plus the grace a backup needs to run.
+
+    Counting from the first unanswered slot rather than the latest one keeps the value growing
+    while a schedule stays broken, even when `grace` is longer than the schedule's interval.
+    """
+    due = first_uncovered_slot(offsets, newest_completed_created, oldest_created, tolerance)
+    return max(0.0, now - (due + grace))
+
+
+def missed_slots(
+    offsets: WeekOffsets,
+    created: Sequence[float],
+    oldest_created: float,
+    *,
+    now: float,
+    tolerance: float,
+    lookback: float,
+) -> int:
+    """Slots in the lookback (not before the oldest listed backup) with no backup of any status
+    created within `tolerance` of them. `created` is sorted. Slots younger than `tolerance`
+    are not judged yet: their backup may still be about to appear."""
+    start = max(now - lookback, oldest_created - tolerance)
+    missed = 0
+    for slot in slots_between(offsets, start, now - tolerance):
+        index = bisect.bisect_left(created, slot - tolerance)
+        if index == len(created) or created[index] > slot + tolerance:
+            missed += 1
+    return missed
+
+
+def slots_backwards(offsets: WeekOffsets, moment: float) -> Iterator[float]:
+    """Slots at or before `moment`, newest first, without end."""
+    if not offsets:
+        return
+    slot = last_slot(offsets, moment)
+    while True:
+        yield slot
+        slot = last_slot(offsets, slot - 1)
