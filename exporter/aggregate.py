@@ -105,8 +105,14 @@ class DestinationAccumulator:
         )
 
 
-def summarize(raw_backups: Iterable[Any], now: float, warning_window: float) -> DestinationSummary:
-    accumulator = DestinationAccumulator(now, warning_window)
+def summarize(
+    raw_backups: Iterable[Any],
+    now: float,
+    warning_window: float,
+    rules: AddonRules | None = None,
+) -> DestinationSummary:
+    """Fold a whole list at once (for tests and tools; the poller folds page by page)."""
+    accumulator = DestinationAccumulator(now, warning_window, rules)
     for raw in raw_backups:
         accumulator.add_raw(raw)
     return accumulator.summary()

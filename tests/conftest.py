@@ -46,9 +46,18 @@ def start_simulator(clock: Clock) -> Iterator[Callable[..., Simulator]]:
         destinations: int = 2,
         backups_per_destination: int = 260,
         seed: int = 7,
+        scenarios: tuple[str, ...] = (),
+        addons_per_destination: int | None = None,
         **options: Any,
     ) -> Simulator:
-        world = build_world(seed, clock(), destinations, backups_per_destination)
+        world = build_world(
+            seed,
+            clock(),
+            destinations,
+            backups_per_destination,
+            scenarios=scenarios,
+            addons_per_destination=addons_per_destination,
+        )
         options.setdefault("token", TOKEN)
         options.setdefault("faults", Faults())
         simulator = Simulator(world, clock=clock, **options).start()

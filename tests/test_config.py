@@ -170,6 +170,26 @@ BAD_CONFIGS = [
         "northflank: {token_file: /nonexistent/token}\n",
         "northflank.token_file: cannot read /nonexistent/token: No such file or directory",
     ),
+    (
+        "bad regular expression",
+        "northflank: {token: t}\naddons: {include: ['shop/(']}\n",
+        "addons.include: invalid regular expression 'shop/('",
+    ),
+    (
+        "filter not a list",
+        "northflank: {token: t}\naddons: {exclude: 'a/b'}\n",
+        "addons.exclude: expected a list of regular expressions",
+    ),
+    (
+        "enabled not a boolean",
+        "northflank: {token: t}\naddons: {enabled: 'no'}\n",
+        "addons.enabled: expected true or false",
+    ),
+    (
+        "bad schedule duration",
+        "northflank: {token: t}\nschedule: {grace: 1 hour}\n",
+        "schedule.grace: invalid duration",
+    ),
     ("not yaml", "northflank: {token: t\n", "not valid YAML at line 2"),
     ("not a mapping", "- a\n- b\n", "(top level): expected a mapping of settings"),
 ]
@@ -222,3 +242,27 @@ def test_the_environment_of_this_process_is_the_default(monkeypatch):
     monkeypatch.setenv("NORTHFLANK_API_TOKEN", SECRET)
     assert load_config(None).northflank.token == SECRET
     assert os.environ["NORTHFLANK_API_TOKEN"] == SECRET
+
+
+def test_addon_and_schedule_settings(tmp_path):
+    path = write(
+        tmp_path,
+        """
+northflank: {token: t}
+addons: {enabled: true, include: ["shop/.*", "billing/ledger-db"], exclude: [".*-staging"]}
+schedule: {tolerance: 2m, grace: 30m, lookback: 3d}
+""",
+    )
+    rules = load_config(path, {}).addons
+    assert rules.wants("shop", "orders-db")
+    assert rules.wants("billing", "ledger-db")
+    assert not rules.wants("billing", "ledger-db-2")  # anchored: the whole "project/addon"
+    assert not rules.wants("shop", "orders-staging")
+    assert (rules.tolerance, rules.grace, rules.lookback) == (120, 1800, 259200)
+
+
+def test_addon_defaults():
+    rules = load_config(None, {"NORTHFLANK_API_TOKEN": SECRET}).addons
+    assert rules.enabled
+    assert rules.wants("any", "thing")
+    assert (rules.tolerance, rules.grace, rules.lookback) == (300, 3600, 604800)

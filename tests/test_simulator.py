@@ -164,6 +164,26 @@ def test_injected_faults(start_simulator):
     assert [r.status for r in simulator.requests] == [403, 200, 500, 200]
 
 
+def test_unknown_scenarios_are_refused():
+    with pytest.raises(ValueError, match="unknown scenario 'flaky'"):
+        build_world(1, NOW, 1, 10, scenarios=("flaky",))
+
+
+def test_scenarios_add_addons_of_their_own_to_the_first_destination():
+    world = build_world(1, NOW, 2, 100, scenarios=("stuck", "stopped"))
+    plain = build_world(1, NOW, 2, 100)
+    first = [a.addon_id for a in world.destinations[0].addons]
+    assert first[-2:] == ["stuck-mongodb", "stopped-postgresql"]
+    assert world.destinations[1] == plain.destinations[1]
+    listed = world.backups(world.destinations[0], NOW)
+    assert len(listed) == 100 + 24 + 48
+    stopped = [
+        item.created for item in listed if item.backup["addon"]["id"] == "stopped-postgresql"
+    ]
+    # hourly at :15, stopped three slots before NOW (12:34:55): the newest is from 09:15
+    assert 0 <= max(stopped) - (NOW - NOW % 3600 - 3 * 3600 + 900) < 30
+
+
 def test_the_command_line_prints_its_base_url_first(tmp_path):
     import subprocess
     import sys
@@ -181,6 +201,8 @@ def test_the_command_line_prints_its_base_url_first(tmp_path):
             "1",
             "--backups-per-destination",
             "10",
+            "--scenario",
+            "never-completed",
             "--now",
             "2026-11-30T12:00:00Z",
         ],
@@ -193,7 +215,7 @@ def test_the_command_line_prints_its_base_url_first(tmp_path):
         body = httpx.get(
             f"{base_url}/v1/backup-destinations/primary-backups/backups", headers=AUTH
         ).json()
-        assert body["pagination"]["count"] == 10
+        assert body["pagination"]["count"] == 20  # 10 generated and 10 of the scenario
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0

@@ -1,0 +1,171 @@
+"""Expected values worked out from raw API objects, minute by minute, without the exporter's
+own code: what the tests hold the exporter to."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+STATUSES = (
+    "scheduled",
+    "in-progress",
+    "completed",
+    "aborting",
+    "aborted",
+    "failed",
+    "not-supported",
+)
+MINUTE = 60
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def matches(schedules: list[dict[str, Any]], moment: float) -> bool:
+    """Is this whole minute a slot of one of the schedules (API form, day 0 = Monday, UTC)?"""
+    when = datetime.fromtimestamp(moment, tz=UTC)
+    if when.second or when.microsecond:
+        return False
+    for schedule in schedules:
+        if when.minute not in schedule["minute"]:
+            continue
+        if schedule["interval"] == "hourly":
+            return True
+        if when.hour not in schedule["hour"]:
+            continue
+        if schedule["interval"] == "daily" or when.weekday() in schedule["day"]:
+            return True
+    return False
+
+
+def _minute_floor(moment: float) -> int:
+    return int(moment // MINUTE) * MINUTE
+
+
+def _slot_before(schedules, moment):
+    minute = _minute_floor(moment)
+    while not matches(schedules, minute):
+        minute -= MINUTE
+    return float(minute)
+
+
+def _slot_from(schedules, moment, *, strictly_after):
+    minute = _minute_floor(moment)
+    if minute < moment or (strictly_after and minute == moment):
+        minute += MINUTE
+    while not matches(schedules, minute):
+        minute += MINUTE
+    return float(minute)
+
+
+def _longest_gap(schedules, start):
+    slots = [m for m in range(int(start), int(start) + 15 * 86400, MINUTE) if matches(schedules, m)]
+    return float(max(b - a for a, b in itertools.pairwise(slots)))
+
+
+def addon_expectations(
+    items: list[dict[str, Any]],
+    now: float,
+    *,
+    window: float = 86400.0,
+    tolerance: float = 300.0,
+    grace: float = 3600.0,
+    lookback: float = 7 * 86400.0,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        if isinstance(item.get("addon"), dict):
+            project = item["project"]["id"] if isinstance(item.get("project"), dict) else ""
+            groups[(project, item["addon"]["id"])].append(item)
+    return {
+        key: _one_addon(group, now, window, tolerance, grace, lookback)
+        for key, group in groups.items()
+    }
+
+
+def _one_addon(group, now, window, tolerance, grace, lookback):
+    want: dict[str, Any] = {"counts": dict.fromkeys(STATUSES, 0)}
+    for item in group:
+        want["counts"][item["status"]] = want["counts"].get(item["status"], 0) + 1
+    newest = max(group, key=lambda item: epoch(item["createdAt"]))
+    want["info"] = {
+        "project_name": newest["project"]["name"],
+        "addon_name": newest["addon"]["name"],
+        "addon_type": newest["config"]["addonType"],
+        "addon_version": newest["config"]["addonVersion"],
+    }
+    completed = [item for item in group if item["status"] == "completed"]
+    last = max(completed, key=lambda item: epoch(item["completedAt"]), default=None)
+    want["last_completed"] = epoch(last["completedAt"]) if last else None
+    want["last_completed_size"] = int(last["config"]["size"]) if last else None
+    want["last_completed_duration"] = (
+        epoch(last["completedAt"]) - epoch(last["createdAt"]) if last else None
+    )
+    failures = [
+        epoch(item["completedAt"]) if item.get("completedAt") else epoch(item["createdAt"])
+        for item in group
+        if item["status"] in ("failed", "aborted")
+    ]
+    want["last_failure"] = max(failures, default=None)
+    running = [
+        epoch(item["createdAt"])
+        for item in group
+        if item["status"] in ("scheduled", "in-progress", "aborting")
+    ]
+    want["running_age"] = now - min(running) if running else None
+    want["never_completed"] = 0 if completed else 1
+    expiries = [float(item["expiredBy"]) / 1000 for item in group]
+    want["restorable_until"] = max(
+        (float(item["expiredBy"]) / 1000 for item in completed), default=None
+    )
+    want["expiring"] = sum(1 for e in expiries if now < e <= now + window)
+    scheduled = [item for item in group if item.get("schedules")]
+    want.update(
+        _schedule_expectations(group, scheduled, completed, now, tolerance, grace, lookback)
+    )
+    return want
+
+
+def _schedule_expectations(group, scheduled, completed, now, tolerance, grace, lookback):
+    if not scheduled:
+        return {
+            "intervals": set(),
+            "expected_interval": None,
+            "last_scheduled": None,
+            "next_scheduled": None,
+            "overdue": None,
+            "missed": None,
+        }
+    schedules = max(scheduled, key=lambda item: epoch(item["createdAt"]))["schedules"]
+    created = [epoch(item["createdAt"]) for item in group]
+    oldest = min(created)
+    newest_completed = max((epoch(item["createdAt"]) for item in completed), default=None)
+    if newest_completed is None:
+        first_unanswered = _slot_from(schedules, oldest - tolerance, strictly_after=False)
+    else:
+        first_unanswered = _slot_from(schedules, newest_completed + tolerance, strictly_after=True)
+    start = max(now - lookback, oldest - tolerance)
+    missed = 0
+    minute = _slot_from(schedules, start, strictly_after=False)
+    while minute <= now - tolerance:
+        if not any(abs(c - minute) <= tolerance for c in created):
+            missed += 1
+        minute = _slot_from(schedules, minute, strictly_after=True)
+    return {
+        "intervals": {schedule["interval"] for schedule in schedules},
+        "expected_interval": _longest_gap(schedules, _minute_floor(now)),
+        "last_scheduled": _slot_before(schedules, now),
+        "next_scheduled": _slot_from(schedules, now, strictly_after=True),
+        "overdue": max(0.0, now - (first_unanswered + grace)),
+        "missed": missed,
+    }
+
+
+def approx_equal(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, abs_tol=1e-3)
