@@ -6,12 +6,17 @@ numbers plus the creation times that fall inside the missed-slot lookback.
 
 from __future__ import annotations
 
+import heapq
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
 from exporter.backups import FAILED_STATUSES, RUNNING_STATUSES, Backup, Schedule, by_status
 from exporter.schedule import WeekOffsets, longest_gap, missed_slots, week_offsets
+
+# How many of the newest completed backups the median size is taken over.
+RECENT_SIZES = 10
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class AddonSummary:
     backups_by_status: tuple[tuple[str, int], ...]
     last_completed: float | None
     last_completed_size: int | None
+    recent_size_median: float | None
     last_completed_duration: float | None
     newest_completed_created: float | None
     last_failure: float | None
@@ -80,6 +86,7 @@ class AddonAccumulator:
         self._counts: Counter[str] = Counter()
         self._newest: Backup | None = None
         self._last_completed: Backup | None = None
+        self._recent_sizes: list[tuple[float, int]] = []  # heap of (completed, size)
         self._newest_completed_created: float | None = None
         self._last_failure: float | None = None
         self._oldest_running: float | None = None
@@ -112,6 +119,7 @@ class AddonAccumulator:
             last = self._last_completed
             if last is None or _newer(backup.completed, last.completed):
                 self._last_completed = backup
+            self._remember_size(backup)
             if _newer(backup.created, self._newest_completed_created):
                 self._newest_completed_created = backup.created
             if _newer(backup.expires, self._restorable_until):
@@ -124,6 +132,14 @@ class AddonAccumulator:
             self._oldest_running is None or backup.created < self._oldest_running
         ):
             self._oldest_running = backup.created
+
+    def _remember_size(self, backup: Backup) -> None:
+        """Keep the sizes of the RECENT_SIZES newest completed backups."""
+        entry = (backup.completed or backup.created, backup.size)
+        if len(self._recent_sizes) < RECENT_SIZES:
+            heapq.heappush(self._recent_sizes, entry)
+        elif entry > self._recent_sizes[0]:
+            heapq.heapreplace(self._recent_sizes, entry)
 
     def summary(self) -> AddonSummary:
         newest = self._newest
@@ -150,6 +166,11 @@ class AddonAccumulator:
             backups_by_status=by_status(self._counts),
             last_completed=None if last is None else last.completed,
             last_completed_size=None if last is None else last.size,
+            recent_size_median=(
+                statistics.median(size for _, size in self._recent_sizes)
+                if self._recent_sizes
+                else None
+            ),
             last_completed_duration=None
             if last is None or last.completed is None
             else max(0.0, last.completed - last.created),

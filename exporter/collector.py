@@ -15,7 +15,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.addons import AddonRules, AddonSummary
+from exporter.addons import RECENT_SIZES, AddonRules, AddonSummary
 from exporter.schedule import last_slot, next_slot, overdue_seconds
 from exporter.snapshot import DestinationState, Snapshot
 
@@ -207,6 +207,11 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
         "northflank_addon_backup_last_completed_size_bytes",
         f"Size of the addon's newest completed backup. {CACHED}",
         lambda s, now, rules: s.last_completed_size,
+    ),
+    (
+        "northflank_addon_backup_completed_size_median_bytes",
+        f"Median size of the addon's {RECENT_SIZES} newest completed backups. {CACHED}",
+        lambda s, now, rules: s.recent_size_median,
     ),
     (
         "northflank_addon_backup_last_completed_duration_seconds",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +103,10 @@ def _one_addon(group, now, window, tolerance, grace, lookback):
     last = max(completed, key=lambda item: epoch(item["completedAt"]), default=None)
     want["last_completed"] = epoch(last["completedAt"]) if last else None
     want["last_completed_size"] = int(last["config"]["size"]) if last else None
+    newest_ten = sorted(completed, key=lambda item: epoch(item["completedAt"]))[-10:]
+    want["size_median"] = (
+        statistics.median(int(item["config"]["size"]) for item in newest_ten) if completed else None
+    )
     want["last_completed_duration"] = (
         epoch(last["completedAt"]) - epoch(last["createdAt"]) if last else None
     )

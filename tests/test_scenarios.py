@@ -14,6 +14,7 @@ from tests.reference import addon_expectations, approx_equal
 GAUGES = {
     "last_completed": "northflank_addon_backup_last_completed_timestamp_seconds",
     "last_completed_size": "northflank_addon_backup_last_completed_size_bytes",
+    "size_median": "northflank_addon_backup_completed_size_median_bytes",
     "last_completed_duration": "northflank_addon_backup_last_completed_duration_seconds",
     "last_failure": "northflank_addon_backup_last_failure_timestamp_seconds",
     "running_age": "northflank_addon_backup_running_age_seconds",
@@ -97,6 +98,8 @@ def test_what_each_scenario_shows(scenario_simulator, clock):
     assert never["last_completed"] is None
     assert never["restorable_until"] is None
     assert never["last_failure"] is not None
+    shrunk = scenario_values(exporter, "shrunk-mysql")
+    assert shrunk["last_completed_size"] < 0.1 * shrunk["size_median"]
     expiring = scenario_values(exporter, "expiring-postgresql")
     assert expiring["restorable_until"] - clock.now == pytest.approx(40 * 60, abs=1)
     assert expiring["last_failure"] > expiring["last_completed"]
@@ -197,5 +200,5 @@ def test_series_count_depends_on_addons_not_backups(start_simulator, clock):
         assert len(simulator.backups("primary-backups")) == backups
         counts.append(addon_series_count(exporter.exposition().decode()))
     assert counts[0] == counts[1]
-    # The README promises at most 25 series an addon (plus one per status the API invents).
-    assert 20 * 3 <= counts[0] <= 25 * 3
+    # The README promises at most 26 series an addon (plus one per status the API invents).
+    assert 20 * 3 <= counts[0] <= 26 * 3

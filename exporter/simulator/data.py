@@ -213,7 +213,7 @@ SCENARIOS: dict[str, SimAddon] = {
     # the scheduler skips every odd hour's run; manual backups at half past keep it fresh
     "skipped-runs": _scenario("skipped-runs", "mysql", {"interval": "hourly", "minute": [0]}, 48),
     # a backup stuck in progress since five hours before the start
-    "stuck": _scenario("stuck", "mongodb", {"interval": "hourly", "minute": [5]}, 24),
+    "stuck": _scenario("stuck", "mongodb", {"interval": "hourly", "minute": [5]}, 48),
     # every backup failed or was aborted
     "never-completed": _scenario(
         "never-completed", "redis", {"interval": "daily", "minute": [0], "hour": [4]}, 10
@@ -222,8 +222,11 @@ SCENARIOS: dict[str, SimAddon] = {
     "expiring": _scenario(
         "expiring", "postgresql", {"interval": "daily", "minute": [0], "hour": [1]}, 10
     ),
+    # the newest completed backup is a twentieth of the usual size
+    "shrunk": _scenario("shrunk", "mysql", {"interval": "daily", "minute": [30], "hour": [3]}, 14),
 }
 STOPPED_SLOTS = 3
+SHRUNK_FACTOR = 0.05
 STUCK_SINCE = 5 * HOUR
 EXPIRING_FAILS_SINCE = 2 * DAY
 EXPIRING_AFTER_START = 40 * 60
@@ -242,6 +245,7 @@ class Run(NamedTuple):
     expires: float
     scheduled: bool
     draw: tuple[float, ...]
+    size_factor: float = 1.0
 
 
 def _outcome(draw: float) -> str:
@@ -318,7 +322,17 @@ def _expiring_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
     return run._replace(created=slot, expires=slot + retention, outcome=outcome)
 
 
+def _shrunk_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
+    newest = slot == last_slot(addon.offsets, world.anchor)
+    return run._replace(
+        outcome="completed",
+        size_factor=SHRUNK_FACTOR if newest else 1.0,
+        duration=min(run.duration, 120),
+    )
+
+
 _BEHAVIOURS = {
+    "shrunk": _shrunk_run,
     "skipped-runs": _skipped_run,
     "stuck": _stuck_run,
     "never-completed": _failing_run,
@@ -362,7 +376,8 @@ def _listed(addon: SimAddon, run: Run, now: float) -> Listed:
     status = _status_at(now, run.created + run.queue, ended, run.outcome)
     draw = run.draw
     growth = 1 + (run.created % (90 * DAY)) / (90 * DAY) * 0.2
-    size = int(addon.base_size * growth * (0.97 + draw[4] * 0.06)) if status == "completed" else 0
+    usual = addon.base_size * growth * (0.97 + draw[4] * 0.06)
+    size = int(usual * run.size_factor) if status == "completed" else 0
     expires_ms = int(run.expires * 1000)
     backup: dict[str, Any] = {
         "id": run.ident,
