@@ -14,11 +14,12 @@ test: $(VENV)/.installed-test tools
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# promtool (Debian's prometheus package) checks the exposition in the tests.
+# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests.
 tools:
-	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	  prometheus >/dev/null; }
+	  prometheus prometheus-alertmanager >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

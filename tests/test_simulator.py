@@ -219,3 +219,11 @@ def test_the_command_line_prints_its_base_url_first(tmp_path):
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_requests_spent_by_other_clients_of_the_token(start_simulator):
+    simulator = start_simulator(rate_limit=10, rate_limit_used=8)
+    first = get(simulator, "/v1/backup-destinations")
+    assert first.headers["x-ratelimit-remaining"] == "1"
+    assert get(simulator, "/v1/backup-destinations").headers["x-ratelimit-remaining"] == "0"
+    assert get(simulator, "/v1/backup-destinations").status_code == 429

@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=1000, help="requests per hour")
     parser.add_argument(
+        "--rate-limit-used",
+        type=int,
+        default=0,
+        help="requests other clients of the token already spent in the first window",
+    )
+    parser.add_argument(
         "--retry-after", action="store_true", help="send Retry-After with 429 responses"
     )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of HTTP 500s")
@@ -78,6 +84,7 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         token=args.token,
         team=args.team,
         rate_limit=args.rate_limit,
+        rate_limit_used=args.rate_limit_used,
         send_retry_after=args.retry_after,
         latency_ms=args.latency_ms,
         faults=faults,

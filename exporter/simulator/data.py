@@ -42,11 +42,11 @@ COVERAGE_BACKUPS = (
     ("manual-failed", 2 * DAY, 15, 90, "failed"),
     ("manual-aborted", DAY, 10, 60, "aborted"),
     ("unsupported", 6 * HOUR, 5, 5, "not-supported"),
-    ("manual-aborting", 1200, 10, 600, "aborted"),
+    ("manual-aborting", 300, 10, 240, "aborted"),
     ("manual-running", 600, 10, 6 * HOUR, "completed"),
     ("manual-queued", 30, HOUR, 300, "completed"),
 )
-ABORTING_SECONDS = 2 * HOUR
+ABORTING_SECONDS = 600
 COVERAGE_MIN_BACKUPS = 50
 
 

@@ -103,6 +103,7 @@ class Simulator:
         token: str,
         team: str | None = None,
         rate_limit: int = 1000,
+        rate_limit_used: int = 0,
         send_retry_after: bool = False,
         latency_ms: float = 0.0,
         faults: Faults | None = None,
@@ -124,7 +125,8 @@ class Simulator:
         self._lock = threading.Lock()
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
-        self._used = 0
+        # Requests other clients of the same token already spent in the first window.
+        self._used = rate_limit_used
         self._listings: dict[str, tuple[float, _Listing]] = {}
         self._injected: dict[str, list[Any]] = {}
         self._server = _Server((host, port), _Handler)
@@ -206,7 +208,9 @@ class Simulator:
         """Spend one request of the window; the headers, and whether the window was spent."""
         now = self.clock()
         with self._lock:
-            if self._window_start is None or now >= self._window_start + RATE_WINDOW:
+            if self._window_start is None:
+                self._window_start = now
+            elif now >= self._window_start + RATE_WINDOW:
                 self._window_start, self._used = now, 0
             spent = self._used >= self.rate_limit
             if not spent:
