@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -179,3 +180,13 @@ def wait_until_ready(port: int, timeout: float = 15) -> None:
             pass
         assert time.monotonic() < deadline, f"exporter on port {port} never became ready"
         time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() and setup_logging() replace the root handlers; give each test a clean slate."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
