@@ -43,6 +43,7 @@ class DestinationAccumulator:
         self._expiring = 0
         self._next_expiry: float | None = None
         self.invalid = 0
+        self.expired = 0
         self.first_invalid_reason: str | None = None
 
     def add_raw(self, raw: Any) -> Backup | None:
@@ -58,6 +59,10 @@ class DestinationAccumulator:
         return backup
 
     def add(self, backup: Backup) -> None:
+        if backup.expires is not None and backup.expires <= self._now:
+            # Past its expiredBy a backup is gone, whether or not the API still lists it.
+            self.expired += 1
+            return
         self._add_to_addon(backup)
         self._counts[backup.status] += 1
         self._bytes[backup.status] += backup.size

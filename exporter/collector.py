@@ -53,7 +53,9 @@ class SnapshotCollector(Collector):
             labels=["destination"],
         )
         count = _gauge(
-            "northflank_backups", f"Backups listed, by status. {CACHED}", ["destination", "status"]
+            "northflank_backups",
+            f"Backups listed and not yet expired, by status. {CACHED}",
+            ["destination", "status"],
         )
         size = _gauge(
             "northflank_backup_size_bytes",

@@ -79,6 +79,8 @@ def addon_expectations(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for item in items:
+        if item.get("expiredBy") and float(item["expiredBy"]) / 1000 <= now:
+            continue  # past its expiredBy a backup is gone, even if still listed
         if isinstance(item.get("addon"), dict):
             project = item["project"]["id"] if isinstance(item.get("project"), dict) else ""
             groups[(project, item["addon"]["id"])].append(item)

@@ -23,6 +23,8 @@ def expected_for(items, now):
     sizes = dict.fromkeys(STATUSES, 0)
     completions, expiries = [], []
     for item in items:
+        if float(item["expiredBy"]) / 1000 <= now:
+            continue  # gone, even if still listed
         counts[item["status"]] += 1
         sizes[item["status"]] += int(item["config"]["size"])
         if item["status"] == "completed":

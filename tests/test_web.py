@@ -25,8 +25,9 @@ def test_metrics_in_the_text_format(serving):
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse_samples(response.text)
     assert pick(samples, "northflank_up", destination="primary-backups") == 1
-    assert "# HELP northflank_backups Backups listed, by status. Cached from the last poll" in (
-        response.text
+    assert (
+        "# HELP northflank_backups Backups listed and not yet expired, by status. "
+        "Cached from the last poll" in response.text
     )
 
 

@@ -119,6 +119,8 @@ class World:
     seed: int
     anchor: float
     destinations: tuple[SimDestination, ...] = field(default=())
+    # Northflank deletes a backup some time after its expiredBy; up to this long here.
+    deletion_lag: float = 0.0
 
     def destination(self, ident: str) -> SimDestination | None:
         return next((d for d in self.destinations if d.id == ident), None)
@@ -130,7 +132,7 @@ class World:
             for addon in destination.addons
             for run in _runs(self, addon, now)
         ]
-        made.extend(_coverage_backups(self.seed, destination, self.anchor, now))
+        made.extend(_coverage_backups(self, destination, now))
         made = [listed for listed in made if listed.created <= now]
         made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
         return made
@@ -144,6 +146,7 @@ def build_world(
     *,
     addons_per_destination: int | None = None,
     scenarios: tuple[str, ...] = (),
+    deletion_lag: float = 0.0,
 ) -> World:
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
@@ -167,7 +170,7 @@ def build_world(
                 coverage=coverage,
             )
         )
-    return World(seed=seed, anchor=anchor, destinations=tuple(made))
+    return World(seed=seed, anchor=anchor, destinations=tuple(made), deletion_lag=deletion_lag)
 
 
 def _make_addon(seed: int, destination: int, number: int, count: int, total: int) -> SimAddon:
@@ -226,6 +229,9 @@ SCENARIOS: dict[str, SimAddon] = {
     "shrunk": _scenario("shrunk", "mysql", {"interval": "daily", "minute": [30], "hour": [3]}, 14),
 }
 STOPPED_SLOTS = 3
+# Scenario runs may expire later than their slot's retention says (the skipped-runs addon's
+# manual backups are half an hour younger); the walk back over slots goes this much further.
+EXPIRY_SLACK = HOUR
 SHRUNK_FACTOR = 0.05
 STUCK_SINCE = 5 * HOUR
 EXPIRING_FAILS_SINCE = 2 * DAY
@@ -259,6 +265,7 @@ def _outcome(draw: float) -> str:
 
 
 def _slot_run(world: World, addon: SimAddon, slot: float, retention: float) -> Run:
+    """Retention counts from the slot, so a uniform schedule always lists exactly `keep`."""
     draw = _numbers(world.seed, addon.addon_id, slot)
     created = slot + round(draw[0] * 20, 3)
     return Run(
@@ -268,27 +275,34 @@ def _slot_run(world: World, addon: SimAddon, slot: float, retention: float) -> R
         queue=5 + draw[1] * 40,
         duration=30 + draw[2] * 900,
         outcome=_outcome(draw[3]),
-        expires=created + retention,
+        expires=slot + retention,
         scheduled=True,
         draw=draw,
     )
 
 
+def _still_listed(world: World, run: Run, now: float) -> bool:
+    """Listed until its expiry plus this backup's share of the deletion lag."""
+    return now < run.expires + run.draw[7] * world.deletion_lag
+
+
 def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
-    """The addon's backups at `now`: its newest `keep` slots, shaped by its behaviour."""
+    """The addon's listed backups at `now`: its slots within retention, shaped by its behaviour."""
     if addon.keep <= 0 or not addon.offsets:
         return
-    retention = addon.keep * addon.mean_gap + addon.mean_gap / 2
+    retention = addon.keep * addon.mean_gap
     newest = now
     if addon.behaviour == "stopped":
         at_start = slots_backwards(addon.offsets, world.anchor)
         newest = min(now, [next(at_start) for _ in range(STOPPED_SLOTS + 1)][-1])
     special = _BEHAVIOURS.get(addon.behaviour)
-    for count, slot in enumerate(slots_backwards(addon.offsets, newest)):
-        if count >= addon.keep:
+    for slot in slots_backwards(addon.offsets, newest):
+        if slot + retention + world.deletion_lag + EXPIRY_SLACK <= now:
             return
         run = _slot_run(world, addon, slot, retention)
-        yield special(world, addon, run, slot) if special else run
+        run = special(world, addon, run, slot) if special else run
+        if _still_listed(world, run, now):
+            yield run
 
 
 def _skipped_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
@@ -340,12 +354,10 @@ _BEHAVIOURS = {
 }
 
 
-def _coverage_backups(
-    seed: int, destination: SimDestination, anchor: float, now: float
-) -> Iterator[Listed]:
+def _coverage_backups(world: World, destination: SimDestination, now: float) -> Iterator[Listed]:
     addon = destination.addons[0]
     for name, before, queue, duration, outcome in COVERAGE_BACKUPS[: destination.coverage]:
-        created = round(anchor - before, 3)
+        created = round(world.anchor - before, 3)
         run = Run(
             ident=f"{addon.addon_id}-{name}",
             name=f"{name.replace('-', ' ').capitalize()} backup of {addon.addon_name}",
@@ -355,9 +367,10 @@ def _coverage_backups(
             outcome=outcome,
             expires=created + 14 * DAY,
             scheduled=False,
-            draw=_numbers(seed, destination.id, name),
+            draw=_numbers(world.seed, destination.id, name),
         )
-        yield _listed(addon, run, now)
+        if _still_listed(world, run, now):
+            yield _listed(addon, run, now)
 
 
 def _status_at(now: float, started: float, ended: float, outcome: str) -> str:
