@@ -31,8 +31,8 @@ BACKUPS = [
     backup("b", "completed", 250, iso(NOW - 30 * HOUR), iso(NOW - 29 * HOUR), NOW + 2 * HOUR),
     backup("c", "failed", 0, iso(NOW - 5 * HOUR), None, NOW + 30 * HOUR),
     backup("d", "in-progress", 7, iso(NOW - 60), None, NOW + 48 * HOUR),
-    backup("e", "restoring", 5, iso(NOW - 60), None, NOW - HOUR),  # new status, expired
-    backup("f", "completed", 1000, iso(NOW - 90 * HOUR), iso(NOW - 89 * HOUR), NOW - 1),
+    backup("e", "restoring", 5, iso(NOW - 60), None, NOW + 50 * HOUR),  # a new status
+    backup("f", "completed", 1000, iso(NOW - 90 * HOUR), iso(NOW - 89 * HOUR), NOW - 1),  # gone
     {"id": "broken", "status": "completed"},  # no config: invalid
 ]
 
@@ -44,16 +44,16 @@ def test_counts_and_bytes_by_status_with_every_documented_status_present():
     assert counts == {
         "scheduled": 0,
         "in-progress": 1,
-        "completed": 3,
+        "completed": 2,
         "aborting": 0,
         "aborted": 0,
         "failed": 1,
         "not-supported": 0,
         "restoring": 1,
     }
-    assert dict(summary.bytes_by_status)["completed"] == 1350
+    assert dict(summary.bytes_by_status)["completed"] == 350
     assert dict(summary.bytes_by_status)["in-progress"] == 7
-    assert summary.total == 6
+    assert summary.total == 5
     assert summary.invalid == 1
 
 
@@ -64,7 +64,7 @@ def test_last_completed_is_the_newest_completion_not_the_first_listed():
 
 def test_expiring_counts_only_unexpired_backups_inside_the_window():
     summary = summarize(BACKUPS, NOW, 24 * HOUR)
-    assert summary.expiring == 2  # a (+10h) and b (+2h); c and d later; e and f already expired
+    assert summary.expiring == 2  # a (+10h) and b (+2h); c, d and e later; f already expired
     assert summary.next_expiry == NOW + 2 * HOUR
 
 
@@ -95,3 +95,13 @@ def test_first_invalid_reason_is_kept_for_the_log():
     accumulator.add_raw(None)
     assert accumulator.invalid == 2
     assert accumulator.first_invalid_reason == "status: missing or not a short string"
+
+
+def test_a_backup_past_its_expiry_counts_nowhere_even_if_listed():
+    gone = backup("gone", "completed", 900, iso(NOW - HOUR), iso(NOW - 0.5 * HOUR), NOW)
+    accumulator = DestinationAccumulator(NOW, 24 * HOUR)
+    accumulator.add_raw(gone)
+    summary = accumulator.summary()
+    assert summary.total == 0
+    assert summary.last_completed is None
+    assert accumulator.expired == 1
