@@ -13,7 +13,14 @@ import time
 from dataclasses import replace
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, NorthflankSettings, PollSettings, load_config
+from exporter.config import (
+    Config,
+    ConfigError,
+    NorthflankSettings,
+    PollSettings,
+    RateLimitSettings,
+    load_config,
+)
 from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
@@ -21,6 +28,9 @@ from exporter.simulator.data import SCENARIOS
 
 PROG = "northflank-backup-exporter"
 DEMO_POLL_INTERVAL = 30.0
+# The demo's simulated token allows more than a real one so the first sync is instant.
+DEMO_RATE_LIMIT = 5000
+DEMO_BUDGET = 3000
 log = logging.getLogger("exporter")
 
 
@@ -73,13 +83,14 @@ def start_demo_simulator() -> Simulator:
         backups_per_destination=200,
         scenarios=tuple(SCENARIOS),
     )
-    return Simulator(world, token=secrets.token_urlsafe(24)).start()
+    return Simulator(world, token=secrets.token_urlsafe(24), rate_limit=DEMO_RATE_LIMIT).start()
 
 
 def demo_config(simulator: Simulator) -> Config:
     return Config(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
         poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
+        rate_limit=RateLimitSettings(requests_per_hour=DEMO_BUDGET),
         source="(demo)",
     )
 

@@ -18,12 +18,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import httpx
 
 from exporter import __version__
+from exporter.budget import RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
 _MAX_MESSAGE = 200
 # x-ratelimit-reset counts whole seconds, so one window's reset time wobbles by about that.
 _SAME_WINDOW_SLACK = 5.0
+
+
+class Page(NamedTuple):
+    items: list[Any]
+    count: Any  # pagination.count as sent: the number of items on this page, in theory
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ class NorthflankClient:
         stats: RequestStats,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        budget: RequestBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -152,6 +159,7 @@ class NorthflankClient:
         self._stats = stats
         self._sleep = sleep
         self._clock = clock
+        self._budget = budget
         self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
         self._http = httpx.AsyncClient(
             base_url=settings.api_url,
@@ -197,14 +205,15 @@ class NorthflankClient:
             raise ApiError(f"GET {path}: data is not a destination", "invalid_body")
         return destination
 
-    async def backup_pages(self, destination_id: str) -> AsyncIterator[list[Any]]:
+    async def backup_pages(self, destination_id: str) -> AsyncIterator[Page]:
         """Yield the raw backup objects of a destination, one page at a time."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
         async for page in self._pages(BACKUPS_ENDPOINT, path):
             data = page.get("data")
             if not isinstance(data, list):
                 raise ApiError(f"GET {path}: data is not a list", "invalid_body")
-            yield data
+            pagination = page.get("pagination")
+            yield Page(data, pagination.get("count") if isinstance(pagination, dict) else None)
 
     async def _pages(self, endpoint: str, path: str) -> AsyncIterator[dict[str, Any]]:
         """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
@@ -272,6 +281,8 @@ class NorthflankClient:
         self, endpoint: str, path: str, params: dict[str, str | int]
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
+        if self._budget is not None:
+            await self._budget.acquire()
         try:
             response = await self._http.get(path, params=params)
         except httpx.TimeoutException:
@@ -305,6 +316,8 @@ class NorthflankClient:
         hint = _retry_after_seconds(response.headers, self._clock())
         if hint is None:
             hint = _header_number(response.headers, "x-ratelimit-reset")
+        if self._budget is not None:
+            self._budget.rate_limited(None if hint is None else self._clock() + hint)
         return error, hint
 
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
@@ -313,4 +326,7 @@ class NorthflankClient:
             self._stats.rate_limit_limit = limit
         remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_number(headers, "x-ratelimit-reset")
-        self._stats.note_window(remaining, None if reset is None else self._clock() + reset)
+        reset_at = None if reset is None else self._clock() + reset
+        self._stats.note_window(remaining, reset_at)
+        if self._budget is not None:
+            self._budget.observe(remaining, reset_at)

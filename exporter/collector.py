@@ -44,6 +44,7 @@ class SnapshotCollector(Collector):
         yield from addon_families(snapshot.destinations, now, snapshot.addon_rules)
         yield from self._health_families(snapshot)
         yield from self._exporter_families(snapshot)
+        yield from budget_families(snapshot)
 
     @staticmethod
     def _backup_families(states: tuple[DestinationState, ...], now: float) -> Iterator[Metric]:
@@ -316,3 +317,61 @@ def addon_families(
     yield counts
     yield schedules
     yield from (family for family, _ in gauges)
+
+
+def _single(name: str, documentation: str, value: float | None) -> Iterator[Metric]:
+    if value is not None:
+        family = _gauge(name, documentation)
+        family.add_metric([], value)
+        yield family
+
+
+def budget_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """How the API rate limit is spent: the budget, the pauses, and how each poll read."""
+    yield from _single(
+        "northflank_exporter_rate_limit_budget_requests_per_hour",
+        "Requests an hour the exporter allows itself (rate_limit.requests_per_hour).",
+        snapshot.budget_per_hour,
+    )
+    yield from _single(
+        "northflank_exporter_rate_limit_reset_timestamp_seconds",
+        "When the API's current rate-limit window resets (x-ratelimit-reset).",
+        snapshot.rate_limit_reset_at,
+    )
+    throttled = CounterMetricFamily(
+        "northflank_exporter_throttled_seconds",
+        "Time requests waited for the budget, the reserve or a 429 to allow them.",
+    )
+    throttled.add_metric([], snapshot.throttled_seconds)
+    yield throttled
+    destinations = [state.destination.id for state in snapshot.destinations]
+    interval = _gauge(
+        "northflank_exporter_poll_interval_effective_seconds",
+        "Time between polls, stretched beyond poll.interval when the budget requires it.",
+        ["destination"],
+    )
+    if snapshot.effective_interval is not None:
+        for ident in destinations:
+            interval.add_metric([ident], snapshot.effective_interval)
+    yield interval
+    pages = CounterMetricFamily(
+        "northflank_exporter_pages_fetched",
+        "Pages of backups read, by sync mode (full or incremental).",
+        labels=["destination", "mode"],
+    )
+    fetched = dict(snapshot.pages_fetched)
+    for ident in destinations:
+        for mode in ("full", "incremental"):
+            pages.add_metric([ident, mode], fetched.get((ident, mode), 0))
+    yield pages
+    resyncs = CounterMetricFamily(
+        "northflank_exporter_full_resyncs",
+        "Full reads that replaced incremental ones, by reason (scheduled, order, vanished, "
+        "count, fallback).",
+        labels=["destination", "reason"],
+    )
+    current = set(destinations)
+    for (ident, reason), number in snapshot.full_resyncs:
+        if ident in current:
+            resyncs.add_metric([ident, reason], number)
+    yield resyncs

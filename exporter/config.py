@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from exporter.addons import AddonRules
+from exporter.budget import MIN_REQUESTS_PER_HOUR
 from exporter.durations import DurationError, parse_duration
 
 DEFAULT_API_URL = "https://api.northflank.com"
@@ -49,6 +50,14 @@ class PollSettings:
     retry_backoff: float = 1.0
     max_retry_wait: float = 60.0
     max_pages: int = 10000
+    full_resync_interval: float = 6 * 3600.0
+    incremental: bool = True
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    requests_per_hour: int = 300
+    reserve: int = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Config:
     poll: PollSettings = field(default_factory=PollSettings)
     expiry_warning_window: float = 86400.0
     addons: AddonRules = field(default_factory=AddonRules)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     listen_host: str = ""
     listen_port: int = 10117
     source: str = "(no config file)"
@@ -113,6 +123,12 @@ def _identifiers(value: Any) -> tuple[str, ...]:
     if len(set(ids)) != len(ids):
         raise ValueError("lists the same destination twice")
     return ids
+
+
+def _requests_per_hour(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_REQUESTS_PER_HOUR:
+        raise ValueError(f"expected a whole number of at least {MIN_REQUESTS_PER_HOUR}")
+    return value
 
 
 def _boolean(value: Any) -> bool:
@@ -179,7 +195,10 @@ SCHEMA: dict[str, Any] = {
         "retry_backoff": _duration,
         "max_retry_wait": _duration,
         "max_pages": _positive_int,
+        "full_resync_interval": _duration,
+        "incremental": _boolean,
     },
+    "rate_limit": {"requests_per_hour": _requests_per_hour, "reserve": _non_negative_int},
     "expiry": {"warning_window": _duration},
     "addons": {"enabled": _boolean, "include": _patterns, "exclude": _patterns},
     "schedule": {"tolerance": _duration, "grace": _duration, "lookback": _duration},
@@ -295,6 +314,11 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
     token = _resolve_token(values, environ)
     poll = _settings(PollSettings, values, {name: f"poll.{name}" for name in _fields(PollSettings)})
     rules = _settings(AddonRules, values, ADDON_RULE_KEYS)
+    rate_limit = _settings(
+        RateLimitSettings,
+        values,
+        {name: f"rate_limit.{name}" for name in _fields(RateLimitSettings)},
+    )
     api_url = values.get("northflank.api_url") or _default_api_url(environ)
     config = Config(
         northflank=NorthflankSettings(
@@ -304,6 +328,7 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
         poll=poll,
         expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
         addons=rules,
+        rate_limit=rate_limit,
         source=source,
     )
     return config.with_listen_address(values.get("web.listen_address", ":10117"))

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from exporter.aggregate import DestinationAccumulator, DestinationSummary
+from exporter.budget import RequestBudget
 from exporter.client import ApiError, Destination, NorthflankClient, RequestStats
 from exporter.config import Config
+from exporter.durations import format_duration
 from exporter.snapshot import DestinationState, Snapshot
+from exporter.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +27,38 @@ class Poller:
         client: NorthflankClient,
         stats: RequestStats,
         *,
+        budget: RequestBudget | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._config = config
         self._client = client
         self._stats = stats
+        self._budget = budget
         self._clock = clock
         self._monotonic = monotonic
+        self._sleep = sleep
+        self._syncer = Syncer(
+            client.backup_pages, config.poll.full_resync_interval, config.poll.incremental
+        )
+        self.effective_interval = config.poll.interval
         self._states: dict[str, DestinationState] = {}
         self._discovery_up: bool | None = None
         self._destinations_known = False
         self.snapshot = Snapshot()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `poll.interval` (start to start) until `stop` is set."""
+        """Poll every effective interval (start to start) until `stop` is set."""
         while not stop.is_set():
             started = self._monotonic()
             await self.poll_all()
-            remaining = self._config.poll.interval - (self._monotonic() - started)
+            remaining = max(self.effective_interval - (self._monotonic() - started), 0.0)
+            if self._sleep is not None:
+                await self._sleep(remaining)
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(remaining, 0.0))
+                await asyncio.wait_for(stop.wait(), timeout=remaining)
 
     async def poll_all(self) -> bool:
         """One cycle over every destination; True when every request gave a usable answer."""
@@ -57,8 +71,30 @@ class Poller:
 
         states = list(self._states.values())
         results = await asyncio.gather(*(bounded(state.destination) for state in states))
+        self._syncer.forget_all_but(set(self._states))
+        self._stretch_interval()
         self._publish()
         return listed_ok and all(results)
+
+    def _stretch_interval(self) -> None:
+        """Poll less often when the configured interval would spend more than the budget."""
+        if self._budget is None:
+            return
+        interval = self._config.poll.interval
+        cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
+        sustainable = self._budget.sustainable_interval(cost, interval)
+        if sustainable > interval and self.effective_interval <= interval:
+            log.warning(
+                "polling every %s instead of %s: a cycle costs about %.0f requests and the "
+                "budget is %d requests an hour",
+                format_duration(sustainable),
+                format_duration(interval),
+                cost,
+                self._budget.requests_per_hour,
+            )
+        elif sustainable <= interval < self.effective_interval:
+            log.info("polling every %s again: the budget allows it", format_duration(interval))
+        self.effective_interval = sustainable
 
     async def _refresh_destinations(self) -> bool:
         """Learn which destinations exist (or resolve the configured ones) and their names."""
@@ -101,16 +137,12 @@ class Poller:
 
     async def _poll_destination(self, destination: Destination) -> bool:
         started = self._monotonic()
-        accumulator = DestinationAccumulator(
-            self._clock(), self._config.expiry_warning_window, self._config.addons
-        )
         error: str | None = None
         summary: DestinationSummary | None = None
         try:
-            async for page in self._client.backup_pages(destination.id):
-                for raw in page:
-                    accumulator.add_raw(raw)
-            summary = accumulator.summary()
+            now = self._clock()
+            result = await self._syncer.sync(destination.id, now)
+            summary = self._summarize(result, now)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
         except Exception as problem:  # a bug must not stop the other destinations
@@ -118,24 +150,32 @@ class Poller:
             error = f"code=internal: {type(problem).__name__}"
         duration = self._monotonic() - started
         state = self._states[destination.id]
-        if accumulator.invalid:
-            log.warning(
-                "destination=%s skipped %d invalid backups; first: %s",
-                destination.id,
-                accumulator.invalid,
-                accumulator.first_invalid_reason,
-            )
         if summary is not None:
+            if summary.invalid:
+                log.warning(
+                    "destination=%s skipped %d invalid backups; first: %s",
+                    destination.id,
+                    summary.invalid,
+                    result.first_invalid,
+                )
             state = state.after_success(summary, self._clock(), duration)
         else:
             log.warning("destination=%s poll failed %s", destination.id, error)
-            state = state.after_failure(
-                self._clock(), duration, self._config.poll.stale_after, accumulator.invalid
-            )
+            state = state.after_failure(self._clock(), duration, self._config.poll.stale_after, 0)
         if destination.id in self._states:
             self._states[destination.id] = state
             self._publish()
         return error is None
+
+    def _summarize(self, result: SyncResult, now: float) -> DestinationSummary:
+        """The same fold over the held backups whether this poll read one page or all."""
+        accumulator = DestinationAccumulator(
+            now, self._config.expiry_warning_window, self._config.addons
+        )
+        for backup in result.store:
+            accumulator.add(backup)
+        accumulator.invalid = result.invalid
+        return accumulator.summary()
 
     def _publish(self) -> None:
         states = tuple(self._states.values())
@@ -146,4 +186,10 @@ class Poller:
             discovery_up=self._discovery_up,
             ready=self._destinations_known and all(state.polled for state in states),
             addon_rules=self._config.addons,
+            budget_per_hour=None if self._budget is None else self._budget.requests_per_hour,
+            rate_limit_reset_at=self._stats.rate_limit_reset_at,
+            throttled_seconds=0.0 if self._budget is None else self._budget.throttled_seconds,
+            effective_interval=self.effective_interval,
+            pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
+            full_resyncs=tuple(sorted(self._syncer.resyncs.items())),
         )

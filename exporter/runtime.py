@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from exporter.budget import RequestBudget
 from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import SnapshotCollector
 from exporter.config import Config
@@ -19,12 +20,35 @@ log = logging.getLogger(__name__)
 
 
 class Exporter:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        """`clock` and `sleep` replace real time in tests that simulate hours in seconds."""
         self.config = config
         self.stats = RequestStats()
         self._clock = clock
-        self.client = NorthflankClient(config.northflank, config.poll, self.stats, clock=clock)
-        self.poller = Poller(config, self.client, self.stats, clock=clock)
+        real_sleep = sleep or asyncio.sleep
+        self.budget = RequestBudget(
+            config.rate_limit.requests_per_hour,
+            config.rate_limit.reserve,
+            clock=clock,
+            sleep=real_sleep,
+        )
+        self.client = NorthflankClient(
+            config.northflank,
+            config.poll,
+            self.stats,
+            clock=clock,
+            sleep=real_sleep,
+            budget=self.budget,
+        )
+        self.poller = Poller(
+            config, self.client, self.stats, budget=self.budget, clock=clock, sleep=sleep
+        )
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         self.registry.register(SnapshotCollector(lambda: self.poller.snapshot, clock=clock))

@@ -60,3 +60,9 @@ class Snapshot:
     discovery_up: bool | None = None
     ready: bool = False
     addon_rules: AddonRules = field(default_factory=AddonRules)
+    budget_per_hour: float | None = None
+    rate_limit_reset_at: float | None = None
+    throttled_seconds: float = 0.0
+    effective_interval: float | None = None
+    pages_fetched: tuple[tuple[tuple[str, str], int], ...] = ()
+    full_resyncs: tuple[tuple[tuple[str, str], int], ...] = ()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import Config, NorthflankSettings, PollSettings
+from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Faults, Simulator, build_world
 
@@ -81,6 +81,7 @@ def config_for(simulator: Simulator, **poll: Any) -> Config:
     return Config(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
         poll=replace(PollSettings(), **poll),
+        rate_limit=RateLimitSettings(requests_per_hour=1_000_000, reserve=0),
     ).with_listen_address("127.0.0.1:0")
 
 

@@ -28,6 +28,9 @@ def write_config(tmp_path, simulator, **extra):
         "  interval: 1s",
         "  retry_backoff: 10ms",
         "  max_retries: 1",
+        "rate_limit:",
+        "  requests_per_hour: 100000",
+        "  reserve: 0",
     ]
     lines += [f"{key}: {value}" for key, value in extra.items()]
     path = tmp_path / "config.yaml"

@@ -26,7 +26,7 @@ def make_client(config, stats, **options):
 
 
 async def collect_pages(client, destination):
-    return [page async for page in client.backup_pages(destination)]
+    return [page.items async for page in client.backup_pages(destination)]
 
 
 def run_pages(config, destination="primary-backups", **options):

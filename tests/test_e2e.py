@@ -101,6 +101,7 @@ def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
             {
                 "northflank": {"api_url": simulator.base_url, "token": TOKEN},
                 "poll": {"interval": "2s", "retry_backoff": "100ms", "max_retries": 1},
+                "rate_limit": {"requests_per_hour": 100_000, "reserve": 0},
                 "addons": {"enabled": addons},
             }
         )

@@ -18,6 +18,7 @@ def config_file(tmp_path, simulator, token_line):
     path.write_text(
         f"northflank:\n  api_url: {simulator.base_url}\n{token_line}\n"
         "poll: {interval: 1s, retry_backoff: 10ms, max_retries: 2}\n"
+        "rate_limit: {requests_per_hour: 100000, reserve: 0}\n"
     )
     return str(path)
 

@@ -1,0 +1,184 @@
+"""What incremental sync holds per destination: every listed backup in a few dozen bytes.
+
+Backups are kept in the API's order (newest first) as parallel typed arrays, one column per
+field, instead of an object per backup: 50 bytes a backup. Project/addon details and
+schedules repeat across thousands of backups, so each distinct one is stored once in a table and
+rows hold its index. A backup's id is kept as a 64-bit hash: it only has to tell whether the row
+at a position is still the same backup.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Generic, NamedTuple, TypeVar
+
+from exporter.backups import RUNNING_STATUSES, Backup, Schedule
+
+NONE = math.nan
+T = TypeVar("T")
+
+
+class AddonRef(NamedTuple):
+    project_id: str | None
+    project_name: str | None
+    addon_id: str | None
+    addon_name: str | None
+    addon_type: str | None
+    addon_version: str | None
+
+
+def id_hash(ident: str) -> int:
+    return hash(ident)
+
+
+def _optional(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class _Interned(Generic[T]):
+    """A table of distinct values, each stored once; rows hold indices into it."""
+
+    def __init__(self, first: T) -> None:
+        self.values: list[T] = [first]
+        self._index: dict[T, int] = {first: 0}
+
+    def index(self, value: T) -> int:
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+
+class _Tables:
+    """The interned values a store's rows point into; shared by the stores derived from it."""
+
+    def __init__(self) -> None:
+        self.statuses = _Interned("")
+        self.addons = _Interned(AddonRef(None, None, None, None, None, None))
+        self.schedules: _Interned[tuple[Schedule, ...]] = _Interned(())
+
+
+COLUMNS = ("ids", "created", "completed", "expires", "sizes", "statuses", "addons", "schedules")
+
+
+class BackupStore:
+    """Backups in listing order (newest first), column by column."""
+
+    def __init__(self, tables: _Tables | None = None) -> None:
+        self.ids = array("q")
+        self.created = array("d")
+        self.completed = array("d")
+        self.expires = array("d")
+        self.sizes = array("q")
+        self.statuses = array("H")
+        self.addons = array("I")
+        self.schedules = array("I")
+        self._tables = tables or _Tables()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, backups: Iterable[Backup]) -> BackupStore:
+        store = cls()
+        for backup in backups:
+            store.append(backup)
+        return store
+
+    def append(self, backup: Backup) -> None:
+        self.ids.append(id_hash(backup.id))
+        self.created.append(backup.created)
+        self.completed.append(NONE if backup.completed is None else backup.completed)
+        self.expires.append(NONE if backup.expires is None else backup.expires)
+        self.sizes.append(backup.size)
+        self.statuses.append(self._tables.statuses.index(backup.status))
+        self.addons.append(
+            self._tables.addons.index(
+                AddonRef(
+                    backup.project_id,
+                    backup.project_name,
+                    backup.addon_id,
+                    backup.addon_name,
+                    backup.addon_type,
+                    backup.addon_version,
+                )
+            )
+        )
+        self.schedules.append(self._tables.schedules.index(backup.schedules))
+
+    def status(self, row: int) -> str:
+        return self._tables.statuses.values[self.statuses[row]]
+
+    def backup(self, row: int) -> Backup:
+        ref = self._tables.addons.values[self.addons[row]]
+        return Backup(
+            id="",
+            status=self.status(row),
+            size=self.sizes[row],
+            created=self.created[row],
+            completed=_optional(self.completed[row]),
+            expires=_optional(self.expires[row]),
+            project_id=ref.project_id,
+            project_name=ref.project_name,
+            addon_id=ref.addon_id,
+            addon_name=ref.addon_name,
+            addon_type=ref.addon_type,
+            addon_version=ref.addon_version,
+            schedules=self._tables.schedules.values[self.schedules[row]],
+        )
+
+    def __iter__(self) -> Iterator[Backup]:
+        return (self.backup(row) for row in range(len(self)))
+
+    def same(self, row: int, backup: Backup) -> bool:
+        """Is the row this backup, unchanged in everything the exporter reads?"""
+        return self.backup(row) == backup._replace(id="") and self.ids[row] == id_hash(backup.id)
+
+    def is_expired(self, row: int, now: float) -> bool:
+        expires = self.expires[row]
+        return not math.isnan(expires) and expires <= now
+
+    def last_running_row(self) -> int:
+        """The deepest row whose backup may still change (-1 when every backup is final)."""
+        running = {
+            i for i, status in enumerate(self._tables.statuses.values) if status in RUNNING_STATUSES
+        }
+        for row in range(len(self) - 1, -1, -1):
+            if self.statuses[row] in running:
+                return row
+        return -1
+
+    def spliced(self, head: Iterable[Backup], keep_from: int, now: float) -> BackupStore:
+        """A new store: `head`, then this store's rows from `keep_from` on; expired rows dropped.
+
+        Kept rows are copied column by column in slices between expired rows, not rebuilt.
+        """
+        merged = BackupStore(self._tables)
+        for backup in head:
+            if backup.expires is None or backup.expires > now:
+                merged.append(backup)
+        expires = self.expires
+        start = keep_from
+        for row in range(keep_from, len(self)):
+            if expires[row] <= now:  # NaN (never expires) compares false
+                merged._extend(self, start, row)
+                start = row + 1
+        merged._extend(self, start, len(self))
+        return merged
+
+    def _extend(self, other: BackupStore, start: int, stop: int) -> None:
+        if start < stop:
+            for name in COLUMNS:
+                getattr(self, name).extend(getattr(other, name)[start:stop])
+
+    def without_expired(self, now: float) -> BackupStore:
+        if not any(e <= now for e in self.expires):
+            return self
+        return self.spliced((), 0, now)
+
+    def nbytes(self) -> int:
+        columns = [getattr(self, name) for name in COLUMNS]
+        return sum(column.itemsize * len(column) for column in columns)

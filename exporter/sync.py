@@ -1,0 +1,233 @@
+"""Full and incremental syncs of one destination's backups into a BackupStore.
+
+Backups change at the head of the list: new ones appear, recent ones move from scheduled to
+in-progress to completed; old ones only disappear when they expire. An incremental sync reads
+pages from the newest until it has passed every backup that could still change and reached one
+that is final and unchanged, then splices what it read onto the rows it already holds. Anything
+that does not fit that picture (a page not newest-first, a known backup missing inside the head,
+a page whose count disagrees with its items) is a Misfit, and the caller resyncs in full.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from exporter.backups import RUNNING_STATUSES, Backup, InvalidBackup, parse_backup
+from exporter.client import Page
+from exporter.store import BackupStore, id_hash
+
+log = logging.getLogger(__name__)
+
+
+class Misfit(Exception):
+    """The head of the list does not fit what is held; `reason` labels the full resync."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class SyncResult:
+    store: BackupStore
+    pages: int = 0
+    invalid: int = 0
+    first_invalid: str | None = None
+    ordered: bool = True
+
+
+@dataclass
+class _Reader:
+    """Parses page items, counting the ones that cannot be used."""
+
+    result: SyncResult = field(default_factory=lambda: SyncResult(BackupStore()))
+
+    def parse(self, raw: object) -> Backup | None:
+        try:
+            return parse_backup(raw)
+        except InvalidBackup as problem:
+            self.result.invalid += 1
+            if self.result.first_invalid is None:
+                self.result.first_invalid = str(problem)
+            return None
+
+
+def _check_count(page: Page) -> None:
+    count = page.count
+    if isinstance(count, int | float) and not isinstance(count, bool) and count != len(page.items):
+        raise Misfit("count", f"a page says it holds {count} items and holds {len(page.items)}")
+
+
+async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
+    """Every page; the store holds every listed backup that has not expired."""
+    reader = _Reader()
+    result = reader.result
+    previous = math.inf
+    async for page in pages:
+        result.pages += 1
+        for raw in page.items:
+            backup = reader.parse(raw)
+            if backup is None:
+                continue
+            if backup.created > previous:
+                result.ordered = False
+            previous = backup.created
+            if backup.expires is None or backup.expires > now:
+                result.store.append(backup)
+    return result
+
+
+async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: float) -> SyncResult:
+    """Read the head until it meets what is held, then splice; raise Misfit when it cannot."""
+    reader = _Reader()
+    result = reader.result
+    head: list[Backup] = []
+    row = 0  # the held row the walk has reached
+    deepest_changeable = held.last_running_row()
+    previous = math.inf
+    reached = False
+    async for page in pages:
+        result.pages += 1
+        _check_count(page)
+        for raw in page.items:
+            backup = reader.parse(raw)
+            if backup is None:
+                continue
+            if backup.created > previous:
+                raise Misfit("order", "the backups are not listed newest first")
+            previous = backup.created
+            row = _skip_gone(held, row, backup.created, now)
+            if (
+                row < len(held)
+                and held.created[row] == backup.created
+                and held.ids[row] == id_hash(backup.id)
+            ):
+                unchanged = held.same(row, backup)
+                row += 1
+                if (
+                    unchanged
+                    and backup.status not in RUNNING_STATUSES
+                    and (row > deepest_changeable)
+                ):
+                    reached = True
+            head.append(backup)
+        if reached:
+            break
+    else:
+        row = len(held)  # the walk read the whole list: nothing held is still needed
+    result.store = held.spliced(head, row, now)
+    return result
+
+
+def _skip_gone(held: BackupStore, row: int, created: float, now: float) -> int:
+    """Pass held rows newer than `created` that the API no longer lists: they must have expired."""
+    while row < len(held) and held.created[row] > created:
+        if not held.is_expired(row, now):
+            raise Misfit("vanished", "a backup that has not expired vanished from the head")
+        row += 1
+    return row
+
+
+@dataclass
+class SyncState:
+    """What is held for one destination between polls."""
+
+    store: BackupStore | None = None
+    last_full: float | None = None
+    ordered: bool = True
+
+    def full_sync_reason(self, now: float, resync_interval: float, incremental: bool) -> str | None:
+        """Why this poll must read every page, or None for an incremental one."""
+        if self.store is None or self.last_full is None:
+            return "initial"
+        if not incremental:
+            return "disabled"
+        if not self.ordered:
+            return "unordered"
+        if now - self.last_full >= resync_interval:
+            return "scheduled"
+        return None
+
+
+PagesOf = Callable[[str], AsyncIterator[Page]]
+# Full syncs that count as resyncs: not the first one, nor those of a destination that is
+# read in full on every poll anyway.
+NOT_RESYNCS = frozenset({"initial", "disabled", "unordered"})
+
+
+class Syncer:
+    """Chooses full or incremental for each poll of each destination and keeps the stores."""
+
+    def __init__(self, pages_of: PagesOf, resync_interval: float, incremental: bool) -> None:
+        self._pages_of = pages_of
+        self._resync_interval = resync_interval
+        self._incremental = incremental
+        self._states: dict[str, SyncState] = {}
+        self._costs: dict[str, tuple[float, float]] = {}  # (last full, incremental average)
+        self.pages_fetched: Counter[tuple[str, str]] = Counter()
+        self.resyncs: Counter[tuple[str, str]] = Counter()
+
+    async def sync(self, destination: str, now: float) -> SyncResult:
+        """Bring the destination's store up to date; on any error the held store is kept."""
+        state = self._states.setdefault(destination, SyncState())
+        reason = state.full_sync_reason(now, self._resync_interval, self._incremental)
+        if reason is None and state.store is not None:
+            try:
+                result = await incremental_sync(
+                    self._counted(destination, "incremental"), state.store, now
+                )
+            except Misfit as misfit:
+                log.info("destination=%s full resync (%s): %s", destination, misfit.reason, misfit)
+                reason = misfit.reason
+            else:
+                state.store = result.store
+                self._note_cost(destination, incremental=result.pages)
+                return result
+        if reason not in NOT_RESYNCS:
+            self.resyncs[(destination, reason)] += 1
+        result = await full_sync(self._counted(destination, "full"), now)
+        if state.ordered and not result.ordered:
+            log.warning(
+                "destination=%s lists backups out of order: reading every page on "
+                "every poll until it does not",
+                destination,
+            )
+            self.resyncs[(destination, "fallback")] += 1
+        state.store, state.last_full, state.ordered = result.store, now, result.ordered
+        self._note_cost(destination, full=result.pages)
+        return result
+
+    async def _counted(self, destination: str, mode: str) -> AsyncIterator[Page]:
+        async for page in self._pages_of(destination):
+            self.pages_fetched[(destination, mode)] += 1
+            yield page
+
+    def _note_cost(
+        self, destination: str, *, full: int | None = None, incremental: int | None = None
+    ) -> None:
+        last_full, average = self._costs.get(destination, (0.0, 1.0))
+        if full is not None:
+            last_full = float(full)
+        if incremental is not None:
+            average = 0.7 * average + 0.3 * incremental
+        self._costs[destination] = (last_full, average)
+
+    def requests_per_poll(self, destination: str, interval: float) -> float:
+        """Expected pages a poll of the destination costs, resyncs spread over their interval."""
+        last_full, average = self._costs.get(destination, (1.0, 1.0))
+        state = self._states.get(destination)
+        if state is None or not self._incremental or not state.ordered:
+            return max(last_full, 1.0)
+        return average + last_full * min(1.0, interval / self._resync_interval)
+
+    def forget_all_but(self, destinations: set[str]) -> None:
+        for gone in set(self._states) - destinations:
+            del self._states[gone]
+            self._costs.pop(gone, None)
+
+    def held_bytes(self) -> int:
+        return sum(s.store.nbytes() for s in self._states.values() if s.store is not None)
