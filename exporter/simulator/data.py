@@ -147,7 +147,9 @@ def build_world(
     addons_per_destination: int | None = None,
     scenarios: tuple[str, ...] = (),
     deletion_lag: float = 0.0,
+    interval: str | None = None,
 ) -> World:
+    """`interval` ("hourly", "daily", "weekly") gives every generated addon that schedule."""
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenario {sorted(unknown)[0]!r}; known: {', '.join(SCENARIOS)}")
@@ -158,7 +160,8 @@ def build_world(
         scheduled = backups_per_destination - coverage
         addon_count = addons_per_destination or max(2, min(scheduled // 60 or 1, 500))
         addons = tuple(
-            _make_addon(seed, index, n, addon_count, scheduled) for n in range(addon_count)
+            _make_addon(seed, index, n, addon_count, scheduled, interval=interval)
+            for n in range(addon_count)
         )
         made.append(
             SimDestination(
@@ -173,7 +176,20 @@ def build_world(
     return World(seed=seed, anchor=anchor, destinations=tuple(made), deletion_lag=deletion_lag)
 
 
-def _make_addon(seed: int, destination: int, number: int, count: int, total: int) -> SimAddon:
+def _schedules_for(interval: str | None, draw: tuple[float, ...]) -> tuple[dict[str, Any], ...]:
+    if interval is None:
+        return SCHEDULE_CHOICES[int(draw[1] * len(SCHEDULE_CHOICES))]
+    schedule: dict[str, Any] = {"interval": interval, "minute": [int(draw[3] * 60)]}
+    if interval != "hourly":
+        schedule["hour"] = [int(draw[4] * 24)]
+    if interval == "weekly":
+        schedule["day"] = [int(draw[5] * 7)]
+    return (schedule,)
+
+
+def _make_addon(
+    seed: int, destination: int, number: int, count: int, total: int, *, interval: str | None
+) -> SimAddon:
     draw = _numbers(seed, "addon", destination, number)
     project = PROJECT_WORDS[(destination + number) % len(PROJECT_WORDS)]
     word = ADDON_WORDS[number % len(ADDON_WORDS)]
@@ -187,7 +203,7 @@ def _make_addon(seed: int, destination: int, number: int, count: int, total: int
         addon_name=f"{word.title()} {kind}{suffix}",
         addon_type=kind,
         addon_version=version,
-        schedules=SCHEDULE_CHOICES[int(draw[1] * len(SCHEDULE_CHOICES))],
+        schedules=_schedules_for(interval, draw),
         keep=keep,
         base_size=int(50_000_000 + draw[2] * 5_000_000_000),
     )

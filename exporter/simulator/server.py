@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from exporter.backups import parse_timestamp
 from exporter.simulator.data import Listed, SimDestination, World
 
 MAX_PER_PAGE = 100
@@ -129,6 +130,7 @@ class Simulator:
         self._used = rate_limit_used
         self._listings: dict[str, tuple[float, _Listing]] = {}
         self._injected: dict[str, list[Any]] = {}
+        self._placed: dict[str, list[Listed]] = {}
         self._server = _Server((host, port), _Handler)
         self._server.simulator = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -178,6 +180,13 @@ class Simulator:
         extra = self._injected.get(destination.id, ())
         # Injected objects (possibly malformed on purpose) are listed as the newest ones.
         backups[:0] = [Listed(moment + 1 + i / 1000, raw) for i, raw in enumerate(extra)]
+        placed = [
+            listed for listed in self._placed.get(destination.id, ()) if listed.created <= moment
+        ]
+        if placed:
+            backups = sorted(
+                [*backups, *placed], key=lambda listed: (-listed.created, _ident(listed))
+            )
         listing = _Listing(backups)
         with self._lock:
             self._listings[destination.id] = (moment, listing)
@@ -187,6 +196,14 @@ class Simulator:
         """List these objects, as given, ahead of the destination's generated backups."""
         with self._lock:
             self._injected[destination_id] = list(raw_objects)
+            self._listings.clear()
+
+    def add_backups(self, destination_id: str, backups: list[dict[str, Any]]) -> None:
+        """List well-formed backups in their place by createdAt (manual ones, say)."""
+        with self._lock:
+            self._placed.setdefault(destination_id, []).extend(
+                Listed(parse_timestamp(backup["createdAt"]) or 0.0, backup) for backup in backups
+            )
             self._listings.clear()
 
     def set_world(self, world: World) -> None:

@@ -1,0 +1,176 @@
+"""Incremental sync: unit cases on scripted pages, and a property test against the simulator
+comparing the incremental exporter's exposition with a fresh full poll's after every step."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter.client import Page
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator, build_world
+from exporter.simulator.data import SCENARIOS
+from exporter.store import BackupStore
+from exporter.sync import Misfit, full_sync, incremental_sync
+from tests.conftest import NOW, TOKEN, Clock, config_for, run
+
+HOUR = 3600.0
+
+
+def iso(epoch):
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+def raw(ident, created, status="completed", size=10, expires=None):
+    item = {
+        "id": ident,
+        "status": status,
+        "config": {"size": str(size)},
+        "createdAt": iso(created),
+        "expiredBy": (expires or created + 48 * HOUR) * 1000,
+    }
+    if status == "completed":
+        item["completedAt"] = iso(created + 60)
+    return item
+
+
+async def pages_of(items, per_page=2):
+    for start in range(0, len(items), per_page):
+        chunk = items[start : start + per_page]
+        yield Page(chunk, len(chunk))
+
+
+def held(items, now=NOW):
+    return run(full_sync(pages_of(items), now)).store
+
+
+def ids(store):
+    return [b.created for b in store]
+
+
+LISTING = [raw(f"b{n}", NOW - n * HOUR) for n in range(1, 11)]  # b1 newest ... b10 oldest
+
+
+def test_a_new_backup_costs_one_page_and_lands_on_top():
+    store = held(LISTING)
+    newer = [raw("b0", NOW - 60), *LISTING]
+    result = run(incremental_sync(pages_of(newer), store, NOW))
+    assert result.pages == 1
+    assert list(result.store) == list(held(newer))
+
+
+def test_a_running_backup_is_followed_until_it_is_final():
+    listing = [raw("b1", NOW - HOUR, "in-progress"), *LISTING[1:]]
+    store = held(listing)
+    finished = [raw("b1", NOW - HOUR), *LISTING[1:]]
+    result = run(incremental_sync(pages_of(finished), store, NOW))
+    assert result.store.status(0) == "completed"
+    assert list(result.store) == list(held(finished))
+
+
+def test_the_walk_goes_as_deep_as_the_oldest_backup_that_may_change():
+    listing = [*LISTING[:7], raw("b8", NOW - 8 * HOUR, "in-progress"), *LISTING[8:]]
+    store = held(listing)
+    result = run(incremental_sync(pages_of(listing), store, NOW))
+    assert result.pages == 5  # rows 0-9: the in-progress one is row 7, on page 4; page 5 ends it
+
+
+def test_expired_backups_are_dropped_even_when_still_listed():
+    store = held(LISTING)
+    later = NOW + 40 * HOUR  # b8, b9 and b10 (created 8-10 hours before NOW) are past 48h
+    result = run(incremental_sync(pages_of(LISTING), store, later))
+    assert len(result.store) == 7
+
+
+@pytest.mark.parametrize(
+    ("listing", "reason"),
+    [
+        ([LISTING[0], LISTING[2], *LISTING[3:]], "vanished"),
+        ([raw("new2", NOW - 30), raw("new1", NOW - 10), *LISTING], "order"),
+    ],
+)
+def test_a_head_that_does_not_fit_is_a_misfit(listing, reason):
+    store = held(LISTING)
+    with pytest.raises(Misfit) as misfit:
+        run(incremental_sync(pages_of(listing), store, NOW))
+    assert misfit.value.reason == reason
+
+
+def test_a_page_whose_count_disagrees_is_a_misfit():
+    store = held(LISTING)
+
+    async def lying():
+        yield Page(LISTING[:2], 3)
+
+    with pytest.raises(Misfit) as misfit:
+        run(incremental_sync(lying(), store, NOW))
+    assert misfit.value.reason == "count"
+
+
+def test_a_full_sync_notices_disorder():
+    result = run(full_sync(pages_of([LISTING[1], LISTING[0]]), NOW))
+    assert result.ordered is False
+
+
+def test_the_store_is_compact():
+    store = held([raw(f"x{n}", NOW - n * 60) for n in range(1000)])
+    assert store.nbytes() / len(store) == 50
+
+
+def test_an_empty_store_reads_everything_once():
+    result = run(incremental_sync(pages_of(LISTING), BackupStore(), NOW))
+    assert result.pages == 5
+    assert list(result.store) == list(held(LISTING))
+
+
+# --- the property: incremental equals full, series for series
+
+
+def backup_series(exporter):
+    """The exposition without the exporter's own bookkeeping (requests, pages, timings)."""
+    return [
+        line
+        for line in exporter.exposition().decode().splitlines()
+        if line.startswith("northflank_") and not line.startswith("northflank_exporter_")
+    ]
+
+
+step = st.one_of(
+    st.tuples(st.just("time"), st.floats(30, 6 * HOUR)),
+    st.tuples(st.just("manual"), st.integers(1, 3)),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(step, min_size=1, max_size=6), seed=st.integers(0, 3))
+def test_incremental_exposition_equals_a_fresh_full_poll(steps, seed):
+    clock = Clock(NOW)
+    # Backups are deleted up to 30 minutes after they expire: they must count nowhere meanwhile.
+    world = build_world(seed, NOW, 2, 240, scenarios=tuple(SCENARIOS), deletion_lag=1800)
+    with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**9) as simulator:
+        config = config_for(simulator)
+        incremental = Exporter(config, clock=clock)
+        run(incremental.poll_once())
+        manual = 0
+        for kind, amount in steps:
+            if kind == "time":
+                clock.now += amount
+            elif kind == "manual":
+                backups = []
+                for _ in range(amount):
+                    manual += 1
+                    backups.append(raw(f"manual-{manual}", clock.now - 1))
+                simulator.add_backups("primary-backups", backups)
+            run(incremental.poll_once())
+            fresh = Exporter(config, clock=clock)
+            run(fresh.poll_once())
+            assert backup_series(incremental) == backup_series(fresh)
+            run(fresh.client.aclose())
+        pages = dict(incremental.poller.snapshot.pages_fetched)
+        assert pages[("primary-backups", "incremental")] >= 1
+        run(incremental.client.aclose())
+    asyncio.set_event_loop(None)
