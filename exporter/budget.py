@@ -54,17 +54,18 @@ class RequestBudget:
     async def acquire(self) -> None:
         """Wait until a request may be sent, then spend it."""
         async with self._lock:
-            while True:
-                now = self._clock()
-                wait = self.paused_until - now
-                if wait <= 0:
-                    self._refill(now)
-                    if self._tokens >= 1:
-                        self._tokens -= 1
-                        return
-                    wait = (1 - self._tokens) / self._rate
-                self.throttled_seconds += wait
-                await self._sleep(wait)
+            while (paused := self.paused_until - self._clock()) > 0:
+                await self._wait(paused)
+            self._refill(self._clock())
+            # Take the token now, on credit: the wait below is exactly what repays it, and no
+            # float rounding can leave a waiter a hair short of a whole token forever.
+            self._tokens -= 1
+            if self._tokens < 0:
+                await self._wait(-self._tokens / self._rate)
+
+    async def _wait(self, seconds: float) -> None:
+        self.throttled_seconds += seconds
+        await self._sleep(seconds)
 
     def observe(self, remaining: float | None, reset_at: float | None) -> None:
         """Headers of a response: below the reserve, stop until the window resets."""

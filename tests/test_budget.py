@@ -1,0 +1,152 @@
+"""The request budget: a token bucket, the reserve and 429 pauses, judged by the simulator's own
+request log over simulated hours (a fake clock that sleeping moves forward)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import replace
+
+import pytest
+
+from exporter.budget import RequestBudget
+from exporter.config import RateLimitSettings
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator, build_world
+from tests.conftest import NOW, TOKEN, Clock, config_for, parse_samples, pick, run
+
+HOUR = 3600.0
+
+
+class FakeTime:
+    """Sleeping moves the shared clock forward at once; the run stops at `until`."""
+
+    def __init__(self, clock: Clock, until: float) -> None:
+        self.clock = clock
+        self.until = until
+        self.stop = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.clock.now += max(seconds, 0.0)
+        if self.clock.now >= self.until:
+            self.stop.set()
+        await asyncio.sleep(0)
+
+
+def most_in_any_hour(times: list[float]) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= HOUR:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_the_bucket_never_allows_more_than_the_hourly_budget():
+    clock = Clock(NOW)
+    fake = FakeTime(clock, NOW + 3 * HOUR)
+    budget = RequestBudget(300, 0, clock=clock, sleep=fake.sleep)
+    sent = []
+
+    async def spend():
+        while clock.now < NOW + 3 * HOUR:
+            await budget.acquire()
+            sent.append(clock.now)
+
+    run(spend())
+    assert most_in_any_hour(sent) <= 300
+    assert len([t for t in sent if t < NOW + HOUR]) >= 295  # and it does spend it
+    assert sent[4] == NOW  # a minute's worth may go at once...
+    gaps = [b - a for a, b in itertools.pairwise(sent[5:])]
+    assert min(gaps) == pytest.approx(HOUR / 295)  # ...then requests are spaced, not bursts
+
+
+def simulated(simulator, clock, until, **rate_limit):
+    config = replace(
+        config_for(simulator, interval=30.0), rate_limit=RateLimitSettings(**rate_limit)
+    )
+    fake = FakeTime(clock, until)
+    exporter = Exporter(config, clock=clock, sleep=fake.sleep)
+    run(exporter.poller.run(fake.stop))
+    return exporter
+
+
+def test_a_busy_hour_stays_within_budget_and_stretches_the_interval(caplog):
+    clock = Clock(NOW)
+    world = build_world(5, NOW, 4, 1500, interval="hourly")
+    with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**6) as simulator:
+        caplog.set_level(logging.INFO)
+        exporter = simulated(simulator, clock, NOW + 2 * HOUR, requests_per_hour=300, reserve=0)
+        times = [request.at for request in simulator.requests]
+        assert most_in_any_hour(times) <= 300
+        assert len(times) > 250
+        samples = parse_samples(exporter.exposition().decode())
+        effective = pick(
+            samples,
+            "northflank_exporter_poll_interval_effective_seconds",
+            destination="primary-backups",
+        )
+        assert effective > 30
+        assert pick(samples, "northflank_exporter_rate_limit_budget_requests_per_hour") == 300
+        assert pick(samples, "northflank_exporter_throttled_seconds_total") > 600
+        assert (
+            pick(
+                samples,
+                "northflank_exporter_pages_fetched_total",
+                destination="primary-backups",
+                mode="incremental",
+            )
+            > 30
+        )
+        stretched = [r for r in caplog.records if r.getMessage().startswith("polling every")]
+        assert len(stretched) == 1
+        assert "budget is 300 requests an hour" in stretched[0].getMessage()
+        for destination in ("primary-backups", "backups-04"):
+            last = pick(
+                samples,
+                "northflank_exporter_last_successful_poll_timestamp_seconds",
+                destination=destination,
+            )
+            assert clock.now - last <= 2 * effective  # fresh, not starved
+        run(exporter.client.aclose())
+
+
+def test_a_429_pauses_every_destination_until_the_reset_and_recovers():
+    clock = Clock(NOW)
+    world = build_world(6, NOW, 2, 150)
+    with Simulator(world, token=TOKEN, clock=clock, rate_limit=30) as simulator:
+        exporter = simulated(simulator, clock, NOW + 2 * HOUR, requests_per_hour=10_000, reserve=0)
+        log = simulator.requests
+        first_429 = next(i for i, r in enumerate(log) if r.status == 429)
+        window_reset = log[0].at + HOUR
+        assert log[first_429].at < window_reset
+        in_flight = [r for r in log if r.at == log[first_429].at]
+        after = [r for r in log if r.at > log[first_429].at]
+        assert after, "it never tried again"
+        assert all(r.at >= window_reset - 1 for r in after)  # silent until the reset...
+        # ...so the only 429s of the first window were already on their way: no storm
+        assert sum(1 for r in log if r.status == 429 and r.at < window_reset) < len(in_flight)
+        assert after[0].status == 200  # and it recovered at once
+        samples = parse_samples(exporter.exposition().decode())
+        assert pick(samples, "northflank_up", destination="primary-backups") == 1
+        run(exporter.client.aclose())
+
+
+def test_the_reserve_is_left_for_the_other_users_of_the_token():
+    clock = Clock(NOW)
+    world = build_world(7, NOW, 2, 150)
+    with Simulator(
+        world, token=TOKEN, clock=clock, rate_limit=1000, rate_limit_used=880
+    ) as simulator:
+        exporter = simulated(simulator, clock, NOW + 90 * 60, requests_per_hour=10_000, reserve=100)
+        log = simulator.requests
+        window_reset = log[0].at + HOUR
+        in_first_window = [r for r in log if r.at < window_reset]
+        # 120 were left; the exporter stops once fewer than 100 remain (concurrent requests
+        # already on their way may still land)
+        assert 21 <= len(in_first_window) <= 21 + exporter.config.poll.concurrency
+        assert all(r.status == 200 for r in log)
+        assert any(r.at >= window_reset for r in log)  # and it resumed with the new window
+        run(exporter.client.aclose())
