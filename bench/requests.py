@@ -1,0 +1,133 @@
+"""Requests per hour at steady state: full polls against incremental sync.
+
+20 destinations of 5,000 hourly-scheduled backups, polled every minute, against the simulator
+on loopback with a simulated clock (sleeping moves it forward), so an hour takes about a minute.
+The simulator's own request log is what is counted.
+
+    python bench/requests.py [--destinations 20] [--backups 5000] [--minutes 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import replace
+
+from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator, build_world
+
+HOUR = 3600.0
+TARGET_RATIO = 20.0
+
+
+class SimulatedTime:
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.until = start
+        self.stop = asyncio.Event()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        if self.now >= self.until:
+            self.stop.set()
+        await asyncio.sleep(0)
+
+
+def config(simulator: Simulator, interval: float, incremental: bool) -> Config:
+    return Config(
+        northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
+        poll=replace(PollSettings(), interval=interval, incremental=incremental, concurrency=4),
+        # Unlimited here: the point is what each mode needs, not what a budget allows.
+        rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
+    )
+
+
+async def run_for(exporter: Exporter, clock: SimulatedTime, seconds: float) -> None:
+    clock.until = clock.now + seconds
+    clock.stop = asyncio.Event()
+    await exporter.poller.run(clock.stop)
+
+
+def backup_lines(exporter: Exporter) -> list[str]:
+    return [
+        line
+        for line in exporter.exposition().decode().splitlines()
+        if line.startswith("northflank_") and not line.startswith("northflank_exporter_")
+    ]
+
+
+async def measure(args: argparse.Namespace) -> int:
+    clock = SimulatedTime(time.time())
+    world = build_world(1, clock.now, args.destinations, args.backups, interval="hourly")
+    interval = 60.0
+    with Simulator(world, token="bench", clock=clock, rate_limit=10**9) as simulator:  # noqa: S106
+        full = Exporter(
+            config(simulator, interval, incremental=False), clock=clock, sleep=clock.sleep
+        )
+        await run_for(full, clock, args.full_cycles * interval)
+        full_per_cycle = len(simulator.requests) / args.full_cycles
+        await full.client.aclose()
+
+        simulator.requests.clear()
+        incremental = Exporter(
+            config(simulator, interval, incremental=True), clock=clock, sleep=clock.sleep
+        )
+        await run_for(incremental, clock, interval)  # the first, full, sync
+        first = len(simulator.requests)
+        simulator.requests.clear()
+        started = time.monotonic()
+        await run_for(incremental, clock, args.minutes * 60)
+        steady = len(simulator.requests) * 60 / args.minutes
+        resync_share = (first - 1) * HOUR / incremental.config.poll.full_resync_interval
+        await incremental.poll_once()  # both read at the same moment
+        fresh = Exporter(config(simulator, interval, incremental=False), clock=clock)
+        await fresh.poll_once()
+        same = backup_lines(fresh) == backup_lines(incremental)
+        snapshot = incremental.poller.snapshot
+        oldest = max(
+            clock.now - s.last_success for s in snapshot.destinations if s.last_success is not None
+        )
+        for exporter in (incremental, fresh):
+            await exporter.client.aclose()
+
+    full_hour = full_per_cycle * HOUR / interval
+    incremental_hour = steady + resync_share
+    ratio = full_hour / incremental_hour
+    print(
+        f"{args.destinations} destinations x {args.backups} hourly backups, "
+        f"poll.interval 1m, {args.minutes} simulated minutes in {time.monotonic() - started:.0f}s"
+    )
+    print(f"{'mode':<14}{'requests/hour':>16}")
+    print(f"{'full':<14}{full_hour:>16.0f}")
+    print(
+        f"{'incremental':<14}{incremental_hour:>16.0f}   ({steady:.0f} polling + "
+        f"{resync_share:.0f} for a full resync every 6h)"
+    )
+    verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"ratio: {ratio:.1f}x fewer requests (target >= {TARGET_RATIO:.0f}x: {verdict})")
+    print(
+        f"freshness: incremental exposition equals a full poll's: {'yes' if same else 'NO'}; "
+        f"oldest successful poll {oldest:.0f}s ago (interval {interval:.0f}s)"
+    )
+    return 0 if ratio >= TARGET_RATIO and same and oldest <= interval else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--destinations", type=int, default=20)
+    parser.add_argument("--backups", type=int, default=5000)
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--full-cycles", type=int, default=2)
+    return asyncio.run(measure(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
