@@ -212,6 +212,12 @@ class NorthflankClient:
             data = page.get("data")
             if not isinstance(data, list):
                 raise ApiError(f"GET {path}: data is not a list", "invalid_body")
+            if len(data) > PER_PAGE:
+                raise ApiError(
+                    f"GET {path}: a page holds {len(data)} backups, more than the "
+                    f"{PER_PAGE} asked for",
+                    "oversized_page",
+                )
             pagination = page.get("pagination")
             yield Page(data, pagination.get("count") if isinstance(pagination, dict) else None)
 
@@ -287,12 +293,12 @@ class NorthflankClient:
             response = await self._http.get(path, params=params)
         except httpx.TimeoutException:
             self._stats.record(endpoint, "timeout")
-            message = f"GET {path}: timed out after {self._poll.timeout:.0f}s"
+            message = f"GET {path}: timed out after {self._poll.timeout:g}s"
             return ApiError(message, "timeout"), None
         except httpx.HTTPError as problem:
             self._stats.record(endpoint, "error")
             kind = type(problem).__name__
-            return ApiError(f"GET {path}: {kind}", "error"), None
+            return ApiError(f"GET {path}: network error ({kind})", "error"), None
         self._stats.record(endpoint, str(response.status_code))
         self._note_rate_limit(response.headers)
         if response.status_code != 200:

@@ -375,3 +375,13 @@ def budget_families(snapshot: Snapshot) -> Iterator[Metric]:
         if ident in current:
             resyncs.add_metric([ident, reason], number)
     yield resyncs
+    failures = CounterMetricFamily(
+        "northflank_exporter_poll_failures",
+        "Polls of the destination that failed, by reason: the HTTP status, or timeout, error "
+        "(network), invalid_body, bad_cursor, oversized_page, too_many_pages, internal.",
+        labels=["destination", "reason"],
+    )
+    for (ident, reason), number in snapshot.poll_failures:
+        if ident in current:
+            failures.add_metric([ident, reason], number)
+    yield failures

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -43,6 +44,7 @@ class Poller:
             client.backup_pages, config.poll.full_resync_interval, config.poll.incremental
         )
         self.effective_interval = config.poll.interval
+        self._failures: Counter[tuple[str, str]] = Counter()
         self._states: dict[str, DestinationState] = {}
         self._discovery_up: bool | None = None
         self._destinations_known = False
@@ -145,9 +147,11 @@ class Poller:
             summary = self._summarize(result, now)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
+            self._failures[(destination.id, problem.code)] += 1
         except Exception as problem:  # a bug must not stop the other destinations
             log.exception("destination=%s poll crashed", destination.id)
             error = f"code=internal: {type(problem).__name__}"
+            self._failures[(destination.id, "internal")] += 1
         duration = self._monotonic() - started
         state = self._states[destination.id]
         if summary is not None:
@@ -192,4 +196,5 @@ class Poller:
             effective_interval=self.effective_interval,
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),
+            poll_failures=tuple(sorted(self._failures.items())),
         )

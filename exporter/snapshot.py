@@ -66,3 +66,4 @@ class Snapshot:
     effective_interval: float | None = None
     pages_fetched: tuple[tuple[tuple[str, str], int], ...] = ()
     full_resyncs: tuple[tuple[tuple[str, str], int], ...] = ()
+    poll_failures: tuple[tuple[tuple[str, str], int], ...] = ()

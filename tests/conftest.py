@@ -34,6 +34,23 @@ class Clock:
         return self.now
 
 
+class FakeTime:
+    """Sleeping moves the shared clock forward at once; `stop` is set once it reaches `until`."""
+
+    def __init__(self, clock: Clock, until: float = float("inf")) -> None:
+        self.clock = clock
+        self.until = until
+        self.stop = asyncio.Event()
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.now += max(seconds, 0.0)
+        if self.clock.now >= self.until:
+            self.stop.set()
+        await asyncio.sleep(0)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -3,7 +3,6 @@ request log over simulated hours (a fake clock that sleeping moves forward)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from dataclasses import replace
@@ -14,24 +13,9 @@ from exporter.budget import RequestBudget
 from exporter.config import RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from tests.conftest import NOW, TOKEN, Clock, config_for, parse_samples, pick, run
+from tests.conftest import NOW, TOKEN, Clock, FakeTime, config_for, parse_samples, pick, run
 
 HOUR = 3600.0
-
-
-class FakeTime:
-    """Sleeping moves the shared clock forward at once; the run stops at `until`."""
-
-    def __init__(self, clock: Clock, until: float) -> None:
-        self.clock = clock
-        self.until = until
-        self.stop = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        self.clock.now += max(seconds, 0.0)
-        if self.clock.now >= self.until:
-            self.stop.set()
-        await asyncio.sleep(0)
 
 
 def most_in_any_hour(times: list[float]) -> int:

@@ -13,6 +13,8 @@ import bisect
 import json
 import random
 import re
+import socket
+import struct
 import sys
 import threading
 import time
@@ -44,6 +46,20 @@ class Faults:
     stall_seconds: float = 60.0
     malformed_rate: float = 0.0
     destination_status: dict[str, int] = field(default_factory=dict)
+    # Per destination, one of DESTINATION_FAULTS; bursts: that many 500/502/503s, then normal.
+    destination_fault: dict[str, str] = field(default_factory=dict)
+    bursts: dict[str, int] = field(default_factory=dict)
+
+
+DESTINATION_FAULTS = (
+    "reset",  # the connection is reset half-way through the body
+    "truncated",  # the body is cut short, Content-Length and all
+    "stall",  # the answer comes after stall_seconds
+    "no-cursor",  # hasNextPage is true and no cursor is sent
+    "repeat-cursor",  # every page sends back the cursor it was asked with
+    "cycle-cursor",  # every page after the first points back to the second
+    "oversized",  # 50 more items than per_page asked for
+)
 
 
 @dataclass(frozen=True)
@@ -243,6 +259,15 @@ class Simulator:
             headers["Retry-After"] = str(reset)
         return headers, spent
 
+    def take_burst(self, destination_id: str) -> int:
+        """The status of the next error of a burst for this destination, or 0."""
+        with self._lock:
+            left = self.faults.bursts.get(destination_id, 0)
+            if left <= 0:
+                return 0
+            self.faults.bursts[destination_id] = left - 1
+            return (500, 502, 503)[left % 3]
+
     def draw(self, rate: float) -> bool:
         if rate <= 0:
             return False
@@ -286,11 +311,30 @@ class _Handler(BaseHTTPRequestHandler):
         except _Unavailable as error:
             self._send(error.status, _error_body(error.status, str(error)), headers)
             return
-        if sim.draw(sim.faults.stall_rate):
+        fault = sim.faults.destination_fault.get(_destination_of(url.path) or "")
+        if fault == "stall" or sim.draw(sim.faults.stall_rate):
             time.sleep(sim.faults.stall_seconds)
-        if sim.draw(sim.faults.malformed_rate):
+        if fault == "truncated" or sim.draw(sim.faults.malformed_rate):
             body = body[: len(body) // 2]
+        if fault == "reset":
+            self._reset_midway(body, headers)
+            return
         self._send(200, body, headers)
+
+    def _reset_midway(self, body: bytes, headers: dict[str, str]) -> None:
+        self.sim.record(self.path, 200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        # SO_LINGER 0: close with a reset, not a polite end of stream.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def _check_token(self) -> None:
         if self.headers.get("Authorization", "") != f"Bearer {self.sim.token}":
@@ -306,6 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
         forced = sim.faults.destination_status.get(match["destination"] or "")
         if forced:
             raise _Unavailable(forced, f"Injected HTTP {forced}")
+        burst = sim.take_burst(match["destination"] or "")
+        if burst:
+            raise _Unavailable(burst, f"Injected HTTP {burst}")
         if sim.draw(sim.faults.rate_limit_rate):
             raise _Unavailable(429, "Rate limit exceeded")
         if sim.draw(sim.faults.error_rate):
@@ -318,7 +365,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Unavailable(404, "Backup destination not found")
         if match["backups"] is None:
             return json.dumps({"data": destination.api_object()}).encode()
-        return _backup_page(sim.listing(destination), per_page, page, cursor)
+        fault = sim.faults.destination_fault.get(destination.id)
+        if fault == "oversized":
+            per_page += 50
+        listing = sim.listing(destination)
+        body = _backup_page(listing, per_page, page, cursor)
+        if fault in ("no-cursor", "repeat-cursor", "cycle-cursor"):
+            first = listing.backups[min(per_page, len(listing.backups)) - 1]
+            body = _bend_cursor(body, fault, cursor, encode_cursor(first))
+        return body
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.sim.record(self.path, status)
@@ -329,6 +384,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _destination_of(path: str) -> str | None:
+    match = _ROUTE.match(path)
+    return match["destination"] if match else None
+
+
+def _bend_cursor(body: bytes, fault: str, asked: str | None, first: str) -> bytes:
+    page = json.loads(body)
+    pagination = page["pagination"]
+    if fault == "cycle-cursor" and asked not in (None, first):
+        pagination.update(hasNextPage=True, cursor=first)  # every later page points back
+    elif not pagination.get("hasNextPage"):
+        return body
+    elif fault == "no-cursor":
+        pagination.pop("cursor", None)
+    elif fault == "repeat-cursor" and asked is not None:
+        pagination["cursor"] = asked
+    return json.dumps(page).encode()
 
 
 def _page_params(query: dict[str, list[str]]) -> tuple[int, int, str | None]:
