@@ -208,3 +208,12 @@ def _restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _token_never_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test of the suite runs with the recognisable TOKEN: no log record may carry it."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    leaks = [record.getMessage() for record in caplog.records if TOKEN in record.getMessage()]
+    assert leaks == [], "the API token appeared in a log line"
