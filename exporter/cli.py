@@ -25,6 +25,7 @@ from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.data import SCENARIOS
+from exporter.webconfig import WebConfig, load_web_config
 
 PROG = "northflank-backup-exporter"
 DEMO_POLL_INTERVAL = 30.0
@@ -53,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="listen_address",
         metavar="ADDR",
         help='address to serve on, e.g. ":10117" (overrides web.listen_address)',
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth, in the Prometheus exporter-toolkit format",
     )
     parser.add_argument(
         "--once",
@@ -109,13 +116,37 @@ async def _once(exporter: Exporter) -> int:
     return 0 if clean else 1
 
 
-async def _serve(exporter: Exporter) -> int:
+async def _reload(exporter: Exporter, args: argparse.Namespace) -> None:
+    """SIGHUP: read the config file again; a bad one is reported and the old one kept."""
+    try:
+        config = load_config(args.config_file)
+        if args.listen_address is not None:
+            config = config.with_listen_address(args.listen_address)
+    except ConfigError as error:
+        log.error("reload failed, keeping the running configuration: %s", error)
+        return
+    redact([exporter.config.northflank.token, config.northflank.token])
+    await exporter.reload(config)
+
+
+async def _serve(exporter: Exporter, args: argparse.Namespace, web_config: WebConfig | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hangup() -> None:
+        if args.demo:
+            log.warning("SIGHUP ignored: the demo has no configuration file to reload")
+            return
+        task = loop.create_task(_reload(exporter, args))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
-        await exporter.serve(stop)
+        await exporter.serve(stop, web_config)
     except OSError as error:
         log.error(
             "cannot serve on %s:%d: %s",
@@ -141,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             config = demo_config(simulator) if simulator else load_config(args.config_file)
             if args.listen_address is not None:
                 config = config.with_listen_address(args.listen_address)
+            web_config = load_web_config(args.web_config_file) if args.web_config_file else None
         except ConfigError as error:
             return _fail_config(str(error))
         except ValueError as error:
@@ -149,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if simulator:
             log.info("demo mode: polling the built-in simulator at %s", simulator.base_url)
         exporter = Exporter(config)
-        return asyncio.run(_once(exporter) if args.once else _serve(exporter))
+        return asyncio.run(_once(exporter) if args.once else _serve(exporter, args, web_config))
     finally:
         if simulator:
             simulator.stop()

@@ -15,6 +15,7 @@ from exporter.collector import SnapshotCollector
 from exporter.config import Config
 from exporter.poller import Poller
 from exporter.web import WebServer, make_app
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,31 +29,43 @@ class Exporter:
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         """`clock` and `sleep` replace real time in tests that simulate hours in seconds."""
-        self.config = config
-        self.stats = RequestStats()
         self._clock = clock
-        real_sleep = sleep or asyncio.sleep
+        self._sleep = sleep
+        self.stats = RequestStats()
+        self._build(config)
+        self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        self.registry.register(SnapshotCollector(lambda: self.poller.snapshot, clock=clock))
+        self.web: WebServer | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+
+    def _build(self, config: Config) -> None:
+        """The parts that depend on the configuration: budget, client and poller."""
+        self.config = config
+        real_sleep = self._sleep or asyncio.sleep
         self.budget = RequestBudget(
             config.rate_limit.requests_per_hour,
             config.rate_limit.reserve,
-            clock=clock,
+            clock=self._clock,
             sleep=real_sleep,
         )
         self.client = NorthflankClient(
             config.northflank,
             config.poll,
             self.stats,
-            clock=clock,
+            clock=self._clock,
             sleep=real_sleep,
             budget=self.budget,
         )
         self.poller = Poller(
-            config, self.client, self.stats, budget=self.budget, clock=clock, sleep=sleep
+            config,
+            self.client,
+            self.stats,
+            budget=self.budget,
+            clock=self._clock,
+            sleep=self._sleep,
         )
-        self.registry = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self.registry)
-        self.registry.register(SnapshotCollector(lambda: self.poller.snapshot, clock=clock))
-        self.web: WebServer | None = None
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -60,26 +73,47 @@ class Exporter:
     async def poll_once(self) -> bool:
         return await self.poller.poll_all()
 
-    async def serve(self, stop: asyncio.Event) -> None:
+    async def reload(self, config: Config) -> None:
+        """Poll with a new configuration, keeping what is exported until the next poll."""
+        if (config.listen_host, config.listen_port) != (
+            self.config.listen_host,
+            self.config.listen_port,
+        ):
+            log.warning("web.listen_address changed: it takes effect at the next restart")
+        previous, old_client = self.poller.snapshot, self.client
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        await old_client.aclose()
+        self._build(config)
+        self.poller.snapshot = previous
+        if self._stop is not None:
+            self._polling = asyncio.create_task(self.poller.run(self._stop))
+        log.info("configuration reloaded from %s", config.source)
+
+    async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""
         self.web = WebServer(
             make_app(self.registry, lambda: self.poller.snapshot),
             self.config.listen_host,
             self.config.listen_port,
+            web_config,
         )
         self.web.start()
         log.info(
-            "listening on %s:%d; polling %s every %.0fs",
+            "listening on %s:%d%s; polling %s every %.0fs",
             self.config.listen_host or "*",
             self.web.port,
+            " with TLS" if web_config and web_config.tls else "",
             self.config.northflank.api_url,
             self.config.poll.interval,
         )
-        polling = asyncio.create_task(self.poller.run(stop))
+        self._stop = stop
+        self._polling = asyncio.create_task(self.poller.run(stop))
         try:
             await stop.wait()
         finally:
-            polling.cancel()
-            await asyncio.gather(polling, return_exceptions=True)
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
             self.web.stop()
             await self.client.aclose()

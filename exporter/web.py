@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from exporter import __version__
 from exporter.snapshot import Snapshot
+from exporter.webconfig import BasicAuth, WebConfig
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -73,6 +75,24 @@ def make_app(registry: CollectorRegistry, snapshot: Callable[[], Snapshot]) -> W
     return app
 
 
+def _with_basic_auth(app: WsgiApp, auth: BasicAuth) -> WsgiApp:
+    def guarded(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if auth.allows(environ.get("HTTP_AUTHORIZATION")):
+            return app(environ, start_response)
+        body = b"Unauthorized\n"
+        start_response(
+            "401 Unauthorized",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("WWW-Authenticate", 'Basic realm="northflank-backup-exporter"'),
+            ],
+        )
+        return [body]
+
+    return guarded
+
+
 class _SilentHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are not logged: scrapes would flood the log."""
@@ -81,6 +101,20 @@ class _SilentHandler(WSGIRequestHandler):
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS handshakes happen here, on the request's own thread: a slow or silent client
+        never holds up the accept loop."""
+        if self.tls is not None:
+            request.settimeout(HANDSHAKE_TIMEOUT)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                request.close()
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
 
 class _DualStackServer(_ThreadingServer):
@@ -91,7 +125,10 @@ class _DualStackServer(_ThreadingServer):
         super().server_bind()
 
 
-def _make_server(host: str, port: int) -> WSGIServer:
+HANDSHAKE_TIMEOUT = 10.0
+
+
+def _make_server(host: str, port: int) -> _ThreadingServer:
     if host == "":
         try:
             return _DualStackServer(("::", port), _SilentHandler)
@@ -105,8 +142,14 @@ def _make_server(host: str, port: int) -> WSGIServer:
 class WebServer:
     """Serves the WSGI app on a background thread; `port` is the bound one (for ':0')."""
 
-    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
+    def __init__(
+        self, app: WsgiApp, host: str, port: int, web_config: WebConfig | None = None
+    ) -> None:
         self._server = _make_server(host, port)
+        web_config = web_config or WebConfig()
+        self._server.tls = web_config.tls
+        if web_config.users:
+            app = _with_basic_auth(app, BasicAuth(web_config.users))
         self._server.set_app(app)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
