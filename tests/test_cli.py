@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -171,3 +172,48 @@ def test_a_port_in_use_is_one_clear_error(simulator, tmp_path):
         )
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def scraped_destinations(port):
+    samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+    return {dict(labels)["destination"] for (name, labels) in samples if name == "northflank_up"}
+
+
+def wait_until(condition, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, tmp_path):
+    port = free_port()
+    path = write_config(tmp_path, simulator, destinations="[primary-backups]")
+    process = subprocess.Popen(
+        [*EXPORTER, "--config.file", path, "--web.listen-address", f"127.0.0.1:{port}"],
+        env={**os.environ, "TEST_NF_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_ready(port)
+        assert scraped_destinations(port) == {"primary-backups"}
+        write_config(tmp_path, simulator, destinations="[backups-02]")
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: scraped_destinations(port) == {"backups-02"})
+        Path(path).write_text(Path(path).read_text() + "poll: {interval: soon}\n")
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert process.poll() is None
+        assert scraped_destinations(port) == {"backups-02"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert "configuration reloaded" in stderr
+    failed = [line for line in stderr.splitlines() if "reload failed" in line]
+    assert len(failed) == 1
+    assert f"keeping the running configuration: {path}: poll" in failed[0]
