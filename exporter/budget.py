@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 HOUR = 3600.0
 # When the API gives no reset time, pause this long before asking again.
 UNKNOWN_RESET_PAUSE = 60.0
+# x-ratelimit-reset counts whole seconds: waking on the dot could land just before the reset.
+RESET_MARGIN = 1.0
 
 
 MIN_REQUESTS_PER_HOUR = 10
@@ -80,7 +82,10 @@ class RequestBudget:
 
     def _pause(self, reset_at: float | None, why: str) -> None:
         now = self._clock()
-        until = reset_at if reset_at is not None and reset_at > now else now + UNKNOWN_RESET_PAUSE
+        if reset_at is not None and reset_at > now:
+            until = reset_at + RESET_MARGIN
+        else:
+            until = now + UNKNOWN_RESET_PAUSE
         if until > self.paused_until + 1:
             log.warning("pausing API requests for %s: %s", format_duration(until - now), why)
             self.paused_until = until

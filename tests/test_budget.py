@@ -106,12 +106,13 @@ def test_a_429_pauses_every_destination_until_the_reset_and_recovers():
         first_429 = next(i for i, r in enumerate(log) if r.status == 429)
         window_reset = log[0].at + HOUR
         assert log[first_429].at < window_reset
-        in_flight = [r for r in log if r.at == log[first_429].at]
         after = [r for r in log if r.at > log[first_429].at]
         assert after, "it never tried again"
         assert all(r.at >= window_reset - 1 for r in after)  # silent until the reset...
-        # ...so the only 429s of the first window were already on their way: no storm
-        assert sum(1 for r in log if r.status == 429 and r.at < window_reset) < len(in_flight)
+        # ...so the only 429s of the first window are requests already on their way when the
+        # first one came back: at most one per concurrent poll and the listing, not a storm
+        concurrency = exporter.config.poll.concurrency
+        assert sum(1 for r in log if r.status == 429 and r.at < window_reset) <= concurrency + 1
         assert after[0].status == 200  # and it recovered at once
         samples = parse_samples(exporter.exposition().decode())
         assert pick(samples, "northflank_up", destination="primary-backups") == 1
