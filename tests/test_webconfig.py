@@ -215,6 +215,19 @@ def test_basic_auth_right_and_wrong_passwords(simulator, tmp_path, pki):
             assert "northflank" not in response.text
 
 
+def demo_with_web_config(tmp_path, web_config) -> tuple[str, subprocess.CompletedProcess]:
+    web = tmp_path / "web.yaml"
+    web.write_text(yaml.safe_dump(web_config))
+    result = subprocess.run(
+        [*EXPORTER, "--demo", "--web.config.file", str(web)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return str(web), result
+
+
 @pytest.mark.parametrize(
     ("web_config", "message"),
     [
@@ -228,29 +241,13 @@ def test_basic_auth_right_and_wrong_passwords(simulator, tmp_path, pki):
     ],
 )
 def test_a_bad_web_config_exits_2_naming_the_key(tmp_path, web_config, message):
-    web = tmp_path / "web.yaml"
-    web.write_text(yaml.safe_dump(web_config))
-    result = subprocess.run(
-        [*EXPORTER, "--demo", "--web.config.file", str(web)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    web, result = demo_with_web_config(tmp_path, web_config)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert f"{web}: {message}" in result.stderr
 
 
 def test_client_auth_types_python_cannot_do_are_refused(tmp_path, pki):
-    web = tmp_path / "web.yaml"
-    web.write_text(yaml.safe_dump(tls(pki, client_auth_type="RequireAnyClientCert")))
-    result = subprocess.run(
-        [*EXPORTER, "--demo", "--web.config.file", str(web)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    _, result = demo_with_web_config(tmp_path, tls(pki, client_auth_type="RequireAnyClientCert"))
     assert result.returncode == 2
     assert "RequireAnyClientCert is not supported" in result.stderr
