@@ -81,13 +81,6 @@ class BackupStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @classmethod
-    def of(cls, backups: Iterable[Backup]) -> BackupStore:
-        store = cls()
-        for backup in backups:
-            store.append(backup)
-        return store
-
     def append(self, backup: Backup) -> None:
         self.ids.append(id_hash(backup.id))
         self.created.append(backup.created)
@@ -173,11 +166,6 @@ class BackupStore:
         if start < stop:
             for name in COLUMNS:
                 getattr(self, name).extend(getattr(other, name)[start:stop])
-
-    def without_expired(self, now: float) -> BackupStore:
-        if not any(e <= now for e in self.expires):
-            return self
-        return self.spliced((), 0, now)
 
     def nbytes(self) -> int:
         columns = [getattr(self, name) for name in COLUMNS]

@@ -228,6 +228,3 @@ class Syncer:
         for gone in set(self._states) - destinations:
             del self._states[gone]
             self._costs.pop(gone, None)
-
-    def held_bytes(self) -> int:
-        return sum(s.store.nbytes() for s in self._states.values() if s.store is not None)
