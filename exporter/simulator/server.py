@@ -30,6 +30,7 @@ from exporter.simulator.data import Listed, SimDestination, World
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50
 RATE_WINDOW = 3600.0
+MAX_RECORDS = 200_000
 _ROUTE = re.compile(
     r"^/v1(?:/teams/(?P<team>[^/]+))?/backup-destinations"
     r"(?:/(?P<destination>[^/]+)(?P<backups>/backups)?)?/?$"
@@ -277,6 +278,8 @@ class Simulator:
     def record(self, path: str, status: int) -> None:
         with self._lock:
             self.requests.append(RequestRecord(self.clock(), path, status))
+            if len(self.requests) > MAX_RECORDS:  # a long demo must not grow without end
+                del self.requests[: MAX_RECORDS // 2]
 
 
 def _error_body(status: int, message: str) -> bytes:
