@@ -80,13 +80,16 @@ class Exporter:
             self.config.listen_port,
         ):
             log.warning("web.listen_address changed: it takes effect at the next restart")
-        previous, old_client = self.poller.snapshot, self.client
+        previous, old_client, old_budget = self.poller.snapshot, self.client, self.budget
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
         await old_client.aclose()
         self._build(config)
         self.poller.snapshot = previous
+        # A pause for the API's rate limit outlives the configuration, and so does the counter.
+        self.budget.paused_until = old_budget.paused_until
+        self.budget.throttled_seconds = old_budget.throttled_seconds
         if self._stop is not None:
             self._polling = asyncio.create_task(self.poller.run(self._stop))
         log.info("configuration reloaded from %s", config.source)
