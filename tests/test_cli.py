@@ -217,3 +217,30 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, 
     failed = [line for line in stderr.splitlines() if "reload failed" in line]
     assert len(failed) == 1
     assert f"keeping the running configuration: {path}: poll" in failed[0]
+
+
+def test_sigterm_during_a_stalled_request_still_exits_0_within_5_seconds(start_simulator, tmp_path):
+    simulator = start_simulator(
+        faults=Faults(stall_seconds=30.0, destination_fault={"backups-02": "stall"})
+    )
+    port = free_port()
+    path = Path(write_config(tmp_path, simulator))
+    path.write_text(path.read_text().replace("poll:\n", "poll:\n  timeout: 60s\n"))
+    process = subprocess.Popen(
+        [*EXPORTER, "--config.file", str(path), "--web.listen-address", f"127.0.0.1:{port}"],
+        env={**os.environ, "TEST_NF_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # the other destination answered, so backups-02's request is out and stalled
+        wait_until(lambda: any("primary-backups" in r.path for r in simulator.requests))
+        time.sleep(1)
+        assert not any("backups-02/backups" in r.path for r in simulator.requests)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()

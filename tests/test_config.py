@@ -171,6 +171,21 @@ BAD_CONFIGS = [
         "northflank.token_file: cannot read /nonexistent/token: No such file or directory",
     ),
     (
+        "budget too small",
+        "northflank: {token: t}\nrate_limit: {requests_per_hour: 5}\n",
+        "rate_limit.requests_per_hour: expected a whole number of at least 10",
+    ),
+    (
+        "negative reserve",
+        "northflank: {token: t}\nrate_limit: {reserve: -1}\n",
+        "rate_limit.reserve: expected a whole number of at least 0",
+    ),
+    (
+        "incremental not a boolean",
+        "northflank: {token: t}\npoll: {incremental: 'yes'}\n",
+        "poll.incremental: expected true or false",
+    ),
+    (
         "bad regular expression",
         "northflank: {token: t}\naddons: {include: ['shop/(']}\n",
         "addons.include: invalid regular expression 'shop/('",
