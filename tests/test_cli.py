@@ -244,3 +244,25 @@ def test_sigterm_during_a_stalled_request_still_exits_0_within_5_seconds(start_s
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_runs_on_a_read_only_root_filesystem():
+    """As the image runs with `--read-only`: a private mount namespace whose / is read-only."""
+    script = 'mount -o remount,bind,ro / && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", *EXPORTER, "--demo", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'northflank_up{destination="primary-backups"} 1.0' in result.stdout
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script + " && touch /probe", "sh"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Read-only file system" in probe.stderr  # the filesystem really was read-only
