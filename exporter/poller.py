@@ -165,7 +165,7 @@ class Poller:
             state = state.after_success(summary, self._clock(), duration)
         else:
             log.warning("destination=%s poll failed %s", destination.id, error)
-            state = state.after_failure(self._clock(), duration, self._config.poll.stale_after, 0)
+            state = state.after_failure(self._clock(), duration, self._config.poll.stale_after)
         if destination.id in self._states:
             self._states[destination.id] = state
             self._publish()

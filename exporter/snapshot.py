@@ -38,7 +38,7 @@ class DestinationState:
         )
 
     def after_failure(
-        self, finished: float, duration: float, stale_after: float, invalid: int
+        self, finished: float, duration: float, stale_after: float
     ) -> DestinationState:
         """Down, keeping the last good data until it is older than `stale_after`."""
         fresh = self.last_success is not None and finished - self.last_success <= stale_after
@@ -48,7 +48,6 @@ class DestinationState:
             up=False,
             summary=self.summary if fresh else None,
             last_duration=duration,
-            invalid_total=self.invalid_total + invalid,
         )
 
 
