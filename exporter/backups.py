@@ -142,12 +142,27 @@ def parse_schedule(raw: Any) -> Schedule | None:
 
 
 def _parse_schedules(raw: Any) -> tuple[Schedule, ...]:
+    """Every backup of an addon repeats the same schedules: parse each distinct list once."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise InvalidBackup("schedules: not a list")
+    if not raw:
+        return ()
+    key = repr(raw)  # tells True from 1 and 1.0 from 1, as the checks below do
+    cached = _SCHEDULES_SEEN.get(key)
+    if cached is not None:
+        return cached
     parsed = (parse_schedule(item) for item in raw)
-    return tuple(schedule for schedule in parsed if schedule is not None)
+    schedules = tuple(schedule for schedule in parsed if schedule is not None)
+    if len(_SCHEDULES_SEEN) >= _SCHEDULES_SEEN_MAX:
+        _SCHEDULES_SEEN.clear()
+    _SCHEDULES_SEEN[key] = schedules
+    return schedules
+
+
+_SCHEDULES_SEEN: dict[str, tuple[Schedule, ...]] = {}
+_SCHEDULES_SEEN_MAX = 4096
 
 
 def _reference(raw: Any) -> tuple[str | None, str | None]:

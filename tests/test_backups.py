@@ -164,3 +164,12 @@ def test_an_unusable_field_makes_the_backup_invalid_and_names_the_field(raw, fie
     with pytest.raises(InvalidBackup) as problem:
         parse_backup(raw)
     assert str(problem.value).startswith(f"{field}:")
+
+
+def test_remembered_schedules_never_stand_in_for_different_ones():
+    assert parse_backup(variant(schedules=[{"interval": "hourly", "minute": [1]}])).schedules == (
+        Schedule("hourly", (1,)),
+    )
+    for odd in ([True], [1.0]):  # equal to [1] for ==, and not valid minutes
+        with pytest.raises(InvalidBackup, match=r"schedules\.minute"):
+            parse_backup(variant(schedules=[{"interval": "hourly", "minute": odd}]))
