@@ -28,22 +28,26 @@ def openssl(*args: str, cwd: Path) -> None:
 def pki(tmp_path_factory) -> Path:
     """A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's."""
     d = tmp_path_factory.mktemp("pki")
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        cwd=d,
-    )
+
+    def self_signed(name: str) -> None:
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            cwd=d,
+        )
+
+    self_signed("ca")
     (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
     for name, extra in (("server", ["-extfile", "san.cnf"]), ("client", [])):
         openssl(
@@ -76,22 +80,7 @@ def pki(tmp_path_factory) -> Path:
             *extra,
             cwd=d,
         )
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "stranger.key",
-        "-out",
-        "stranger.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=stranger",
-        cwd=d,
-    )
+    self_signed("stranger")
     return d
 
 
