@@ -98,7 +98,9 @@ class AddonAccumulator:
         self._recent_created: list[float] = []
 
     def add(self, backup: Backup) -> None:
-        self._counts[backup.status] += 1
+        status = backup.status
+        counts = self._counts
+        counts[status] = counts.get(status, 0) + 1
         created = backup.created
         if self._newest is None or created > self._newest.created:
             self._newest = backup
@@ -106,32 +108,33 @@ class AddonAccumulator:
             self._oldest_created = created
         if created >= self._keep_created_after:
             self._recent_created.append(created)
-        if backup.schedules and _newer(created, self._schedules_created):
+        if backup.schedules and (
+            self._schedules_created is None or created > self._schedules_created
+        ):
             self._schedules, self._schedules_created = backup.schedules, created
-        self._note_outcome(backup)
+        if status == "completed":
+            self._note_completed(backup)
+        elif status in FAILED_STATUSES:
+            failed_at = backup.completed if backup.completed is not None else created
+            if _newer(failed_at, self._last_failure):
+                self._last_failure = failed_at
+        elif status in RUNNING_STATUSES and (
+            self._oldest_running is None or created < self._oldest_running
+        ):
+            self._oldest_running = created
         expires = backup.expires
         if expires is not None and self._now < expires <= self._warn_until:
             self._expiring += 1
 
-    def _note_outcome(self, backup: Backup) -> None:
-        status = backup.status
-        if status == "completed":
-            last = self._last_completed
-            if last is None or _newer(backup.completed, last.completed):
-                self._last_completed = backup
-            self._remember_size(backup)
-            if _newer(backup.created, self._newest_completed_created):
-                self._newest_completed_created = backup.created
-            if _newer(backup.expires, self._restorable_until):
-                self._restorable_until = backup.expires
-        elif status in FAILED_STATUSES:
-            failed_at = backup.completed if backup.completed is not None else backup.created
-            if _newer(failed_at, self._last_failure):
-                self._last_failure = failed_at
-        elif status in RUNNING_STATUSES and (
-            self._oldest_running is None or backup.created < self._oldest_running
-        ):
-            self._oldest_running = backup.created
+    def _note_completed(self, backup: Backup) -> None:
+        last = self._last_completed
+        if last is None or _newer(backup.completed, last.completed):
+            self._last_completed = backup
+        self._remember_size(backup)
+        if _newer(backup.created, self._newest_completed_created):
+            self._newest_completed_created = backup.created
+        if _newer(backup.expires, self._restorable_until):
+            self._restorable_until = backup.expires
 
     def _remember_size(self, backup: Backup) -> None:
         """Keep the sizes of the RECENT_SIZES newest completed backups."""

@@ -29,6 +29,9 @@ class DestinationSummary:
     addons: tuple[AddonSummary, ...] = ()
 
 
+_UNSEEN = object()
+
+
 class DestinationAccumulator:
     """Folds backups into a DestinationSummary without keeping them."""
 
@@ -59,37 +62,38 @@ class DestinationAccumulator:
         return backup
 
     def add(self, backup: Backup) -> None:
-        if backup.expires is not None and backup.expires <= self._now:
+        expires = backup.expires
+        if expires is not None and expires <= self._now:
             # Past its expiredBy a backup is gone, whether or not the API still lists it.
             self.expired += 1
             return
-        self._add_to_addon(backup)
-        self._counts[backup.status] += 1
-        self._bytes[backup.status] += backup.size
+        if backup.addon_id is not None:
+            self._add_to_addon(backup)
+        status = backup.status
+        counts, sizes = self._counts, self._bytes
+        counts[status] = counts.get(status, 0) + 1
+        sizes[status] = sizes.get(status, 0) + backup.size
         completed = backup.completed
         if (
-            backup.status == "completed"
-            and completed is not None
+            completed is not None
+            and status == "completed"
             and (self._last_completed is None or completed > self._last_completed)
         ):
             self._last_completed = completed
-        expires = backup.expires
-        if expires is not None and expires > self._now:
+        if expires is not None:
             if expires <= self._warn_until:
                 self._expiring += 1
             if self._next_expiry is None or expires < self._next_expiry:
                 self._next_expiry = expires
 
     def _add_to_addon(self, backup: Backup) -> None:
-        if backup.addon_id is None or not self._rules.enabled:
-            return
-        key = (backup.project_id or "", backup.addon_id)
-        if key not in self._addons:  # the filter runs once per addon, not once per backup
-            wanted = self._rules.wants(*key)
-            self._addons[key] = (
+        key = (backup.project_id or "", backup.addon_id or "")
+        accumulator = self._addons.get(key, _UNSEEN)
+        if accumulator is _UNSEEN:  # the filter runs once per addon, not once per backup
+            wanted = self._rules.enabled and self._rules.wants(*key)
+            accumulator = self._addons[key] = (
                 AddonAccumulator(*key, self._now, self._warn_until, self._rules) if wanted else None
             )
-        accumulator = self._addons[key]
         if accumulator is not None:
             accumulator.add(backup)
 

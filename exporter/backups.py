@@ -8,10 +8,14 @@ whole backup invalid (`InvalidBackup`), so the caller can skip it and count it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+import msgspec
 
 STATUSES = (
     "scheduled",
@@ -63,6 +67,10 @@ class Backup(NamedTuple):
     addon_type: str | None = None
     addon_version: str | None = None
     schedules: tuple[Schedule, ...] = ()
+
+
+# NamedTuple's own constructor runs Python code; _make is tuple.__new__ in C.
+_make_backup = Backup._make
 
 
 def parse_timestamp(value: Any) -> float | None:
@@ -155,13 +163,17 @@ def _parse_schedules(raw: Any) -> tuple[Schedule, ...]:
         return cached
     parsed = (parse_schedule(item) for item in raw)
     schedules = tuple(schedule for schedule in parsed if schedule is not None)
-    if len(_SCHEDULES_SEEN) >= _SCHEDULES_SEEN_MAX:
-        _SCHEDULES_SEEN.clear()
-    _SCHEDULES_SEEN[key] = schedules
+    _remember_schedules(key, schedules)
     return schedules
 
 
-_SCHEDULES_SEEN: dict[str, tuple[Schedule, ...]] = {}
+def _remember_schedules(key: Hashable, schedules: tuple[Schedule, ...]) -> None:
+    if len(_SCHEDULES_SEEN) >= _SCHEDULES_SEEN_MAX:
+        _SCHEDULES_SEEN.clear()
+    _SCHEDULES_SEEN[key] = schedules
+
+
+_SCHEDULES_SEEN: dict[Hashable, tuple[Schedule, ...]] = {}
 _SCHEDULES_SEEN_MAX = 4096
 
 
@@ -183,35 +195,173 @@ def parse_backup(raw: Any) -> Backup:
     """Read one backup object; raise InvalidBackup naming the first field that cannot be used."""
     if not isinstance(raw, dict):
         raise InvalidBackup("backup: not an object")
-    ident = raw.get("id")
-    if not isinstance(ident, str) or not ident:
-        raise InvalidBackup("id: missing")
-    status = raw.get("status")
-    if not isinstance(status, str) or not status or len(status) > MAX_STATUS_LENGTH:
-        raise InvalidBackup("status: missing or not a short string")
     config = raw.get("config")
     if not isinstance(config, dict):
+        config = None
+    return _backup(
+        raw.get("id"),
+        raw.get("status"),
+        config,
+        None if config is None else config.get("size"),
+        raw.get("createdAt"),
+        raw.get("completedAt"),
+        raw.get("expiredBy"),
+        _reference(raw.get("project")),
+        _reference(raw.get("addon")),
+        None if config is None else config.get("addonType"),
+        None if config is None else config.get("addonVersion"),
+        _parse_schedules,
+        raw.get("schedules"),
+    )
+
+
+def _backup(  # noqa: PLR0917 - one argument per field the two readers hand over
+    ident: Any,
+    status: Any,
+    config: object | None,
+    size: Any,
+    created: Any,
+    completed: Any,
+    expires: Any,
+    project: tuple[str | None, str | None],
+    addon: tuple[str | None, str | None],
+    addon_type: Any,
+    addon_version: Any,
+    read_schedules: Callable[[Any], tuple[Schedule, ...]],
+    schedules: Any,
+) -> Backup:
+    """The checks both readers share, in the order their messages name fields."""
+    if not isinstance(ident, str) or not ident:
+        raise InvalidBackup("id: missing")
+    if not isinstance(status, str) or not status or len(status) > MAX_STATUS_LENGTH:
+        raise InvalidBackup("status: missing or not a short string")
+    if config is None:
         raise InvalidBackup("config: missing")
-    created = parse_timestamp(raw.get("createdAt"))
-    if created is None:
+    created_at = parse_timestamp(created)
+    if created_at is None:
         raise InvalidBackup("createdAt: missing or not a time")
-    completed = parse_timestamp(raw.get("completedAt"))
-    if status == "completed" and completed is None:
+    completed_at = parse_timestamp(completed)
+    if status == "completed" and completed_at is None:
         raise InvalidBackup("completedAt: missing on a completed backup")
-    project_id, project_name = _reference(raw.get("project"))
-    addon_id, addon_name = _reference(raw.get("addon"))
-    return Backup(
-        id=ident,
-        status=status,
-        size=parse_size(config.get("size")),
-        created=created,
-        completed=completed,
-        expires=parse_expiry(raw.get("expiredBy")),
-        project_id=project_id,
-        project_name=project_name,
-        addon_id=addon_id,
-        addon_name=addon_name,
-        addon_type=_optional_text(config.get("addonType")),
-        addon_version=_optional_text(config.get("addonVersion")),
-        schedules=_parse_schedules(raw.get("schedules")),
+    return _make_backup(
+        (
+            ident,
+            status,
+            parse_size(size),
+            created_at,
+            completed_at,
+            parse_expiry(expires),
+            project[0],
+            project[1],
+            addon[0],
+            addon[1],
+            _optional_text(addon_type),
+            _optional_text(addon_version),
+            read_schedules(schedules),
+        )
+    )
+
+
+# --- the fast reader: pages decoded by msgspec straight into typed records ---
+#
+# Decoding a page into these structs (in C) is what makes a full poll cheap. They accept
+# exactly the shapes the tolerant reader above accepts without a second look; a page with any
+# other shape (a bool for a number, a project without an id, ...) fails to decode as a whole
+# and is read again by `parse_backup`, item by item, so what the exporter makes of a page never
+# depends on which reader read it.
+
+
+class WireReference(msgspec.Struct):
+    id: str
+    name: Any = None
+
+
+class WireConfig(msgspec.Struct):
+    size: Any = None
+    addonType: Any = None  # the API's field names
+    addonVersion: Any = None
+
+
+class WireSchedule(msgspec.Struct, frozen=True):
+    interval: str | None = None
+    minute: tuple[int, ...] | None = None
+    hour: tuple[int, ...] | None = None
+    day: tuple[int, ...] | None = None
+
+
+class WireBackup(msgspec.Struct):
+    id: Any = None
+    status: Any = None
+    config: WireConfig | None = None
+    createdAt: Any = None
+    completedAt: Any = None
+    expiredBy: Any = None
+    project: WireReference | None = None
+    addon: WireReference | None = None
+    schedules: tuple[WireSchedule, ...] | None = None
+
+
+class WirePage(msgspec.Struct):
+    data: list[WireBackup] | None = None
+    pagination: Any = None
+
+
+_decode_page = msgspec.json.Decoder(WirePage).decode
+
+
+def decode_backup_page(body: bytes) -> dict[str, Any]:
+    """A page of backups as {"data": [...], "pagination": ...}: WireBackup items when the whole
+    page has the expected shape, else whatever json.loads makes of it (ValueError if not JSON)."""
+    try:
+        page = _decode_page(body)
+    except msgspec.DecodeError:  # also ValidationError; NaN, too, is left to json's rules
+        decoded: dict[str, Any] = json.loads(body)
+        return decoded
+    return {"data": page.data, "pagination": page.pagination}
+
+
+def _wire_reference(ref: WireReference | None) -> tuple[str | None, str | None]:
+    if ref is None or not ref.id:
+        return None, None
+    return ref.id, ref.name if isinstance(ref.name, str) else None
+
+
+def _wire_schedules(raw: tuple[WireSchedule, ...] | None) -> tuple[Schedule, ...]:
+    if not raw:
+        return ()
+    cached = _SCHEDULES_SEEN.get(raw)
+    if cached is None:
+        cached = _parse_schedules(
+            [
+                {
+                    name: list(value) if isinstance(value, tuple) else value
+                    for name, value in msgspec.structs.asdict(item).items()
+                    if value is not None
+                }
+                for item in raw
+            ]
+        )
+        _remember_schedules(raw, cached)
+    return cached
+
+
+def read_backup(raw: Any) -> Backup:
+    """A backup from either reader's item."""
+    if type(raw) is not WireBackup:
+        return parse_backup(raw)
+    config = raw.config
+    return _backup(
+        raw.id,
+        raw.status,
+        config,
+        None if config is None else config.size,
+        raw.createdAt,
+        raw.completedAt,
+        raw.expiredBy,
+        _wire_reference(raw.project),
+        _wire_reference(raw.addon),
+        None if config is None else config.addonType,
+        None if config is None else config.addonVersion,
+        _wire_schedules,
+        raw.schedules,
     )

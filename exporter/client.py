@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from exporter import __version__
+from exporter.backups import decode_backup_page
 from exporter.budget import RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
 
@@ -35,6 +36,7 @@ DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
 BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
 _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
 _MAX_MESSAGE = 200
+Decode = Callable[[bytes], Any]
 # x-ratelimit-reset counts whole seconds, so one window's reset time wobbles by about that.
 _SAME_WINDOW_SLACK = 5.0
 
@@ -208,7 +210,7 @@ class NorthflankClient:
     async def backup_pages(self, destination_id: str) -> AsyncIterator[Page]:
         """Yield the raw backup objects of a destination, one page at a time."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
-        async for page in self._pages(BACKUPS_ENDPOINT, path):
+        async for page in self._pages(BACKUPS_ENDPOINT, path, decode_backup_page):
             data = page.get("data")
             if not isinstance(data, list):
                 raise ApiError(f"GET {path}: data is not a list", "invalid_body")
@@ -221,7 +223,9 @@ class NorthflankClient:
             pagination = page.get("pagination")
             yield Page(data, pagination.get("count") if isinstance(pagination, dict) else None)
 
-    async def _pages(self, endpoint: str, path: str) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(
+        self, endpoint: str, path: str, decode: Decode = json.loads
+    ) -> AsyncIterator[dict[str, Any]]:
         """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
         cursor: str | None = None
         seen: set[str] = set()
@@ -229,7 +233,7 @@ class NorthflankClient:
             params: dict[str, str | int] = {"per_page": PER_PAGE}
             if cursor is not None:
                 params["cursor"] = cursor
-            body = await self._get_json(endpoint, path, params)
+            body = await self._get_json(endpoint, path, params, decode)
             yield body
             cursor = self._next_cursor(body, path, seen)
             if cursor is None:
@@ -254,11 +258,15 @@ class NorthflankClient:
         return cursor
 
     async def _get_json(
-        self, endpoint: str, path: str, params: dict[str, str | int]
+        self,
+        endpoint: str,
+        path: str,
+        params: dict[str, str | int],
+        decode: Decode = json.loads,
     ) -> dict[str, Any]:
         attempt = 0
         while True:
-            outcome, wait_hint = await self._attempt(endpoint, path, params)
+            outcome, wait_hint = await self._attempt(endpoint, path, params, decode)
             if isinstance(outcome, dict):
                 return outcome
             error = outcome
@@ -284,7 +292,7 @@ class NorthflankClient:
         return min(delay, self._poll.max_retry_wait)
 
     async def _attempt(
-        self, endpoint: str, path: str, params: dict[str, str | int]
+        self, endpoint: str, path: str, params: dict[str, str | int], decode: Decode
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
@@ -304,7 +312,7 @@ class NorthflankClient:
         if response.status_code != 200:
             return self._status_error(response, path)
         try:
-            body = json.loads(response.content)
+            body = decode(response.content)
         except ValueError:
             message = f"GET {path}: HTTP 200 with a body that is not JSON"
             return ApiError(message, "invalid_body"), None

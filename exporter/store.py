@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator
-from typing import Generic, NamedTuple, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from exporter.backups import RUNNING_STATUSES, Backup, Schedule
 
@@ -27,6 +27,10 @@ class AddonRef(NamedTuple):
     addon_name: str | None
     addon_type: str | None
     addon_version: str | None
+
+
+_ADDON_FIELDS = slice(Backup._fields.index("project_id"), Backup._fields.index("schedules"))
+_make_backup = Backup._make
 
 
 def id_hash(ident: str) -> int:
@@ -44,11 +48,12 @@ class _Interned(Generic[T]):
         self.values: list[T] = [first]
         self._index: dict[T, int] = {first: 0}
 
-    def index(self, value: T) -> int:
+    def index(self, value: Any, make: Callable[[Any], T] | None = None) -> int:
         found = self._index.get(value)
         if found is None:
-            found = self._index[value] = len(self.values)
-            self.values.append(value)
+            stored = value if make is None else make(value)
+            found = self._index[stored] = len(self.values)
+            self.values.append(stored)
         return found
 
 
@@ -82,45 +87,34 @@ class BackupStore:
         return len(self.ids)
 
     def append(self, backup: Backup) -> None:
+        tables = self._tables
         self.ids.append(id_hash(backup.id))
         self.created.append(backup.created)
-        self.completed.append(NONE if backup.completed is None else backup.completed)
-        self.expires.append(NONE if backup.expires is None else backup.expires)
+        completed, expires = backup.completed, backup.expires
+        self.completed.append(NONE if completed is None else completed)
+        self.expires.append(NONE if expires is None else expires)
         self.sizes.append(backup.size)
-        self.statuses.append(self._tables.statuses.index(backup.status))
-        self.addons.append(
-            self._tables.addons.index(
-                AddonRef(
-                    backup.project_id,
-                    backup.project_name,
-                    backup.addon_id,
-                    backup.addon_name,
-                    backup.addon_type,
-                    backup.addon_version,
-                )
-            )
-        )
-        self.schedules.append(self._tables.schedules.index(backup.schedules))
+        self.statuses.append(tables.statuses.index(backup.status))
+        # A plain tuple finds the AddonRef it equals; only a new one is made an AddonRef.
+        self.addons.append(tables.addons.index(backup[_ADDON_FIELDS], AddonRef._make))
+        self.schedules.append(tables.schedules.index(backup.schedules))
 
     def status(self, row: int) -> str:
         return self._tables.statuses.values[self.statuses[row]]
 
     def backup(self, row: int) -> Backup:
-        ref = self._tables.addons.values[self.addons[row]]
-        return Backup(
-            id="",
-            status=self.status(row),
-            size=self.sizes[row],
-            created=self.created[row],
-            completed=_optional(self.completed[row]),
-            expires=_optional(self.expires[row]),
-            project_id=ref.project_id,
-            project_name=ref.project_name,
-            addon_id=ref.addon_id,
-            addon_name=ref.addon_name,
-            addon_type=ref.addon_type,
-            addon_version=ref.addon_version,
-            schedules=self._tables.schedules.values[self.schedules[row]],
+        tables = self._tables
+        return _make_backup(
+            (
+                "",
+                tables.statuses.values[self.statuses[row]],
+                self.sizes[row],
+                self.created[row],
+                _optional(self.completed[row]),
+                _optional(self.expires[row]),
+                *tables.addons.values[self.addons[row]],
+                tables.schedules.values[self.schedules[row]],
+            )
         )
 
     def __iter__(self) -> Iterator[Backup]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from exporter.backups import RUNNING_STATUSES, Backup, InvalidBackup, parse_backup
+from exporter.backups import RUNNING_STATUSES, Backup, InvalidBackup, read_backup
 from exporter.client import Page
 from exporter.store import BackupStore, id_hash
 
@@ -38,6 +38,7 @@ class SyncResult:
     invalid: int = 0
     first_invalid: str | None = None
     ordered: bool = True
+    folded: bool = False  # every stored backup also went through the fold passed in
 
 
 @dataclass
@@ -48,7 +49,7 @@ class _Reader:
 
     def parse(self, raw: object) -> Backup | None:
         try:
-            return parse_backup(raw)
+            return read_backup(raw)
         except InvalidBackup as problem:
             self.result.invalid += 1
             if self.result.first_invalid is None:
@@ -62,10 +63,17 @@ def _check_count(page: Page) -> None:
         raise Misfit("count", f"a page says it holds {count} items and holds {len(page.items)}")
 
 
-async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
-    """Every page; the store holds every listed backup that has not expired."""
+Fold = Callable[[Backup], None]
+
+
+async def full_sync(pages: AsyncIterator[Page], now: float, fold: Fold | None = None) -> SyncResult:
+    """Every page; the store holds every listed backup that has not expired.
+
+    With `fold`, each stored backup is also folded as it is read: one pass instead of reading
+    the store back."""
     reader = _Reader()
     result = reader.result
+    result.folded = fold is not None
     previous = math.inf
     async for page in pages:
         result.pages += 1
@@ -78,6 +86,8 @@ async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
             previous = backup.created
             if backup.expires is None or backup.expires > now:
                 result.store.append(backup)
+                if fold is not None:
+                    fold(backup)
     return result
 
 
@@ -171,8 +181,10 @@ class Syncer:
         self.pages_fetched: Counter[tuple[str, str]] = Counter()
         self.resyncs: Counter[tuple[str, str]] = Counter()
 
-    async def sync(self, destination: str, now: float) -> SyncResult:
-        """Bring the destination's store up to date; on any error the held store is kept."""
+    async def sync(self, destination: str, now: float, fold: Fold | None = None) -> SyncResult:
+        """Bring the destination's store up to date; on any error the held store is kept.
+
+        A full read also passes each backup it stores to `fold` (see full_sync)."""
         state = self._states.setdefault(destination, SyncState())
         reason = state.full_sync_reason(now, self._resync_interval, self._incremental)
         if reason is None and state.store is not None:
@@ -189,7 +201,7 @@ class Syncer:
                 return result
         if reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
-        result = await full_sync(self._counted(destination, "full"), now)
+        result = await full_sync(self._counted(destination, "full"), now, fold)
         if state.ordered and not result.ordered:
             log.warning(
                 "destination=%s lists backups out of order: reading every page on "

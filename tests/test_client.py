@@ -6,6 +6,7 @@ import json
 import httpx
 import pytest
 
+from exporter.backups import WireBackup, parse_backup, read_backup
 from exporter.client import ApiError, NorthflankClient, RequestStats
 from exporter.simulator import Faults
 from tests.conftest import config_for
@@ -42,7 +43,11 @@ def run_pages(config, destination="primary-backups", **options):
 def test_walks_every_page_with_per_page_100(simulator):
     pages, stats = run_pages(config_for(simulator))
     assert [len(page) for page in pages] == [100, 100, 60]
-    assert [item for page in pages for item in page] == simulator.backups("primary-backups")
+    items = [item for page in pages for item in page]
+    assert all(type(item) is WireBackup for item in items)  # well-formed pages: the fast reader
+    assert [read_backup(item) for item in items] == [
+        parse_backup(raw) for raw in simulator.backups("primary-backups")
+    ]
     assert stats.requests == {(BACKUPS, "200"): 3}
     assert [r.path.split("?")[1].split("&")[0] for r in simulator.requests] == ["per_page=100"] * 3
     assert stats.rate_limit_remaining == 997

@@ -5,10 +5,12 @@ happened, and no partial poll is ever published."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 import time
+from datetime import UTC
 
 import httpx
 import pytest
@@ -16,7 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.aggregate import DestinationAccumulator
-from exporter.backups import STATUSES, InvalidBackup, parse_backup
+from exporter.backups import (
+    STATUSES,
+    InvalidBackup,
+    WireBackup,
+    decode_backup_page,
+    parse_backup,
+    read_backup,
+)
 from exporter.runtime import Exporter
 from exporter.simulator import Faults
 from tests.conftest import (
@@ -365,6 +374,74 @@ def test_parsing_never_raises_and_counts_add_up(page):
     assert summary.invalid + accepted == len(page)
     assert summary.total + accumulator.expired == accepted
     assert sum(count for _, count in summary.backups_by_status) == summary.total
+
+
+def outcome(read, raw):
+    try:
+        return read(raw)
+    except InvalidBackup as problem:
+        return f"invalid: {problem}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(backup_objects, max_size=5))
+def test_the_fast_reader_agrees_with_the_tolerant_one(page):
+    """Whatever shape a page has, both readers make the same of every item."""
+    body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
+    decoded = decode_backup_page(body)
+    fast = [outcome(read_backup, item) for item in decoded["data"]]
+    assert fast == [outcome(parse_backup, raw) for raw in json.loads(body)["data"]]
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+moments = st.datetimes(timezones=st.none() | st.just(UTC)).map(lambda d: d.isoformat())
+reference = st.fixed_dictionaries(
+    {"id": st.text(max_size=8)}, optional={"name": st.text(max_size=8) | st.none()}
+)
+wire_shaped = st.fixed_dictionaries(
+    {"id": st.text(max_size=8), "status": st.sampled_from(STATUSES) | st.text(max_size=70)},
+    optional={
+        "config": st.fixed_dictionaries(
+            {},
+            optional={
+                "size": st.integers(-10, 10**19) | finite | st.text(max_size=12),
+                "addonType": st.text(max_size=5) | st.none(),
+                "addonVersion": st.text(max_size=5) | st.none(),
+            },
+        ),
+        "createdAt": moments | moments.map(lambda m: m + "Z") | st.integers(-10, 10**13),
+        "completedAt": st.just("") | st.none() | moments.map(lambda m: m + "Z"),
+        "expiredBy": st.integers(-10, 10**15) | finite | st.text(max_size=14),
+        "project": reference | st.none(),
+        "addon": reference | st.none(),
+        "schedules": st.none()
+        | st.lists(
+            st.fixed_dictionaries(
+                {"interval": st.sampled_from(["hourly", "daily", "weekly", "monthly"])},
+                optional={
+                    key: st.lists(st.integers(-1, 61), max_size=3)
+                    for key in ("minute", "hour", "day")
+                },
+            ),
+            max_size=2,
+        ),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(wire_shaped, max_size=5))
+def test_pages_of_the_expected_shape_are_read_fast_and_alike(page):
+    body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
+    items = decode_backup_page(body)["data"]
+    assert all(type(item) is WireBackup for item in items)
+    fast = [outcome(read_backup, item) for item in items]
+    assert fast == [outcome(parse_backup, raw) for raw in json.loads(body)["data"]]
+
+
+def test_well_formed_pages_take_the_fast_reader(simulator):
+    body = json.dumps({"data": simulator.backups("primary-backups")}).encode()
+    assert all(type(item) is WireBackup for item in decode_backup_page(body)["data"])
 
 
 def test_log_level_of_a_fault_is_warning(caplog, start_simulator, clock):
