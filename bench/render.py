@@ -1,27 +1,36 @@
-"""/metrics render time and size at 100 and 2,000 addons, and whether it depends on backups.
+"""/metrics cost per scrape at 100 and 2,000 addons, and whether it depends on the backups.
 
-python bench/render.py [--scrapes 200]
+/metrics is rendered once per poll; a scrape copies those bytes and renders only the process
+metrics. Timed per scrape, over many scrapes: the body as the WSGI app produces it (plain text,
+and gzip in the OpenMetrics format Prometheus negotiates), and a whole HTTP GET over loopback
+with gzip. The once-per-poll rendering itself is timed too, for what a poll costs.
+
+    python bench/render.py [--scrapes 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+
+import httpx
 
 from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
+from exporter.web import WebServer, make_app
 
 TARGET_MEDIAN_MS = 2.0
-CASES = ((100, 10), (2000, 10), (2000, 50))  # (addons, backups per addon)
+CASES = ((100, 10), (100, 200), (2000, 10), (2000, 50))  # (addons, backups per addon)
+PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
 
-async def render_times(addons: int, per_addon: int, scrapes: int) -> tuple[list[float], int, int]:
+async def polled_exporter(addons: int, per_addon: int) -> Exporter:
     now = time.time()
     world = build_world(1, now, 1, addons * per_addon, addons_per_destination=addons)
     with Simulator(world, token="bench", clock=lambda: now, rate_limit=10**9) as simulator:  # noqa: S106
@@ -29,37 +38,74 @@ async def render_times(addons: int, per_addon: int, scrapes: int) -> tuple[list[
             northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
             poll=replace(PollSettings(), incremental=False),
             rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
-        )
+        ).with_listen_address("127.0.0.1:0")
         exporter = Exporter(config)
         await exporter.poll_once()
         await exporter.client.aclose()
-    times = []
-    for _ in range(scrapes):
+    return exporter
+
+
+def milliseconds(action: Callable[[], object], times: int) -> list[float]:
+    spent = []
+    for _ in range(times):
         started = time.perf_counter()
-        body = exporter.exposition()
-        times.append((time.perf_counter() - started) * 1000)
-    return times, len(body), len(gzip.compress(body))
+        action()
+        spent.append((time.perf_counter() - started) * 1000)
+    return spent
+
+
+def summary(times: list[float]) -> str:
+    median, p99 = statistics.median(times), statistics.quantiles(times, n=100)[98]
+    return f"{median:>8.2f}{p99:>8.2f}"
+
+
+def measure(addons: int, per_addon: int, scrapes: int) -> tuple[str, float]:
+    exporter = asyncio.run(polled_exporter(addons, per_addon))
+    metrics = exporter.metrics
+    plain = milliseconds(lambda: b"".join(metrics.respond("", None).chunks), scrapes)
+    zipped = milliseconds(lambda: metrics.respond(PROMETHEUS_ACCEPT, "gzip").chunks, scrapes)
+    plain_size = sum(map(len, metrics.respond("", None).chunks))
+    zipped_size = sum(map(len, metrics.respond(PROMETHEUS_ACCEPT, "gzip").chunks))
+    rendering = milliseconds(exporter.render, 5)
+    web = WebServer(make_app(metrics, lambda: exporter.rendered), "127.0.0.1", 0)
+    web.start()
+    try:
+        headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{web.port}", headers=headers) as client:
+            http = milliseconds(lambda: client.get("/metrics").content, scrapes)
+    finally:
+        web.stop()
+    row = (
+        f"{addons:>7}{addons * per_addon:>9}{summary(plain)}{summary(zipped)}{summary(http)}"
+        f"{plain_size / 1024:>9.0f}{zipped_size / 1024:>8.0f}"
+        f"{statistics.median(rendering):>10.0f}"
+    )
+    return row, statistics.median(zipped)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--scrapes", type=int, default=300)
     args = parser.parse_args()
+    print(f"/metrics per scrape, ms (median, p99) over {args.scrapes} scrapes")
     print(
-        f"{'addons':>7}{'backups':>9}{'median ms':>11}{'p99 ms':>9}{'plain KB':>10}"
-        f"{'gzip KB':>9}  target median < {TARGET_MEDIAN_MS} ms"
+        f"{'addons':>7}{'backups':>9}{'plain body':>16}{'gzip body':>16}{'HTTP gzip':>16}"
+        f"{'plain KB':>9}{'gzip KB':>8}{'render ms':>10}"
     )
+    verdicts = []
     for addons, per_addon in CASES:
-        times, plain, zipped = asyncio.run(render_times(addons, per_addon, args.scrapes))
-        median = statistics.median(times)
-        p99 = statistics.quantiles(times, n=100)[98]
-        verdict = "met" if median < TARGET_MEDIAN_MS else "MISSED"
-        print(
-            f"{addons:>7}{addons * per_addon:>9}{median:>11.2f}{p99:>9.2f}"
-            f"{plain / 1024:>10.0f}{zipped / 1024:>9.0f}  {verdict}"
-        )
+        row, median = measure(addons, per_addon, args.scrapes)
+        print(row, flush=True)
+        if addons == 2000:
+            verdicts.append(median)
+    worst = max(verdicts)
+    verdict = "met" if worst < TARGET_MEDIAN_MS else "MISSED"
+    print(
+        f"target: median gzip body at 2,000 addons under {TARGET_MEDIAN_MS} ms, "
+        f"whatever the backups: {worst:.2f} ms, {verdict}"
+    )
     return 0
 
 

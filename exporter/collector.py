@@ -70,7 +70,8 @@ class SnapshotCollector(Collector):
         )
         age = _gauge(
             "northflank_backup_last_completed_age_seconds",
-            "Seconds since the newest completed backup completed, at scrape time.",
+            "Seconds since the newest completed backup completed, as of the last rendering "
+            "(every poll).",
             ["destination"],
         )
         expiring = _gauge(
@@ -203,7 +204,8 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
     ),
     (
         "northflank_addon_backup_last_completed_age_seconds",
-        "Seconds since the addon's newest completed backup completed, at scrape time.",
+        "Seconds since the addon's newest completed backup completed, as of the last "
+        "rendering (every poll).",
         lambda s, now, rules: _age(s.last_completed, now),
     ),
     (
@@ -229,7 +231,7 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
     (
         "northflank_addon_backup_running_age_seconds",
         "Age of the addon's oldest backup still scheduled, in progress or aborting, "
-        "at scrape time.",
+        "as of the last rendering (every poll).",
         lambda s, now, rules: _age(s.oldest_running_created, now),
     ),
     (
@@ -254,12 +256,12 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
     ),
     (
         "northflank_addon_backup_last_scheduled_timestamp_seconds",
-        "The latest schedule slot at or before scrape time.",
+        "The latest schedule slot at or before the last rendering (every poll).",
         lambda s, now, rules: _last_scheduled(s, now),
     ),
     (
         "northflank_addon_backup_next_scheduled_timestamp_seconds",
-        "The first schedule slot after scrape time.",
+        "The first schedule slot after the last rendering (every poll).",
         lambda s, now, rules: _next_scheduled(s, now),
     ),
     (

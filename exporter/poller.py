@@ -32,8 +32,11 @@ class Poller:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        after_cycle: Callable[[], None] | None = None,
     ) -> None:
+        """`after_cycle` runs when a cycle over every destination has published its snapshot."""
         self._config = config
+        self._after_cycle = after_cycle
         self._client = client
         self._stats = stats
         self._budget = budget
@@ -76,6 +79,8 @@ class Poller:
         self._syncer.forget_all_but(set(self._states))
         self._stretch_interval()
         self._publish()
+        if self._after_cycle is not None:
+            self._after_cycle()
         return listed_ok and all(results)
 
     def _stretch_interval(self) -> None:
@@ -143,8 +148,11 @@ class Poller:
         summary: DestinationSummary | None = None
         try:
             now = self._clock()
-            result = await self._syncer.sync(destination.id, now)
-            summary = self._summarize(result, now)
+            accumulator = DestinationAccumulator(
+                now, self._config.expiry_warning_window, self._config.addons
+            )
+            result = await self._syncer.sync(destination.id, now, accumulator.add)
+            summary = self._summarize(result, accumulator)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
             self._failures[(destination.id, problem.code)] += 1
@@ -171,13 +179,12 @@ class Poller:
             self._publish()
         return error is None
 
-    def _summarize(self, result: SyncResult, now: float) -> DestinationSummary:
+    @staticmethod
+    def _summarize(result: SyncResult, accumulator: DestinationAccumulator) -> DestinationSummary:
         """The same fold over the held backups whether this poll read one page or all."""
-        accumulator = DestinationAccumulator(
-            now, self._config.expiry_warning_window, self._config.addons
-        )
-        for backup in result.store:
-            accumulator.add(backup)
+        if not result.folded:  # an incremental read folds the whole store afterwards
+            for backup in result.store:
+                accumulator.add(backup)
         accumulator.invalid = result.invalid
         return accumulator.summary()
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.registry import Collector
 
 from exporter.budget import RequestBudget
 from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import SnapshotCollector
 from exporter.config import Config
+from exporter.exposition import Exposition
 from exporter.poller import Poller
+from exporter.snapshot import Snapshot
 from exporter.web import WebServer, make_app
 from exporter.webconfig import WebConfig
 
@@ -32,10 +36,14 @@ class Exporter:
         self._clock = clock
         self._sleep = sleep
         self.stats = RequestStats()
+        # What /metrics and /-/ready show: the snapshot as of the last rendering.
+        self.rendered: Snapshot = Snapshot()
+        snapshot = SnapshotCollector(lambda: self.rendered, clock=clock)
+        process = ProcessCollector(registry=None)
+        # The snapshot is rendered once per poll cycle, the process metrics on every scrape.
+        self.metrics = Exposition(_registry(snapshot), _registry(process), clock=clock)
         self._build(config)
-        self.registry = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self.registry)
-        self.registry.register(SnapshotCollector(lambda: self.poller.snapshot, clock=clock))
+        self.render()
         self.web: WebServer | None = None
         self._polling: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -65,10 +73,28 @@ class Exporter:
             budget=self.budget,
             clock=self._clock,
             sleep=self._sleep,
+            after_cycle=self.render,
         )
 
+    def render(self) -> None:
+        """Render the poller's current snapshot for /metrics (once per poll cycle)."""
+        self.rendered = self.poller.snapshot
+        self.metrics.refresh()
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """What a plain scrape of /metrics returns now."""
+        return self.metrics.text()
+
+    async def keep_fresh(self, stop: asyncio.Event) -> None:
+        """Render again when no poll cycle has for a poll interval (a slow or paused poll), so
+        ages and overdue seconds keep counting."""
+        while not stop.is_set():
+            interval = self.config.poll.interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            rendered_at = self.metrics.rendered_at
+            if rendered_at is None or self._clock() - rendered_at >= interval:
+                self.render()
 
     async def poll_once(self) -> bool:
         return await self.poller.poll_all()
@@ -97,7 +123,7 @@ class Exporter:
     async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""
         self.web = WebServer(
-            make_app(self.registry, lambda: self.poller.snapshot),
+            make_app(self.metrics, lambda: self.rendered),
             self.config.listen_host,
             self.config.listen_port,
             web_config,
@@ -113,10 +139,19 @@ class Exporter:
         )
         self._stop = stop
         self._polling = asyncio.create_task(self.poller.run(stop))
+        refreshing = asyncio.create_task(self.keep_fresh(stop))
         try:
             await stop.wait()
         finally:
             self._polling.cancel()
-            await asyncio.gather(self._polling, return_exceptions=True)
+            refreshing.cancel()
+            await asyncio.gather(self._polling, refreshing, return_exceptions=True)
             self.web.stop()
             await self.client.aclose()
+
+
+def _registry(*collectors: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        registry.register(collector)
+    return registry

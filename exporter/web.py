@@ -9,11 +9,11 @@ import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
-
 from exporter import __version__
+from exporter.exposition import Exposition
 from exporter.snapshot import Snapshot
 from exporter.webconfig import BasicAuth, WebConfig
 
@@ -41,8 +41,7 @@ def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]
     return [body]
 
 
-def make_app(registry: CollectorRegistry, snapshot: Callable[[], Snapshot]) -> WsgiApp:
-    metrics = make_wsgi_app(registry)
+def make_app(exposition: Exposition, snapshot: Callable[[], Snapshot]) -> WsgiApp:
     landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -50,7 +49,13 @@ def make_app(registry: CollectorRegistry, snapshot: Callable[[], Snapshot]) -> W
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return _plain(start_response, "405 Method Not Allowed", "use GET\n")
         if path == "/metrics":
-            return metrics(environ, start_response)
+            response = exposition.respond(
+                environ.get("HTTP_ACCEPT"),
+                environ.get("HTTP_ACCEPT_ENCODING"),
+                parse_qs(environ.get("QUERY_STRING", "")).get("name[]", ()),
+            )
+            start_response("200 OK", response.headers)
+            return response.chunks
         if path == "/":
             start_response(
                 "200 OK",

@@ -170,7 +170,7 @@ class Serving:
 
     def wait_ready(self, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
-        while not self.exporter.poller.snapshot.ready:
+        while not self.exporter.rendered.ready:
             assert time.monotonic() < deadline, "exporter never became ready"
             time.sleep(0.01)
 

@@ -1,0 +1,150 @@
+"""The /metrics body, rendered once per poll and served as bytes.
+
+Rendering tens of thousands of series costs prometheus_client several microseconds each, so
+it happens when a poll publishes a new snapshot, not when Prometheus scrapes. Each format is
+kept as plain bytes and as the start of a gzip stream; a scrape only renders the handful of
+live process metrics and appends them, compressing just those bytes on a copy of the
+compressor the static part left behind, so every gzip answer is one ordinary gzip member.
+Time-dependent values (ages, overdue) are therefore as of the last rendering: a poll, or
+the periodic refresh that keeps them moving while polls are slow or paused.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
+
+OPENMETRICS_EOF = b"# EOF\n"
+GZIP_LEVEL = 6
+# What a plain client and what Prometheus ask for: rendered eagerly at every refresh. Any
+# other negotiated variant is rendered on its first scrape and then kept until the next one.
+EAGER_ACCEPTS = ("text/plain", "application/openmetrics-text;version=1.0.0")
+
+Encoder = Callable[[CollectorRegistry], bytes]  # prometheus_client's encoders take any .collect()
+
+
+class _Body(NamedTuple):
+    """One format's rendering of the snapshot; `plain` lacks OpenMetrics' closing # EOF."""
+
+    content_type: str
+    encoder: Encoder
+    plain: bytes
+    gzip_head: bytes
+    gzip_state: zlib._Compress  # the compressor right after gzip_head, to copy per scrape
+
+
+class _Only:
+    """The families of some registries whose name, or a sample's name, is in `names`."""
+
+    def __init__(self, names: set[str], *registries: CollectorRegistry) -> None:
+        self._names = names
+        self._registries = registries
+
+    def collect(self) -> Iterator[Metric]:
+        for registry in self._registries:
+            for family in registry.collect():
+                if family.name in self._names or any(
+                    sample.name in self._names for sample in family.samples
+                ):
+                    yield family
+
+
+class Response(NamedTuple):
+    headers: list[tuple[str, str]]
+    chunks: list[bytes]
+
+
+def _openmetrics(content_type: str) -> bool:
+    return content_type.startswith("application/openmetrics-text")
+
+
+def _render(registry: CollectorRegistry, encoder: Encoder, content_type: str) -> _Body:
+    plain = encoder(registry)
+    if _openmetrics(content_type) and plain.endswith(OPENMETRICS_EOF):
+        plain = plain[: -len(OPENMETRICS_EOF)]  # the live tail ends the body
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    head = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return _Body(content_type, encoder, plain, head, compressor)
+
+
+class Exposition:
+    """Holds the current rendering of `snapshot_registry`; `live_registry` is rendered per
+    scrape (it must stay small: the process metrics)."""
+
+    def __init__(
+        self,
+        snapshot_registry: CollectorRegistry,
+        live_registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._snapshot_registry = snapshot_registry
+        self._live_registry = live_registry
+        self._clock = clock
+        self._bodies: dict[str, _Body] = {}
+        self._lock = threading.Lock()
+        self.rendered_at: float | None = None
+
+    def refresh(self) -> None:
+        """Render the snapshot again (after a poll, or when the last rendering got old)."""
+        bodies = {}
+        for accept in EAGER_ACCEPTS:
+            encoder, content_type = choose_encoder(accept)
+            bodies[content_type] = _render(self._snapshot_registry, encoder, content_type)
+        with self._lock:
+            self._bodies = bodies
+            self.rendered_at = self._clock()
+
+    def respond(
+        self,
+        accept: str | None,
+        accept_encoding: str | None,
+        names: Collection[str] = (),
+    ) -> Response:
+        """The body for a scrape; `names` (from `name[]`) asks for just those families."""
+        if names:
+            return self._filtered(accept or "", accept_encoding or "", set(names))
+        body = self._body(accept or "")
+        tail = body.encoder(self._live_registry)
+        headers = [("Content-Type", body.content_type)]
+        if gzip_accepted(accept_encoding or ""):
+            compressor = body.gzip_state.copy()
+            chunks = [body.gzip_head, compressor.compress(tail) + compressor.flush()]
+            headers.append(("Content-Encoding", "gzip"))
+        else:
+            chunks = [body.plain, tail]
+        headers.append(("Content-Length", str(sum(map(len, chunks)))))
+        return Response(headers, chunks)
+
+    def _filtered(self, accept: str, accept_encoding: str, names: set[str]) -> Response:
+        """Rendered on the spot: a filtered scrape is a person debugging, not Prometheus."""
+        encoder, content_type = choose_encoder(accept)
+        output = encoder(_Only(names, self._snapshot_registry, self._live_registry))
+        headers = [("Content-Type", content_type)]
+        if gzip_accepted(accept_encoding):
+            output = gzip.compress(output)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(output))))
+        return Response(headers, [output])
+
+    def text(self) -> bytes:
+        """The whole body in the classic text format, as a plain scrape gets it."""
+        return b"".join(self.respond("", None).chunks)
+
+    def _body(self, accept: str) -> _Body:
+        encoder, content_type = choose_encoder(accept)
+        with self._lock:
+            body = self._bodies.get(content_type)
+            if body is None:
+                if self.rendered_at is None:
+                    raise RuntimeError("Exposition.respond() before the first refresh()")
+                body = _render(self._snapshot_registry, encoder, content_type)
+                self._bodies = {**self._bodies, content_type: body}
+            return body
