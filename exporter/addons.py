@@ -127,22 +127,28 @@ class AddonAccumulator:
             self._expiring += 1
 
     def _note_completed(self, backup: Backup) -> None:
+        completed, created, expires = backup.completed, backup.created, backup.expires
         last = self._last_completed
-        if last is None or _newer(backup.completed, last.completed):
+        if last is None or (
+            completed is not None and (last.completed is None or completed > last.completed)
+        ):
             self._last_completed = backup
-        self._remember_size(backup)
-        if _newer(backup.created, self._newest_completed_created):
-            self._newest_completed_created = backup.created
-        if _newer(backup.expires, self._restorable_until):
-            self._restorable_until = backup.expires
+        self._remember_size(completed or created, backup.size)
+        newest = self._newest_completed_created
+        if newest is None or created > newest:
+            self._newest_completed_created = created
+        if expires is not None and (
+            self._restorable_until is None or expires > self._restorable_until
+        ):
+            self._restorable_until = expires
 
-    def _remember_size(self, backup: Backup) -> None:
+    def _remember_size(self, completed: float, size: int) -> None:
         """Keep the sizes of the RECENT_SIZES newest completed backups."""
-        entry = (backup.completed or backup.created, backup.size)
-        if len(self._recent_sizes) < RECENT_SIZES:
-            heapq.heappush(self._recent_sizes, entry)
-        elif entry > self._recent_sizes[0]:
-            heapq.heapreplace(self._recent_sizes, entry)
+        recent = self._recent_sizes
+        if len(recent) < RECENT_SIZES:
+            heapq.heappush(recent, (completed, size))
+        elif completed >= recent[0][0] and (completed, size) > recent[0]:
+            heapq.heapreplace(recent, (completed, size))
 
     def summary(self) -> AddonSummary:
         newest = self._newest

@@ -62,40 +62,50 @@ class DestinationAccumulator:
         return backup
 
     def add(self, backup: Backup) -> None:
-        expires = backup.expires
-        if expires is not None and expires <= self._now:
-            # Past its expiredBy a backup is gone, whether or not the API still lists it.
-            self.expired += 1
-            return
-        if backup.addon_id is not None:
-            self._add_to_addon(backup)
-        status = backup.status
-        counts, sizes = self._counts, self._bytes
-        counts[status] = counts.get(status, 0) + 1
-        sizes[status] = sizes.get(status, 0) + backup.size
-        completed = backup.completed
-        if (
-            completed is not None
-            and status == "completed"
-            and (self._last_completed is None or completed > self._last_completed)
-        ):
-            self._last_completed = completed
-        if expires is not None:
-            if expires <= self._warn_until:
-                self._expiring += 1
-            if self._next_expiry is None or expires < self._next_expiry:
-                self._next_expiry = expires
+        self.add_all((backup,))
 
-    def _add_to_addon(self, backup: Backup) -> None:
+    def add_all(self, backups: Iterable[Backup]) -> None:
+        """Fold backups in; a page at a time keeps this loop's state in local variables."""
+        now, warn_until = self._now, self._warn_until
+        addons, counts, sizes = self._addons, self._counts, self._bytes
+        last_completed, next_expiry = self._last_completed, self._next_expiry
+        expiring = expired = 0
+        for backup in backups:
+            expires = backup.expires
+            if expires is not None:
+                if expires <= now:
+                    # Past its expiredBy a backup is gone, whether or not the API lists it.
+                    expired += 1
+                    continue
+                if expires <= warn_until:
+                    expiring += 1
+                if next_expiry is None or expires < next_expiry:
+                    next_expiry = expires
+            if backup.addon_id is not None:
+                addon = addons.get((backup.project_id or "", backup.addon_id), _UNSEEN)
+                if addon is _UNSEEN:
+                    addon = self._first_of_addon(backup)
+                if addon is not None:
+                    addon.add(backup)
+            status = backup.status
+            counts[status] = counts.get(status, 0) + 1
+            sizes[status] = sizes.get(status, 0) + backup.size
+            if status == "completed":
+                completed = backup.completed
+                if completed is not None and (last_completed is None or completed > last_completed):
+                    last_completed = completed
+        self._last_completed, self._next_expiry = last_completed, next_expiry
+        self._expiring += expiring
+        self.expired += expired
+
+    def _first_of_addon(self, backup: Backup) -> AddonAccumulator | None:
+        """The accumulator for a new addon, or None when the rules leave it out; the filter
+        runs once per addon, not once per backup."""
         key = (backup.project_id or "", backup.addon_id or "")
-        accumulator = self._addons.get(key, _UNSEEN)
-        if accumulator is _UNSEEN:  # the filter runs once per addon, not once per backup
-            wanted = self._rules.enabled and self._rules.wants(*key)
-            accumulator = self._addons[key] = (
-                AddonAccumulator(*key, self._now, self._warn_until, self._rules) if wanted else None
-            )
-        if accumulator is not None:
-            accumulator.add(backup)
+        wanted = self._rules.enabled and self._rules.wants(*key)
+        accumulator = AddonAccumulator(*key, self._now, self._warn_until, self._rules)
+        self._addons[key] = accumulator if wanted else None
+        return self._addons[key]
 
     def summary(self) -> DestinationSummary:
         return DestinationSummary(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -75,26 +76,38 @@ _make_backup = Backup._make
 
 def parse_timestamp(value: Any) -> float | None:
     """ISO 8601 text (naive means UTC) or epoch seconds/milliseconds -> epoch seconds."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            moment = datetime.fromisoformat(text)
+    if type(value) is str and value:
+        try:  # the common case, first: the API's own "2026-11-30T11:59:30.000Z"
+            moment = _fromisoformat(value)
         except ValueError:
-            return _epoch_from_number(text)
+            return _parse_text_timestamp(value)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
+    if isinstance(value, str):
+        return _parse_text_timestamp(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _epoch_from_number(value)
     return None
 
 
+def _parse_text_timestamp(value: str) -> float | None:
+    text = value.strip()
+    if not text:
+        return None
+    if text != value:
+        return parse_timestamp(text)
+    return _epoch_from_number(text)
+
+
+_fromisoformat = datetime.fromisoformat
+_EXACT_INTEGERS = 2**53
+
+
 def _epoch_from_number(value: Any) -> float | None:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not math.isfinite(number) or number <= 0:
         return None
@@ -103,6 +116,8 @@ def _epoch_from_number(value: Any) -> float | None:
 
 def parse_expiry(value: Any) -> float | None:
     """expiredBy: epoch milliseconds as a number or string; 0 or missing means unknown."""
+    if type(value) is int and _SECONDS_MILLISECONDS_CUTOFF <= value < _EXACT_INTEGERS:
+        return value / 1000.0  # the API's own: whole milliseconds
     if value is None or value in (0, "", "0"):
         return None
     expires = _epoch_from_number(value)
@@ -112,6 +127,8 @@ def parse_expiry(value: Any) -> float | None:
 
 
 def parse_size(value: Any) -> int:
+    if type(value) is str and value.isdecimal() and len(value) < _DIGITS_ALWAYS_IN_RANGE:
+        return int(value)  # the API's "1234": no float round trip needed
     if isinstance(value, bool):
         raise InvalidBackup("config.size: not a number")
     try:
@@ -121,6 +138,9 @@ def parse_size(value: Any) -> int:
     if not math.isfinite(number) or number < 0 or number > MAX_SIZE_BYTES:
         raise InvalidBackup(f"config.size: out of range: {value!r:.40}")
     return int(number)
+
+
+_DIGITS_ALWAYS_IN_RANGE = len(str(MAX_SIZE_BYTES))
 
 
 def _int_list(value: Any, low: int, high: int, field: str) -> tuple[int, ...]:
@@ -271,25 +291,28 @@ def _backup(  # noqa: PLR0917 - one argument per field the two readers hand over
 # depends on which reader read it.
 
 
-class WireReference(msgspec.Struct):
+class WireReference(msgspec.Struct, gc=False):
     id: str
     name: Any = None
 
+    def pair(self) -> tuple[str, str | None]:
+        return self.id, self.name if type(self.name) is str else None
 
-class WireConfig(msgspec.Struct):
+
+class WireConfig(msgspec.Struct, gc=False):
     size: Any = None
     addonType: Any = None  # the API's field names
     addonVersion: Any = None
 
 
-class WireSchedule(msgspec.Struct, frozen=True):
+class WireSchedule(msgspec.Struct, frozen=True, gc=False):
     interval: str | None = None
     minute: tuple[int, ...] | None = None
     hour: tuple[int, ...] | None = None
     day: tuple[int, ...] | None = None
 
 
-class WireBackup(msgspec.Struct):
+class WireBackup(msgspec.Struct, gc=False):
     id: Any = None
     status: Any = None
     config: WireConfig | None = None
@@ -320,12 +343,6 @@ def decode_backup_page(body: bytes) -> dict[str, Any]:
     return {"data": page.data, "pagination": page.pagination}
 
 
-def _wire_reference(ref: WireReference | None) -> tuple[str | None, str | None]:
-    if ref is None or not ref.id:
-        return None, None
-    return ref.id, ref.name if isinstance(ref.name, str) else None
-
-
 def _wire_schedules(raw: tuple[WireSchedule, ...] | None) -> tuple[Schedule, ...]:
     if not raw:
         return ()
@@ -349,7 +366,7 @@ def read_backup(raw: Any) -> Backup:
     """A backup from either reader's item."""
     if type(raw) is not WireBackup:
         return parse_backup(raw)
-    config = raw.config
+    config, project, addon = raw.config, raw.project, raw.addon
     return _backup(
         raw.id,
         raw.status,
@@ -358,10 +375,148 @@ def read_backup(raw: Any) -> Backup:
         raw.createdAt,
         raw.completedAt,
         raw.expiredBy,
-        _wire_reference(raw.project),
-        _wire_reference(raw.addon),
+        (None, None) if project is None or not project.id else project.pair(),
+        (None, None) if addon is None or not addon.id else addon.pair(),
         None if config is None else config.addonType,
         None if config is None else config.addonVersion,
         _wire_schedules,
         raw.schedules,
     )
+
+
+# --- a whole page at once: the common case in C-level loops, anything else item by item ---
+
+
+class PageRead(NamedTuple):
+    backups: list[Backup]  # in listing order
+    invalid: list[str]  # why each unusable item was skipped
+
+
+def read_page(items: list[Any]) -> PageRead:
+    """Every item of a page; the same result as read_backup() on each, item by item."""
+    backups = _read_typical_page(items) if items else []
+    if backups is not None:
+        return PageRead(backups, [])
+    read: list[Backup] = []
+    invalid: list[str] = []
+    for item in items:
+        try:
+            read.append(read_backup(item))
+        except InvalidBackup as problem:
+            invalid.append(str(problem))
+    return PageRead(read, invalid)
+
+
+def _kind(values: Iterable[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _utc_moments(texts: list[str]) -> list[datetime] | None:
+    """The API's ISO 8601 times, or None if one is not plain ISO text with an offset."""
+    try:
+        moments = list(map(_fromisoformat, texts))
+    except (TypeError, ValueError):
+        return None
+    return None if None in set(map(_tzinfo_of, moments)) else moments
+
+
+_tzinfo_of = operator.attrgetter("tzinfo")
+
+
+def _read_typical_page(items: list[Any]) -> list[Backup] | None:
+    """A page whose every field has the API's usual form (WireBackups, ISO times with an
+    offset, decimal sizes, whole-millisecond expiry), read without a Python call per item;
+    None when anything is out of the ordinary, so that read_backup() decides item by item."""
+    if _kind(items) != {WireBackup}:
+        return None
+    ids = [item.id for item in items]
+    statuses = [item.status for item in items]
+    configs = [item.config for item in items]
+    if _kind(ids) != {str} or "" in ids or None in configs or _kind(statuses) != {str}:
+        return None
+    if not all(0 < len(status) <= MAX_STATUS_LENGTH for status in set(statuses)):
+        return None
+    sizes = [config.size for config in configs]
+    if _kind(sizes) != {str} or not all(map(str.isdecimal, sizes)):
+        return None
+    if max(map(len, sizes)) >= _DIGITS_ALWAYS_IN_RANGE:
+        return None
+    expires = _expiries([item.expiredBy for item in items])
+    created = _utc_moments([item.createdAt for item in items])
+    completed_texts = [item.completedAt for item in items]
+    if expires is None or created is None or not _kind(completed_texts) <= _OPTIONAL_TEXT:
+        return None
+    finished = _utc_moments([text for text in completed_texts if text])
+    if finished is None:
+        return None
+    finished_at = iter(map(datetime.timestamp, finished))
+    completed = [next(finished_at) if text else None for text in completed_texts]
+    unfinished = [
+        status for status, text in zip(statuses, completed_texts, strict=True) if not text
+    ]
+    if "completed" in unfinished:
+        return None
+    projects = _references([item.project for item in items])
+    addons = _references([item.addon for item in items])
+    if projects is None or addons is None:
+        return None
+    schedules = [item.schedules for item in items]
+    return list(
+        map(
+            _make_backup,
+            zip(
+                ids,
+                statuses,
+                map(int, sizes),
+                map(datetime.timestamp, created),
+                completed,
+                expires,
+                *projects,
+                *addons,
+                [
+                    c.addonType if type(c.addonType) is str and c.addonType else None
+                    for c in configs
+                ],
+                [
+                    c.addonVersion if type(c.addonVersion) is str and c.addonVersion else None
+                    for c in configs
+                ],
+                [_SCHEDULES_SEEN.get(s) or _wire_schedules(s) if s else () for s in schedules],
+                strict=True,
+            ),
+        )
+    )
+
+
+def _references(
+    refs: list[WireReference | None],
+) -> tuple[list[str | None], list[str | None]] | None:
+    """The ids and names of `project` or `addon` references; None for an empty id or a name
+    that is not text, which read_backup() must judge."""
+    present = [ref for ref in refs if ref is not None]
+    if "" in [ref.id for ref in present] or not _kind(ref.name for ref in present) <= _NAME_TYPES:
+        return None
+    return (
+        [None if ref is None else ref.id for ref in refs],
+        [None if ref is None else ref.name for ref in refs],
+    )
+
+
+_NAME_TYPES = _OPTIONAL_TEXT = {str, type(None)}
+
+
+def _expiries(values: list[Any]) -> list[float] | None:
+    """expiredBy in epoch milliseconds (numbers or numeric text) as seconds; None when one is
+    missing, zero, in seconds or not a number."""
+    if not _kind(values) <= _EXPIRY_TYPES:
+        return None
+    try:
+        numbers = list(map(float, values))
+    except (ValueError, OverflowError):
+        return None
+    if not all(map(math.isfinite, numbers)) or min(numbers) < _SECONDS_MILLISECONDS_CUTOFF:
+        return None
+    return [number / 1000.0 for number in numbers]
+
+
+_EXPIRY_TYPES = {int, float, str}

@@ -16,6 +16,7 @@ from exporter.client import ApiError, Destination, NorthflankClient, RequestStat
 from exporter.config import Config
 from exporter.durations import format_duration
 from exporter.snapshot import DestinationState, Snapshot
+from exporter.store import BackupStore
 from exporter.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class Poller:
         self._discovery_up: bool | None = None
         self._destinations_known = False
         self.snapshot = Snapshot()
+
+    def held_stores(self) -> list[BackupStore]:
+        return self._syncer.stores()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every effective interval (start to start) until `stop` is set."""
@@ -151,7 +155,7 @@ class Poller:
             accumulator = DestinationAccumulator(
                 now, self._config.expiry_warning_window, self._config.addons
             )
-            result = await self._syncer.sync(destination.id, now, accumulator.add)
+            result = await self._syncer.sync(destination.id, now, accumulator.add_all)
             summary = self._summarize(result, accumulator)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
@@ -183,8 +187,7 @@ class Poller:
     def _summarize(result: SyncResult, accumulator: DestinationAccumulator) -> DestinationSummary:
         """The same fold over the held backups whether this poll read one page or all."""
         if not result.folded:  # an incremental read folds the whole store afterwards
-            for backup in result.store:
-                accumulator.add(backup)
+            accumulator.add_all(result.store)
         accumulator.invalid = result.invalid
         return accumulator.summary()
 

@@ -9,6 +9,7 @@ binary search in that set plus whole weeks.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +28,11 @@ WeekOffsets = tuple[int, ...]
 
 def week_offsets(schedules: Iterable[Schedule]) -> WeekOffsets:
     """Every slot of the schedules, as sorted seconds after Monday 00:00 UTC."""
+    return _week_offsets(tuple(schedules))
+
+
+@functools.lru_cache(maxsize=1024)  # addons share a handful of distinct schedule lists
+def _week_offsets(schedules: tuple[Schedule, ...]) -> WeekOffsets:
     offsets: set[int] = set()
     for schedule in schedules:
         hours: Sequence[int] = range(24) if schedule.interval == "hourly" else schedule.hours
@@ -67,6 +73,7 @@ def first_slot_at_or_after(offsets: WeekOffsets, moment: float) -> float:
     return latest if latest == moment else next_slot(offsets, moment)
 
 
+@functools.lru_cache(maxsize=1024)
 def longest_gap(offsets: WeekOffsets) -> float:
     """The longest time between two consecutive slots, the wrap into next week included."""
     if not offsets:

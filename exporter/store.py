@@ -33,8 +33,7 @@ _ADDON_FIELDS = slice(Backup._fields.index("project_id"), Backup._fields.index("
 _make_backup = Backup._make
 
 
-def id_hash(ident: str) -> int:
-    return hash(ident)
+id_hash = hash  # only has to tell whether a row still holds the same backup
 
 
 def _optional(value: float) -> float | None:
@@ -56,6 +55,37 @@ class _Interned(Generic[T]):
             self.values.append(stored)
         return found
 
+    def indices(self, values: list[Any], make: Callable[[Any], T] | None = None) -> list[int]:
+        """index() of each value; the lookups run in C unless a value is new."""
+        found = list(map(self._index.get, values))
+        if None in found:
+            found = [self.index(value, make) for value in values]
+        return found
+
+
+class _InternedByIdentity(_Interned[T]):
+    """Also finds a value by identity first: the parser hands out one tuple per distinct
+    schedule list, so most lookups skip hashing nested tuples."""
+
+    def __init__(self, first: T) -> None:
+        super().__init__(first)
+        self._by_identity: dict[int, int] = {id(first): 0}
+        self._seen: list[T] = [first]  # keeps every object whose id() is a key alive
+
+    def index(self, value: Any, make: Callable[[Any], T] | None = None) -> int:
+        found = self._by_identity.get(id(value))
+        if found is None:
+            found = super().index(value, make)
+            self._by_identity[id(value)] = found
+            self._seen.append(value)
+        return found
+
+    def indices(self, values: list[Any], make: Callable[[Any], T] | None = None) -> list[int]:
+        found = list(map(self._by_identity.get, map(id, values)))
+        if None in found:
+            found = [self.index(value, make) for value in values]
+        return found
+
 
 class _Tables:
     """The interned values a store's rows point into; shared by the stores derived from it."""
@@ -63,7 +93,7 @@ class _Tables:
     def __init__(self) -> None:
         self.statuses = _Interned("")
         self.addons = _Interned(AddonRef(None, None, None, None, None, None))
-        self.schedules: _Interned[tuple[Schedule, ...]] = _Interned(())
+        self.schedules: _Interned[tuple[Schedule, ...]] = _InternedByIdentity(())
 
 
 COLUMNS = ("ids", "created", "completed", "expires", "sizes", "statuses", "addons", "schedules")
@@ -86,18 +116,18 @@ class BackupStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def append(self, backup: Backup) -> None:
+    def extend(self, backups: list[Backup]) -> None:
+        """Add backups at the end, column by column."""
         tables = self._tables
-        self.ids.append(id_hash(backup.id))
-        self.created.append(backup.created)
-        completed, expires = backup.completed, backup.expires
-        self.completed.append(NONE if completed is None else completed)
-        self.expires.append(NONE if expires is None else expires)
-        self.sizes.append(backup.size)
-        self.statuses.append(tables.statuses.index(backup.status))
-        # A plain tuple finds the AddonRef it equals; only a new one is made an AddonRef.
-        self.addons.append(tables.addons.index(backup[_ADDON_FIELDS], AddonRef._make))
-        self.schedules.append(tables.schedules.index(backup.schedules))
+        self.ids.extend(map(id_hash, [backup.id for backup in backups]))
+        self.created.extend([backup.created for backup in backups])
+        self.completed.extend([NONE if b.completed is None else b.completed for b in backups])
+        self.expires.extend([NONE if b.expires is None else b.expires for b in backups])
+        self.sizes.extend([backup.size for backup in backups])
+        self.statuses.extend(tables.statuses.indices([backup.status for backup in backups]))
+        refs = [backup[_ADDON_FIELDS] for backup in backups]
+        self.addons.extend(tables.addons.indices(refs, AddonRef._make))
+        self.schedules.extend(tables.schedules.indices([b.schedules for b in backups]))
 
     def status(self, row: int) -> str:
         return self._tables.statuses.values[self.statuses[row]]
@@ -144,9 +174,7 @@ class BackupStore:
         Kept rows are copied column by column in slices between expired rows, not rebuilt.
         """
         merged = BackupStore(self._tables)
-        for backup in head:
-            if backup.expires is None or backup.expires > now:
-                merged.append(backup)
+        merged.extend([b for b in head if b.expires is None or b.expires > now])
         expires = self.expires
         start = keep_from
         for row in range(keep_from, len(self)):

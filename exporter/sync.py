@@ -10,13 +10,15 @@ a page whose count disagrees with its items) is a Misfit, and the caller resyncs
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import operator
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from exporter.backups import RUNNING_STATUSES, Backup, InvalidBackup, read_backup
+from exporter.backups import RUNNING_STATUSES, Backup, read_page
 from exporter.client import Page
 from exporter.store import BackupStore, id_hash
 
@@ -43,18 +45,17 @@ class SyncResult:
 
 @dataclass
 class _Reader:
-    """Parses page items, counting the ones that cannot be used."""
+    """Reads pages, counting the items that cannot be used."""
 
     result: SyncResult = field(default_factory=lambda: SyncResult(BackupStore()))
 
-    def parse(self, raw: object) -> Backup | None:
-        try:
-            return read_backup(raw)
-        except InvalidBackup as problem:
-            self.result.invalid += 1
+    def read(self, page: Page) -> list[Backup]:
+        backups, invalid = read_page(page.items)
+        if invalid:
+            self.result.invalid += len(invalid)
             if self.result.first_invalid is None:
-                self.result.first_invalid = str(problem)
-            return None
+                self.result.first_invalid = invalid[0]
+        return backups
 
 
 def _check_count(page: Page) -> None:
@@ -63,7 +64,7 @@ def _check_count(page: Page) -> None:
         raise Misfit("count", f"a page says it holds {count} items and holds {len(page.items)}")
 
 
-Fold = Callable[[Backup], None]
+Fold = Callable[[list[Backup]], None]  # called with each page's stored backups
 
 
 async def full_sync(pages: AsyncIterator[Page], now: float, fold: Fold | None = None) -> SyncResult:
@@ -77,17 +78,18 @@ async def full_sync(pages: AsyncIterator[Page], now: float, fold: Fold | None = 
     previous = math.inf
     async for page in pages:
         result.pages += 1
-        for raw in page.items:
-            backup = reader.parse(raw)
-            if backup is None:
-                continue
-            if backup.created > previous:
-                result.ordered = False
-            previous = backup.created
-            if backup.expires is None or backup.expires > now:
-                result.store.append(backup)
-                if fold is not None:
-                    fold(backup)
+        backups = reader.read(page)
+        created = [backup.created for backup in backups]
+        if result.ordered and (
+            (created and created[0] > previous)
+            or not all(map(operator.ge, created, itertools.islice(created, 1, None)))
+        ):
+            result.ordered = False
+        previous = created[-1] if created else previous
+        for_store = [b for b in backups if b.expires is None or b.expires > now]
+        result.store.extend(for_store)
+        if fold is not None:
+            fold(for_store)
     return result
 
 
@@ -103,10 +105,7 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
     async for page in pages:
         result.pages += 1
         _check_count(page)
-        for raw in page.items:
-            backup = reader.parse(raw)
-            if backup is None:
-                continue
+        for backup in reader.read(page):
             if backup.created > previous:
                 raise Misfit("order", "the backups are not listed newest first")
             previous = backup.created
@@ -235,6 +234,10 @@ class Syncer:
         if state is None or not self._incremental or not state.ordered:
             return max(last_full, 1.0)
         return average + last_full * min(1.0, interval / self._resync_interval)
+
+    def stores(self) -> list[BackupStore]:
+        """What incremental sync holds, one store per destination read so far."""
+        return [state.store for state in self._states.values() if state.store is not None]
 
     def forget_all_but(self, destinations: set[str]) -> None:
         for gone in set(self._states) - destinations:

@@ -10,7 +10,7 @@ import logging
 import math
 import threading
 import time
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -25,7 +25,9 @@ from exporter.backups import (
     decode_backup_page,
     parse_backup,
     read_backup,
+    read_page,
 )
+from exporter.backups import _read_typical_page as read_typical_page
 from exporter.runtime import Exporter
 from exporter.simulator import Faults
 from tests.conftest import (
@@ -383,17 +385,27 @@ def outcome(read, raw):
         return f"invalid: {problem}"
 
 
+def agree_item_by_item(items, raws):
+    """read_page() and read_backup() on each item both give what parse_backup() does."""
+    expected = [outcome(parse_backup, raw) for raw in raws]
+    assert [outcome(read_backup, item) for item in items] == expected
+    page = read_page(items)
+    assert page.backups == [e for e in expected if not isinstance(e, str)]
+    assert [f"invalid: {reason}" for reason in page.invalid] == [
+        e for e in expected if isinstance(e, str)
+    ]
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.lists(backup_objects, max_size=5))
 def test_the_fast_reader_agrees_with_the_tolerant_one(page):
     """Whatever shape a page has, both readers make the same of every item."""
     body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
-    decoded = decode_backup_page(body)
-    fast = [outcome(read_backup, item) for item in decoded["data"]]
-    assert fast == [outcome(parse_backup, raw) for raw in json.loads(body)["data"]]
+    agree_item_by_item(decode_backup_page(body)["data"], json.loads(body)["data"])
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
+finite_ms = st.floats(min_value=1e11, max_value=1e14)
 moments = st.datetimes(timezones=st.none() | st.just(UTC)).map(lambda d: d.isoformat())
 reference = st.fixed_dictionaries(
     {"id": st.text(max_size=8)}, optional={"name": st.text(max_size=8) | st.none()}
@@ -435,13 +447,56 @@ def test_pages_of_the_expected_shape_are_read_fast_and_alike(page):
     body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
     items = decode_backup_page(body)["data"]
     assert all(type(item) is WireBackup for item in items)
-    fast = [outcome(read_backup, item) for item in items]
-    assert fast == [outcome(parse_backup, raw) for raw in json.loads(body)["data"]]
+    agree_item_by_item(items, json.loads(body)["data"])
+
+
+aware = st.datetimes(
+    min_value=datetime(1990, 1, 1), timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])
+)
+milliseconds = st.integers(10**11, 10**14)
+typical = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1, max_size=8),
+        "status": st.sampled_from(STATUSES),
+        "config": st.fixed_dictionaries(
+            {"size": st.integers(0, 10**17).map(str)},
+            optional={"addonType": st.text(max_size=5), "addonVersion": st.text(max_size=5)},
+        ),
+        "createdAt": aware.map(lambda d: d.isoformat()),
+        "completedAt": aware.map(lambda d: d.isoformat().replace("+00:00", "Z")),
+        "expiredBy": milliseconds | milliseconds.map(lambda ms: f"{ms}.0") | finite_ms,
+    },
+    optional={
+        "project": st.fixed_dictionaries({"id": st.text(min_size=1, max_size=5)}),
+        "addon": st.fixed_dictionaries(
+            {"id": st.text(min_size=1, max_size=5), "name": st.text(max_size=5)}
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(typical, min_size=1, max_size=8), st.data())
+def test_typical_pages_are_read_at_once_and_alike(page, data):
+    for raw in page:  # while not completed, completedAt is empty, null or missing
+        if raw["status"] != "completed":
+            raw["completedAt"] = data.draw(st.sampled_from(["", None, raw["completedAt"], ...]))
+            if raw["completedAt"] is ...:
+                del raw["completedAt"]
+    body = json.dumps({"data": page}).encode()
+    items = decode_backup_page(body)["data"]
+    assert read_typical_page(items) is not None
+    agree_item_by_item(items, json.loads(body)["data"])
 
 
 def test_well_formed_pages_take_the_fast_reader(simulator):
-    body = json.dumps({"data": simulator.backups("primary-backups")}).encode()
-    assert all(type(item) is WireBackup for item in decode_backup_page(body)["data"])
+    raws = simulator.backups("primary-backups")
+    for start in range(0, len(raws), 100):
+        body = json.dumps({"data": raws[start : start + 100]}).encode()
+        items = decode_backup_page(body)["data"]
+        assert all(type(item) is WireBackup for item in items)
+        assert read_typical_page(items) is not None  # the page-at-once path, not item by item
+        agree_item_by_item(items, raws[start : start + 100])
 
 
 def test_log_level_of_a_fault_is_warning(caplog, start_simulator, clock):
