@@ -1,7 +1,8 @@
 """The /metrics body, rendered once per poll and served as bytes.
 
 Rendering tens of thousands of series costs prometheus_client several microseconds each, so
-it happens when a poll publishes a new snapshot, not when Prometheus scrapes. Each format is
+it happens when a poll publishes a new snapshot, not when Prometheus scrapes, and only in the
+formats scrapers have been asking for (the first scrape in a new format renders it). Each is
 kept as plain bytes and as the start of a gzip stream; a scrape only renders the handful of
 live process metrics and appends them, compressing just those bytes on a copy of the
 compressor the static part left behind, so every gzip answer is one ordinary gzip member.
@@ -24,9 +25,9 @@ from prometheus_client.metrics_core import Metric
 
 OPENMETRICS_EOF = b"# EOF\n"
 GZIP_LEVEL = 6
-# What a plain client and what Prometheus ask for: rendered eagerly at every refresh. Any
-# other negotiated variant is rendered on its first scrape and then kept until the next one.
-EAGER_ACCEPTS = ("text/plain", "application/openmetrics-text;version=1.0.0")
+# A format (text, OpenMetrics, ...) is rendered at every refresh while scrapers asked for it
+# within this long; otherwise only when one asks, and kept until the next refresh.
+FORMAT_IN_USE_SECONDS = 3600.0
 
 Encoder = Callable[[CollectorRegistry], bytes]  # prometheus_client's encoders take any .collect()
 
@@ -89,18 +90,28 @@ class Exposition:
         self._live_registry = live_registry
         self._clock = clock
         self._bodies: dict[str, _Body] = {}
+        self._asked: dict[str, tuple[Encoder, float]] = {}  # content type: (encoder, last asked)
         self._lock = threading.Lock()
         self.rendered_at: float | None = None
 
     def refresh(self) -> None:
-        """Render the snapshot again (after a poll, or when the last rendering got old)."""
-        bodies = {}
-        for accept in EAGER_ACCEPTS:
-            encoder, content_type = choose_encoder(accept)
-            bodies[content_type] = _render(self._snapshot_registry, encoder, content_type)
+        """Render the snapshot again (after a poll, or when the last rendering got old), in
+        every format scrapers use; nothing at all while nobody scrapes."""
+        now = self._clock()
+        with self._lock:
+            self._asked = {
+                content_type: asked
+                for content_type, asked in self._asked.items()
+                if now - asked[1] <= FORMAT_IN_USE_SECONDS
+            }
+            in_use = dict(self._asked)
+        bodies = {
+            content_type: _render(self._snapshot_registry, encoder, content_type)
+            for content_type, (encoder, _) in in_use.items()
+        }
         with self._lock:
             self._bodies = bodies
-            self.rendered_at = self._clock()
+            self.rendered_at = now
 
     def respond(
         self,
@@ -134,6 +145,11 @@ class Exposition:
         headers.append(("Content-Length", str(len(output))))
         return Response(headers, [output])
 
+    def formats_in_use(self) -> list[str]:
+        """The content types rendered at each refresh."""
+        with self._lock:
+            return sorted(self._bodies)
+
     def text(self) -> bytes:
         """The whole body in the classic text format, as a plain scrape gets it."""
         return b"".join(self.respond("", None).chunks)
@@ -141,10 +157,9 @@ class Exposition:
     def _body(self, accept: str) -> _Body:
         encoder, content_type = choose_encoder(accept)
         with self._lock:
+            self._asked[content_type] = (encoder, self._clock())
             body = self._bodies.get(content_type)
-            if body is None:
-                if self.rendered_at is None:
-                    raise RuntimeError("Exposition.respond() before the first refresh()")
+            if body is None:  # the first scrape in this format since the last refresh
                 body = _render(self._snapshot_registry, encoder, content_type)
                 self._bodies = {**self._bodies, content_type: body}
             return body

@@ -75,12 +75,27 @@ def test_scrapes_between_polls_serve_the_same_rendering(simulator, clock, monkey
     monkeypatch.setattr(SnapshotCollector, "collect", counted)
     exporter = Exporter(config_for(simulator), clock=clock)
     poll_once(exporter)
-    renders = len(collects)
+    assert collects == []  # nobody has scraped: no format is rendered
+    exporter.exposition()
+    assert len(collects) == 1  # the first scrape in a format renders it
     bodies = {tuple(static_lines(exporter.exposition().decode())) for _ in range(20)}
     assert len(bodies) == 1
-    assert len(collects) == renders  # twenty scrapes, no rendering
+    assert len(collects) == 1  # twenty scrapes, no rendering
     poll_once(exporter)
-    assert len(collects) > renders
+    assert len(collects) == 2  # each poll renders the one format in use, once
+    exporter.metrics.respond(PROMETHEUS_2, "gzip")
+    poll_once(exporter)
+    assert len(collects) == 5  # a second format: rendered when asked, then at every poll
+
+
+def test_a_format_nobody_asked_for_in_an_hour_is_no_longer_rendered(simulator, clock):
+    exporter = Exporter(config_for(simulator), clock=clock)
+    exporter.exposition()
+    poll_once(exporter)
+    assert exporter.metrics.formats_in_use() == ["text/plain; version=0.0.4; charset=utf-8"]
+    clock.now += 3601
+    poll_once(exporter)
+    assert exporter.metrics.formats_in_use() == []
 
 
 def test_a_name_filter_renders_just_those_families(serving):
