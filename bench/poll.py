@@ -77,7 +77,8 @@ async def floor(url: str, destinations: list[str]) -> Figures:
                 cursor = body["pagination"]["cursor"]
 
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+    # The simulator builds a large world on its first request: a long timeout for the warm-up.
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
         # timed from here, as the exporter is timed from its first poll: set-up excluded
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(walk(client, d) for d in destinations))
@@ -91,7 +92,7 @@ async def exporter(url: str, destinations: list[str]) -> Figures:
     config = Config(
         northflank=NorthflankSettings(api_url=url, token=TOKEN),
         destinations=tuple(destinations),
-        poll=replace(PollSettings(), concurrency=CONCURRENCY),
+        poll=replace(PollSettings(), concurrency=CONCURRENCY, timeout=300),
         rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
     )
     running = Exporter(config)
@@ -106,7 +107,7 @@ async def exporter(url: str, destinations: list[str]) -> Figures:
         requests=sum(running.stats.requests.values()),
         store_bytes_per_backup=store_bytes / max(held, 1),
     )
-    await running.client.aclose()
+    await running.aclose()
     assert clean, "the exporter's poll was not clean"
     return result
 
@@ -135,7 +136,7 @@ def sdk(url: str, destinations: list[str]) -> Figures:
         ["destination", "project", "addon"],
         registry=registry,
     )
-    client = ApiClient(api_token=TOKEN, base_url=url)
+    client = ApiClient(api_token=TOKEN, base_url=url, timeout=300)
     requests = backups = 0
     cpu, wall = time.process_time(), time.perf_counter()
     for destination in destinations:

@@ -42,7 +42,7 @@ async def polled_exporter(addons: int, per_addon: int) -> Exporter:
         ).with_listen_address("127.0.0.1:0")
         exporter = Exporter(config)
         await exporter.poll_once()
-        await exporter.client.aclose()
+        await exporter.aclose()
     return exporter
 
 
@@ -74,7 +74,7 @@ def measure(addons: int, per_addon: int, scrapes: int) -> tuple[str, float]:
     plain_size = sum(map(len, metrics.respond("", None).chunks))
     zipped_size = sum(map(len, metrics.respond(PROMETHEUS_ACCEPT, "gzip").chunks))
     rendering = milliseconds(exporter.render, 5)
-    web = WebServer(make_app(metrics, lambda: exporter.rendered), "127.0.0.1", 0)
+    web = WebServer(make_app(metrics, exporter.ready), "127.0.0.1", 0)
     web.start()
     try:
         headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}

@@ -65,7 +65,7 @@ async def measure(args: argparse.Namespace) -> int:
         full = Exporter(config(simulator, interval, incremental=False), clock=clock)
         await every_minute(full, clock, args.full_cycles, interval)
         full_per_cycle = len(simulator.requests) / args.full_cycles
-        await full.client.aclose()
+        await full.aclose()
 
         simulator.requests.clear()
         incremental = Exporter(config(simulator, interval, incremental=True), clock=clock)
@@ -84,7 +84,7 @@ async def measure(args: argparse.Namespace) -> int:
             clock.now - s.last_success for s in snapshot.destinations if s.last_success is not None
         )
         for exporter in (incremental, fresh):
-            await exporter.client.aclose()
+            await exporter.aclose()
 
     full_hour = full_per_cycle * HOUR / interval
     incremental_hour = steady + resync_share

@@ -23,6 +23,7 @@ from exporter.config import (
 )
 from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter
+from exporter.shard import Shard
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.data import SCENARIOS
 from exporter.webconfig import WebConfig, load_web_config
@@ -78,6 +79,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["debug", "info", "warning", "error"],
     )
     parser.add_argument("--log.format", dest="log_format", default="text", choices=["text", "json"])
+    parser.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        metavar="N",
+        help="poll only the destinations whose stable hash lands on shard N (0-based)",
+    )
+    parser.add_argument(
+        "--total-shards",
+        dest="total_shards",
+        type=int,
+        default=1,
+        metavar="M",
+        help="how many exporters share the destinations (default 1: unsharded)",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
 
@@ -102,6 +118,20 @@ def demo_config(simulator: Simulator) -> Config:
     )
 
 
+def _with_flags(config: Config, args: argparse.Namespace) -> Config:
+    """The config with what the command line overrides; ValueError names the flag."""
+    try:
+        shard = Shard(args.shard, args.total_shards)
+    except ValueError as error:
+        raise ValueError(f"--shard/--total-shards: {error}") from None
+    if args.listen_address is not None:
+        try:
+            config = config.with_listen_address(args.listen_address)
+        except ValueError as error:
+            raise ValueError(f"--web.listen-address: {error}") from None
+    return replace(config, shard=shard)
+
+
 def _fail_config(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
@@ -111,7 +141,7 @@ async def _once(exporter: Exporter) -> int:
     try:
         clean = await exporter.poll_once()
     finally:
-        await exporter.client.aclose()
+        await exporter.aclose()
     sys.stdout.write(exporter.exposition().decode())
     return 0 if clean else 1
 
@@ -119,13 +149,11 @@ async def _once(exporter: Exporter) -> int:
 async def _reload(exporter: Exporter, args: argparse.Namespace) -> None:
     """SIGHUP: read the config file again; a bad one is reported and the old one kept."""
     try:
-        config = load_config(args.config_file)
-        if args.listen_address is not None:
-            config = config.with_listen_address(args.listen_address)
+        config = _with_flags(load_config(args.config_file), args)
     except ConfigError as error:
         log.error("reload failed, keeping the running configuration: %s", error)
         return
-    redact([exporter.config.northflank.token, config.northflank.token])
+    redact([*exporter.config.tokens(), *config.tokens()])
     await exporter.reload(config)
 
 
@@ -154,7 +182,7 @@ async def _serve(exporter: Exporter, args: argparse.Namespace, web_config: WebCo
             exporter.config.listen_port,
             error.strerror,
         )
-        await exporter.client.aclose()
+        await exporter.aclose()
         return 1
     log.info("stopped")
     return 0
@@ -170,14 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             config = demo_config(simulator) if simulator else load_config(args.config_file)
-            if args.listen_address is not None:
-                config = config.with_listen_address(args.listen_address)
+            config = _with_flags(config, args)
             web_config = load_web_config(args.web_config_file) if args.web_config_file else None
         except ConfigError as error:
             return _fail_config(str(error))
         except ValueError as error:
-            return _fail_config(f"--web.listen-address: {error}")
-        redact([config.northflank.token])
+            return _fail_config(str(error))
+        redact(config.tokens())
         if simulator:
             log.info("demo mode: polling the built-in simulator at %s", simulator.base_url)
         exporter = Exporter(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,6 +18,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.addons import RECENT_SIZES, AddonRules, AddonSummary
 from exporter.schedule import last_slot, next_slot, overdue_seconds
+from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 
 CACHED = "Cached from the last poll of the Northflank API."
@@ -26,11 +28,22 @@ def _gauge(name: str, documentation: str, labels: Iterable[str] = ()) -> GaugeMe
     return GaugeMetricFamily(name, documentation, labels=list(labels))
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What one rendering shows: each account's snapshot, and this exporter's shard."""
+
+    accounts: tuple[tuple[str, Snapshot], ...] = ()
+    shard: Shard = field(default_factory=Shard)
+
+    def ready(self) -> bool:
+        return bool(self.accounts) and all(snapshot.ready for _, snapshot in self.accounts)
+
+
 class SnapshotCollector(Collector):
     def __init__(
-        self, snapshot: Callable[[], Snapshot], clock: Callable[[], float] = time.time
+        self, rendered: Callable[[], Rendered], clock: Callable[[], float] = time.time
     ) -> None:
-        self._snapshot = snapshot
+        self._rendered = rendered
         self._clock = clock
 
     def describe(self) -> list[Metric]:
@@ -38,8 +51,20 @@ class SnapshotCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        snapshot = self._snapshot()
+        rendered = self._rendered()
         now = self._clock()
+        families: dict[str, Metric] = {}
+        for account, snapshot in rendered.accounts:
+            for family in self._account_families(snapshot, now):
+                _label_samples(family, "account", account)
+                if family.name in families:
+                    families[family.name].samples.extend(family.samples)
+                else:
+                    families[family.name] = family
+        yield from families.values()
+        yield from _process_families(rendered.shard)
+
+    def _account_families(self, snapshot: Snapshot, now: float) -> Iterator[Metric]:
         yield from self._backup_families(snapshot.destinations, now)
         yield from addon_families(snapshot.destinations, now, snapshot.addon_rules)
         yield from self._health_families(snapshot)
@@ -161,9 +186,30 @@ class SnapshotCollector(Collector):
             )
             discovery.add_metric([], 1.0 if snapshot.discovery_up else 0.0)
             yield discovery
-        build = InfoMetricFamily("northflank_exporter_build", "Version of the exporter.")
-        build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
-        yield build
+
+
+def _label_samples(family: Metric, name: str, value: str) -> None:
+    """Put `name="value"` first on every sample of the family."""
+    family.samples = [
+        sample._replace(labels={name: value, **sample.labels}) for sample in family.samples
+    ]
+
+
+def _process_families(shard: Shard) -> Iterator[Metric]:
+    """This exporter process's own series: its version and its shard (no account label)."""
+    build = InfoMetricFamily("northflank_exporter_build", "Version of the exporter.")
+    build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
+    yield build
+    yield from _single(
+        "northflank_exporter_shard_ordinal",
+        "Which shard this exporter is (--shard); 0 when unsharded.",
+        shard.ordinal,
+    )
+    yield from _single(
+        "northflank_exporter_total_shards",
+        "How many shards share the destinations (--total-shards); 1 when unsharded.",
+        shard.total,
+    )
 
 
 ADDON_LABELS = ("destination", "project", "addon")

@@ -20,6 +20,7 @@ import yaml
 from exporter.addons import AddonRules
 from exporter.budget import MIN_REQUESTS_PER_HOUR
 from exporter.durations import DurationError, parse_duration
+from exporter.shard import Shard
 
 DEFAULT_API_URL = "https://api.northflank.com"
 TOKEN_ENV_VARS = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
@@ -60,17 +61,42 @@ class RateLimitSettings:
     reserve: int = 100
 
 
+DEFAULT_ACCOUNT = "default"
+
+
 @dataclass(frozen=True)
-class Config:
+class Account:
+    """One token (a team, an organisation) with its own destinations and request budget."""
+
+    name: str = DEFAULT_ACCOUNT
     northflank: NorthflankSettings = field(default_factory=NorthflankSettings)
     destinations: tuple[str, ...] = ()
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+
+
+@dataclass(frozen=True)
+class Config:
+    # The single account of a config without `accounts:`; see all_accounts().
+    northflank: NorthflankSettings = field(default_factory=NorthflankSettings)
+    destinations: tuple[str, ...] = ()
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    accounts: tuple[Account, ...] = ()
     poll: PollSettings = field(default_factory=PollSettings)
     expiry_warning_window: float = 86400.0
     addons: AddonRules = field(default_factory=AddonRules)
-    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     listen_host: str = ""
     listen_port: int = 10117
+    shard: Shard = field(default_factory=Shard)
     source: str = "(no config file)"
+
+    def all_accounts(self) -> tuple[Account, ...]:
+        """The accounts polled: those under `accounts:`, else one named "default"."""
+        return self.accounts or (
+            Account(DEFAULT_ACCOUNT, self.northflank, self.destinations, self.rate_limit),
+        )
+
+    def tokens(self) -> list[str]:
+        return [account.northflank.token for account in self.all_accounts()]
 
     def with_listen_address(self, address: str) -> Config:
         host, port = parse_listen_address(address)
@@ -203,7 +229,19 @@ SCHEMA: dict[str, Any] = {
     "addons": {"enabled": _boolean, "include": _patterns, "exclude": _patterns},
     "schedule": {"tolerance": _duration, "grace": _duration, "lookback": _duration},
     "web": {"listen_address": _listen_address},
+    "accounts": "accounts",  # a list of ACCOUNT_SCHEMA mappings, checked by _accounts()
 }
+ACCOUNT_SCHEMA: dict[str, Any] = {
+    "name": _identifier,
+    "api_url": _url,
+    "token": _secret,
+    "token_file": _path,
+    "team": _identifier,
+    "destinations": _identifiers,
+    "rate_limit": SCHEMA["rate_limit"],
+}
+# Without `accounts:` these describe the one account; with it, each account says its own.
+SINGLE_ACCOUNT_KEYS = ("northflank.token", "northflank.token_file", "northflank.team")
 SECRET_KEYS = frozenset({"northflank.token"})
 
 
@@ -227,6 +265,9 @@ def _validate(
         if not isinstance(key, str) or key not in schema:
             raise ConfigError(f"{dotted}: unknown key")
         expected = schema[key]
+        if expected == "accounts":
+            values[dotted] = value
+            continue
         if isinstance(expected, dict):
             if value is None:
                 continue
@@ -242,12 +283,12 @@ def _validate(
     return values
 
 
-def _read_token_file(path: str) -> str:
+def _read_token_file(path: str, key: str = "northflank.token_file") -> str:
     try:
         mode = os.stat(path).st_mode
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError(f"northflank.token_file: cannot read {path}: {error.strerror}") from None
+        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
     if mode & stat.S_IROTH:
         logging.getLogger(__name__).warning(
             "token file %s is readable by every user; restrict it with chmod 600", path
@@ -255,16 +296,23 @@ def _read_token_file(path: str) -> str:
     try:
         return _secret(text)
     except ValueError:
-        raise ConfigError(f"northflank.token_file: {path} holds no usable token") from None
+        raise ConfigError(f"{key}: {path} holds no usable token") from None
+
+
+def _given_token(values: Mapping[str, Any], prefix: str) -> str | None:
+    """`{prefix}token` or the content of `{prefix}token_file`, if either is set."""
+    token, token_file = f"{prefix}token", f"{prefix}token_file"
+    if token in values and token_file in values:
+        raise ConfigError(f"{token}: set either token or token_file, not both")
+    if token_file in values:
+        return _read_token_file(values[token_file], token_file)
+    return values.get(token)
 
 
 def _resolve_token(values: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    if "northflank.token" in values and "northflank.token_file" in values:
-        raise ConfigError("northflank.token: set either token or token_file, not both")
-    if "northflank.token_file" in values:
-        return _read_token_file(values["northflank.token_file"])
-    if "northflank.token" in values:
-        return values["northflank.token"]
+    given = _given_token(values, "northflank.")
+    if given is not None:
+        return given
     for name in TOKEN_ENV_VARS:
         if environ.get(name, "").strip():
             try:
@@ -304,6 +352,53 @@ def _default_api_url(environ: Mapping[str, str]) -> str:
         raise ConfigError(f"northflank.api_url: {API_URL_ENV_VAR}: {error}") from None
 
 
+def _rate_limit(
+    values: Mapping[str, Any], prefix: str, default: RateLimitSettings
+) -> RateLimitSettings:
+    keys = {name: f"{prefix}rate_limit.{name}" for name in _fields(RateLimitSettings)}
+    return RateLimitSettings(
+        **{name: values.get(key, getattr(default, name)) for name, key in keys.items()}
+    )
+
+
+def _accounts(
+    raw: Any, environ: Mapping[str, str], api_url: str, rate_limit: RateLimitSettings
+) -> tuple[Account, ...]:
+    """`accounts:`: each a name, a token (or token_file), optional api_url, team, destinations
+    and rate_limit; the top-level api_url and rate_limit are their defaults."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("accounts: expected a list of accounts (name, token, ...)")
+    accounts = []
+    for index, item in enumerate(raw):
+        where = f"accounts[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where}: expected a mapping with name and token")
+        values = _validate(item, ACCOUNT_SCHEMA, f"{where}.", environ)
+        if f"{where}.name" not in values:
+            raise ConfigError(f"{where}.name: missing; it becomes the account label")
+        token = _given_token(values, f"{where}.")
+        if token is None:
+            raise ConfigError(f"{where}.token: missing; set token or token_file")
+        settings = NorthflankSettings(
+            api_url=values.get(f"{where}.api_url", api_url),
+            token=token,
+            team=values.get(f"{where}.team"),
+        )
+        accounts.append(
+            Account(
+                values[f"{where}.name"],
+                settings,
+                values.get(f"{where}.destinations", ()),
+                _rate_limit(values, f"{where}.", rate_limit),
+            )
+        )
+    names = [account.name for account in accounts]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"accounts[{index}].name: {name!r} is used twice")
+    return tuple(accounts)
+
+
 def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], source: str) -> Config:
     """Turn a parsed YAML document into a Config; raise ConfigError (without the file name)."""
     if raw is None:
@@ -311,15 +406,19 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
     if not isinstance(raw, Mapping):
         raise ConfigError("(top level): expected a mapping of settings")
     values = _validate(raw, SCHEMA, "", environ)
-    token = _resolve_token(values, environ)
+    api_url = values.get("northflank.api_url") or _default_api_url(environ)
+    rate_limit = _rate_limit(values, "", RateLimitSettings())
+    accounts: tuple[Account, ...] = ()
+    if "accounts" in values:
+        for key in (*SINGLE_ACCOUNT_KEYS, "destinations"):
+            if key in values:
+                raise ConfigError(f"{key}: with accounts, set it on each account instead")
+        accounts = _accounts(values["accounts"], environ, api_url, rate_limit)
+        token = ""
+    else:
+        token = _resolve_token(values, environ)
     poll = _settings(PollSettings, values, {name: f"poll.{name}" for name in _fields(PollSettings)})
     rules = _settings(AddonRules, values, ADDON_RULE_KEYS)
-    rate_limit = _settings(
-        RateLimitSettings,
-        values,
-        {name: f"rate_limit.{name}" for name in _fields(RateLimitSettings)},
-    )
-    api_url = values.get("northflank.api_url") or _default_api_url(environ)
     config = Config(
         northflank=NorthflankSettings(
             api_url=api_url, token=token, team=values.get("northflank.team")
@@ -329,6 +428,7 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
         expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
         addons=rules,
         rate_limit=rate_limit,
+        accounts=accounts,
         source=source,
     )
     return config.with_listen_address(values.get("web.listen_address", ":10117"))

@@ -9,17 +9,25 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from exporter.aggregate import DestinationAccumulator, DestinationSummary
 from exporter.budget import RequestBudget
 from exporter.client import ApiError, Destination, NorthflankClient, RequestStats
-from exporter.config import Config
+from exporter.config import Account, Config
 from exporter.durations import format_duration
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
 from exporter.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
+
+
+class _AccountLog(logging.LoggerAdapter[logging.Logger]):
+    """Names the account first on every line, when there are several."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"account={self.extra['account'] if self.extra else ''} {msg}", kwargs
 
 
 class Poller:
@@ -29,6 +37,7 @@ class Poller:
         client: NorthflankClient,
         stats: RequestStats,
         *,
+        account: Account | None = None,
         budget: RequestBudget | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -37,6 +46,12 @@ class Poller:
     ) -> None:
         """`after_cycle` runs when a cycle over every destination has published its snapshot."""
         self._config = config
+        self._account = account or config.all_accounts()[0]
+        self._log = (
+            _AccountLog(log, {"account": self._account.name})
+            if config.accounts
+            else logging.LoggerAdapter(log)
+        )
         self._after_cycle = after_cycle
         self._client = client
         self._stats = stats
@@ -95,7 +110,7 @@ class Poller:
         cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
         sustainable = self._budget.sustainable_interval(cost, interval)
         if sustainable > interval and self.effective_interval <= interval:
-            log.warning(
+            self._log.warning(
                 "polling every %s instead of %s: a cycle costs about %.0f requests and the "
                 "budget is %d requests an hour",
                 format_duration(sustainable),
@@ -104,7 +119,9 @@ class Poller:
                 self._budget.requests_per_hour,
             )
         elif sustainable <= interval < self.effective_interval:
-            log.info("polling every %s again: the budget allows it", format_duration(interval))
+            self._log.info(
+                "polling every %s again: the budget allows it", format_duration(interval)
+            )
         self.effective_interval = sustainable
 
     async def _refresh_destinations(self) -> bool:
@@ -112,17 +129,18 @@ class Poller:
         try:
             listed: list[Destination] | None = await self._client.list_destinations()
         except ApiError as error:
-            log.warning("listing backup destinations failed code=%s: %s", error.code, error)
+            self._log.warning("listing backup destinations failed code=%s: %s", error.code, error)
             listed = None
         self._discovery_up = listed is not None
-        if self._config.destinations:
-            current = [await self._resolve(ident, listed) for ident in self._config.destinations]
+        configured = [ident for ident in self._account.destinations if self._mine(ident)]
+        if self._account.destinations:
+            current = [await self._resolve(ident, listed) for ident in configured]
         elif listed is not None:
-            current = list({d.id: d for d in listed}.values())
+            current = [d for d in {d.id: d for d in listed}.values() if self._mine(d.id)]
         else:
             current = [state.destination for state in self._states.values()]
         self._destinations_known = (
-            self._destinations_known or listed is not None or bool(self._config.destinations)
+            self._destinations_known or listed is not None or bool(self._account.destinations)
         )
         self._states = {
             d.id: replace(self._states[d.id], destination=d)
@@ -131,6 +149,10 @@ class Poller:
             for d in current
         }
         return listed is not None
+
+    def _mine(self, destination: str) -> bool:
+        """Whether this exporter's shard polls the destination (always, when unsharded)."""
+        return self._config.shard.owns(self._account.name, destination)
 
     async def _resolve(self, ident: str, listed: list[Destination] | None) -> Destination:
         """A configured destination's details: from the list, else from before, else asked for."""
@@ -143,7 +165,9 @@ class Poller:
         try:
             return await self._client.get_destination(ident)
         except ApiError as error:
-            log.warning("destination=%s details unavailable code=%s: %s", ident, error.code, error)
+            self._log.warning(
+                "destination=%s details unavailable code=%s: %s", ident, error.code, error
+            )
             return Destination(id=ident, name="", usage="")
 
     async def _poll_destination(self, destination: Destination) -> bool:
@@ -161,14 +185,14 @@ class Poller:
             error = f"code={problem.code}: {problem}"
             self._failures[(destination.id, problem.code)] += 1
         except Exception as problem:  # a bug must not stop the other destinations
-            log.exception("destination=%s poll crashed", destination.id)
+            self._log.exception("destination=%s poll crashed", destination.id)
             error = f"code=internal: {type(problem).__name__}"
             self._failures[(destination.id, "internal")] += 1
         duration = self._monotonic() - started
         state = self._states[destination.id]
         if summary is not None:
             if summary.invalid:
-                log.warning(
+                self._log.warning(
                     "destination=%s skipped %d invalid backups; first: %s",
                     destination.id,
                     summary.invalid,
@@ -176,7 +200,7 @@ class Poller:
                 )
             state = state.after_success(summary, self._clock(), duration)
         else:
-            log.warning("destination=%s poll failed %s", destination.id, error)
+            self._log.warning("destination=%s poll failed %s", destination.id, error)
             state = state.after_failure(self._clock(), duration, self._config.poll.stale_after)
         if destination.id in self._states:
             self._states[destination.id] = state

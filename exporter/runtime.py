@@ -1,4 +1,4 @@
-"""Wires config, client, poller, collector and web server into one running exporter."""
+"""Wires config, clients, pollers, collector and web server into one running exporter."""
 
 from __future__ import annotations
 
@@ -7,21 +7,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.budget import RequestBudget
 from exporter.client import NorthflankClient, RequestStats
-from exporter.collector import SnapshotCollector
-from exporter.config import Config
+from exporter.collector import Rendered, SnapshotCollector
+from exporter.config import Account, Config
 from exporter.exposition import Exposition
 from exporter.poller import Poller
-from exporter.snapshot import Snapshot
 from exporter.web import WebServer, make_app
 from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountParts:
+    """What polls one account: its own request budget, client and poller."""
+
+    account: Account
+    stats: RequestStats
+    budget: RequestBudget
+    client: NorthflankClient
+    poller: Poller
 
 
 class Exporter:
@@ -35,51 +46,81 @@ class Exporter:
         """`clock` and `sleep` replace real time in tests that simulate hours in seconds."""
         self._clock = clock
         self._sleep = sleep
-        self.stats = RequestStats()
-        # What /metrics and /-/ready show: the snapshot as of the last rendering.
-        self.rendered: Snapshot = Snapshot()
+        # What /metrics and /-/ready show: each account's snapshot as of the last rendering.
+        self.rendered = Rendered()
         snapshot = SnapshotCollector(lambda: self.rendered, clock=clock)
         process = ProcessCollector(registry=None)
-        # The snapshot is rendered once per poll cycle, the process metrics on every scrape.
+        # The snapshots are rendered once per poll cycle, the process metrics on every scrape.
         self.metrics = Exposition(_registry(snapshot), _registry(process), clock=clock)
+        self.parts: list[AccountParts] = []
         self._build(config)
         self.render()
         self.web: WebServer | None = None
-        self._polling: asyncio.Task[None] | None = None
+        self._polling: asyncio.Task[object] | None = None
         self._stop: asyncio.Event | None = None
 
+    # The single account's parts, for the usual one-account configuration and its tests.
+    @property
+    def poller(self) -> Poller:
+        return self.parts[0].poller
+
+    @property
+    def client(self) -> NorthflankClient:
+        return self.parts[0].client
+
+    @property
+    def budget(self) -> RequestBudget:
+        return self.parts[0].budget
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.parts[0].stats
+
     def _build(self, config: Config) -> None:
-        """The parts that depend on the configuration: budget, client and poller."""
+        """The parts that depend on the configuration: per account a budget, client, poller."""
         self.config = config
+        self.parts = [self._account_parts(config, account) for account in config.all_accounts()]
+
+    def _account_parts(self, config: Config, account: Account) -> AccountParts:
         real_sleep = self._sleep or asyncio.sleep
-        self.budget = RequestBudget(
-            config.rate_limit.requests_per_hour,
-            config.rate_limit.reserve,
+        stats = RequestStats()
+        budget = RequestBudget(
+            account.rate_limit.requests_per_hour,
+            account.rate_limit.reserve,
             clock=self._clock,
             sleep=real_sleep,
         )
-        self.client = NorthflankClient(
-            config.northflank,
+        client = NorthflankClient(
+            account.northflank,
             config.poll,
-            self.stats,
+            stats,
             clock=self._clock,
             sleep=real_sleep,
-            budget=self.budget,
+            budget=budget,
         )
-        self.poller = Poller(
+        poller = Poller(
             config,
-            self.client,
-            self.stats,
-            budget=self.budget,
+            client,
+            stats,
+            account=account,
+            budget=budget,
             clock=self._clock,
             sleep=self._sleep,
             after_cycle=self.render,
         )
+        return AccountParts(account, stats, budget, client, poller)
 
     def render(self) -> None:
-        """Render the poller's current snapshot for /metrics (once per poll cycle)."""
-        self.rendered = self.poller.snapshot
+        """Render every account's current snapshot for /metrics (after each poll cycle)."""
+        self.rendered = Rendered(
+            tuple((part.account.name, part.poller.snapshot) for part in self.parts),
+            self.config.shard,
+        )
         self.metrics.refresh()
+
+    def ready(self) -> bool:
+        """Every destination of every account polled (what /-/ready answers)."""
+        return self.rendered.ready()
 
     def exposition(self) -> bytes:
         """What a plain scrape of /metrics returns now."""
@@ -97,7 +138,22 @@ class Exporter:
                 self.render()
 
     async def poll_once(self) -> bool:
-        return await self.poller.poll_all()
+        """One cycle of every account, side by side; True when every poll was clean."""
+        results = await asyncio.gather(*(part.poller.poll_all() for part in self.parts))
+        return all(results)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(part.client.aclose() for part in self.parts))
+
+    def _start_polling(self, stop: asyncio.Event) -> None:
+        self._polling = asyncio.ensure_future(
+            asyncio.gather(*(part.poller.run(stop) for part in self.parts))
+        )
+
+    async def _stop_polling(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
 
     async def reload(self, config: Config) -> None:
         """Poll with a new configuration, keeping what is exported until the next poll."""
@@ -106,24 +162,27 @@ class Exporter:
             self.config.listen_port,
         ):
             log.warning("web.listen_address changed: it takes effect at the next restart")
-        previous, old_client, old_budget = self.poller.snapshot, self.client, self.budget
-        if self._polling is not None:
-            self._polling.cancel()
-            await asyncio.gather(self._polling, return_exceptions=True)
-        await old_client.aclose()
+        previous = {part.account.name: part for part in self.parts}
+        await self._stop_polling()
+        await self.aclose()
         self._build(config)
-        self.poller.snapshot = previous
-        # A pause for the API's rate limit outlives the configuration, and so does the counter.
-        self.budget.paused_until = old_budget.paused_until
-        self.budget.throttled_seconds = old_budget.throttled_seconds
+        for part in self.parts:
+            old = previous.get(part.account.name)
+            if old is None:
+                continue
+            part.poller.snapshot = old.poller.snapshot
+            # A pause for the API's rate limit outlives the configuration, and so does the
+            # counter.
+            part.budget.paused_until = old.budget.paused_until
+            part.budget.throttled_seconds = old.budget.throttled_seconds
         if self._stop is not None:
-            self._polling = asyncio.create_task(self.poller.run(self._stop))
+            self._start_polling(self._stop)
         log.info("configuration reloaded from %s", config.source)
 
     async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""
         self.web = WebServer(
-            make_app(self.metrics, lambda: self.rendered),
+            make_app(self.metrics, self.ready),
             self.config.listen_host,
             self.config.listen_port,
             web_config,
@@ -134,20 +193,22 @@ class Exporter:
             self.config.listen_host or "*",
             self.web.port,
             " with TLS" if web_config and web_config.tls else "",
-            self.config.northflank.api_url,
+            ", ".join(
+                f"{part.account.name} ({part.account.northflank.api_url})" for part in self.parts
+            ),
             self.config.poll.interval,
         )
         self._stop = stop
-        self._polling = asyncio.create_task(self.poller.run(stop))
+        self._start_polling(stop)
         refreshing = asyncio.create_task(self.keep_fresh(stop))
         try:
             await stop.wait()
         finally:
-            self._polling.cancel()
+            await self._stop_polling()
             refreshing.cancel()
-            await asyncio.gather(self._polling, refreshing, return_exceptions=True)
+            await asyncio.gather(refreshing, return_exceptions=True)
             self.web.stop()
-            await self.client.aclose()
+            await self.aclose()
 
 
 def _registry(*collectors: Collector) -> CollectorRegistry:

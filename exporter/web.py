@@ -14,7 +14,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from exporter import __version__
 from exporter.exposition import Exposition
-from exporter.snapshot import Snapshot
 from exporter.webconfig import BasicAuth, WebConfig
 
 StartResponse = Callable[..., Any]
@@ -41,7 +40,7 @@ def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]
     return [body]
 
 
-def make_app(exposition: Exposition, snapshot: Callable[[], Snapshot]) -> WsgiApp:
+def make_app(exposition: Exposition, ready: Callable[[], bool]) -> WsgiApp:
     landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -68,7 +67,7 @@ def make_app(exposition: Exposition, snapshot: Callable[[], Snapshot]) -> WsgiAp
         if path == "/-/healthy":
             return _plain(start_response, "200 OK", "Healthy\n")
         if path == "/-/ready":
-            if snapshot().ready:
+            if ready():
                 return _plain(start_response, "200 OK", "Ready\n")
             return _plain(
                 start_response,

@@ -132,11 +132,21 @@ def parse_samples(text: str) -> Samples:
 
 
 def pick(samples: Samples, metric: str, **labels: str) -> float | None:
+    """The sample with exactly these labels; account="default" is implied unless given
+    (the single-account configuration labels every account-level series so)."""
+    if "account" not in labels:
+        found = samples.get((metric, frozenset({**labels, "account": "default"}.items())))
+        if found is not None:
+            return found
     return samples.get((metric, frozenset(labels.items())))
 
 
 def series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], float]:
-    return {labels: value for (metric, labels), value in samples.items() if metric == name}
+    """The samples of a metric by label set, without the implied account="default"."""
+    default = ("account", "default")
+    return {
+        labels - {default}: value for (metric, labels), value in samples.items() if metric == name
+    }
 
 
 class Serving:
@@ -170,7 +180,7 @@ class Serving:
 
     def wait_ready(self, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
-        while not self.exporter.rendered.ready:
+        while not self.exporter.ready():
             assert time.monotonic() < deadline, "exporter never became ready"
             time.sleep(0.01)
 

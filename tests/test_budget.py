@@ -94,7 +94,7 @@ def test_a_busy_hour_stays_within_budget_and_stretches_the_interval(caplog):
                 destination=destination,
             )
             assert clock.now - last <= 2 * effective  # fresh, not starved
-        run(exporter.client.aclose())
+        run(exporter.aclose())
 
 
 def test_a_429_pauses_every_destination_until_the_reset_and_recovers():
@@ -116,7 +116,7 @@ def test_a_429_pauses_every_destination_until_the_reset_and_recovers():
         assert after[0].status == 200  # and it recovered at once
         samples = parse_samples(exporter.exposition().decode())
         assert pick(samples, "northflank_up", destination="primary-backups") == 1
-        run(exporter.client.aclose())
+        run(exporter.aclose())
 
 
 def test_the_reserve_is_left_for_the_other_users_of_the_token():
@@ -134,4 +134,4 @@ def test_the_reserve_is_left_for_the_other_users_of_the_token():
         assert 21 <= len(in_first_window) <= 21 + exporter.config.poll.concurrency
         assert all(r.status == 200 for r in log)
         assert any(r.at >= window_reset for r in log)  # and it resumed with the new window
-        run(exporter.client.aclose())
+        run(exporter.aclose())

@@ -137,7 +137,7 @@ def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
         wait_until_ready(port)
         assert httpx.get(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert 'northflank_up{destination="primary-backups"} 1.0' in metrics
+        assert 'northflank_up{account="default",destination="primary-backups"} 1.0' in metrics
         started = time.monotonic()
         process.send_signal(signum)
         assert process.wait(timeout=5) == 0
@@ -273,7 +273,7 @@ def test_runs_on_a_read_only_root_filesystem():
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.returncode == 0, result.stderr
-    assert 'northflank_up{destination="primary-backups"} 1.0' in result.stdout
+    assert 'northflank_up{account="default",destination="primary-backups"} 1.0' in result.stdout
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", script + " && touch /probe", "sh"],
         capture_output=True,

@@ -89,7 +89,11 @@ def exported(exporter):
         for line in exporter.exposition().decode().splitlines()
         if line.startswith("northflank_") and "_exporter_" not in line
     ]
-    destinations = set(re.findall(r'^northflank_up\{destination="([^"]+)"', "\n".join(lines), re.M))
+    destinations = set(
+        re.findall(
+            r'^northflank_up\{account="default",destination="([^"]+)"', "\n".join(lines), re.M
+        )
+    )
     addons = {
         (
             dict(re.findall(r'(\w+)="([^"]*)"', line))["destination"],

@@ -169,8 +169,8 @@ def test_incremental_exposition_equals_a_fresh_full_poll(steps, seed):
             fresh = Exporter(config, clock=clock)
             run(fresh.poll_once())
             assert backup_series(incremental) == backup_series(fresh)
-            run(fresh.client.aclose())
+            run(fresh.aclose())
         pages = dict(incremental.poller.snapshot.pages_fetched)
         assert pages.get(("primary-backups", "incremental"), 0) >= 1
-        run(incremental.client.aclose())
+        run(incremental.aclose())
     asyncio.set_event_loop(None)
