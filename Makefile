@@ -14,12 +14,17 @@ test: $(VENV)/.installed-test tools
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests.
-tools:
+# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests; the
+# Prometheus Operator's API schemas (npm) check the ServiceMonitor and PrometheusRule.
+tools: tests/crd/node_modules/.installed
 	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 	  prometheus prometheus-alertmanager >/dev/null; }
+
+tests/crd/node_modules/.installed: tests/crd/package.json tests/crd/package-lock.json
+	npm ci --prefix tests/crd --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
