@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test tools
+.PHONY: demo test tools bench
 
 demo: $(VENV)/.installed
 	$(BIN)/northflank-backup-exporter --demo
@@ -13,6 +13,16 @@ test: $(VENV)/.installed-test tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# Every benchmark, side by side with the floor and the SDK peer (about an hour on two cores).
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/requests.py
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
 
 # Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests; the
 # Prometheus Operator's API schemas (npm) check the ServiceMonitor and PrometheusRule.

@@ -411,7 +411,7 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
     accounts: tuple[Account, ...] = ()
     if "accounts" in values:
         for key in (*SINGLE_ACCOUNT_KEYS, "destinations"):
-            if key in values:
+            if values.get(key):
                 raise ConfigError(f"{key}: with accounts, set it on each account instead")
         accounts = _accounts(values["accounts"], environ, api_url, rate_limit)
         token = ""

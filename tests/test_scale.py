@@ -1,6 +1,7 @@
 """Scaling out: several accounts in one exporter, and one account's destinations over shards."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from exporter.config import (
     NorthflankSettings,
     RateLimitSettings,
     build_config,
+    load_config,
 )
 from exporter.runtime import Exporter
 from exporter.shard import Shard
@@ -211,3 +213,19 @@ def test_without_accounts_there_is_one_named_default():
 def test_account_mistakes_are_named(accounts, extra, message):
     with pytest.raises(ConfigError, match=message):
         build_config({"accounts": accounts, **extra}, {}, "test.yaml")
+
+
+def test_the_commented_accounts_example_works_once_uncommented(tmp_path):
+    example = (Path(__file__).parent.parent / "config.example.yaml").read_text().splitlines()
+    start = example.index("# accounts:")
+    lines = [line for line in example[:start] if not line.strip().startswith("token:")]
+    lines += [line[2:] for line in example[start:] if line.startswith("#")]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    environ = {"PLATFORM_TOKEN": "platform-token"}
+    secret = tmp_path / "data-team-token"
+    secret.write_text("data-token\n")
+    path.write_text(path.read_text().replace("/run/secrets/data-team-token", str(secret)))
+    config = load_config(str(path), environ)
+    assert [a.name for a in config.all_accounts()] == ["platform", "data-team"]
+    assert config.all_accounts()[1].rate_limit.requests_per_hour == 200
