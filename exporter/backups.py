@@ -421,6 +421,7 @@ def _utc_moments(texts: list[str]) -> list[datetime] | None:
 
 
 _tzinfo_of = operator.attrgetter("tzinfo")
+_name_of = operator.attrgetter("name")
 
 
 def _read_typical_page(items: list[Any]) -> list[Backup] | None:
@@ -446,11 +447,13 @@ def _read_typical_page(items: list[Any]) -> list[Backup] | None:
     completed_texts = [item.completedAt for item in items]
     if expires is None or created is None or not _kind(completed_texts) <= _OPTIONAL_TEXT:
         return None
-    finished = _utc_moments([text for text in completed_texts if text])
-    if finished is None:
+    try:
+        finished = [_fromisoformat(text) if text else None for text in completed_texts]
+    except ValueError:
         return None
-    finished_at = iter(map(datetime.timestamp, finished))
-    completed = [next(finished_at) if text else None for text in completed_texts]
+    if None in set(map(_tzinfo_of, filter(None, finished))):
+        return None
+    completed = [moment.timestamp() if moment else None for moment in finished]
     unfinished = [
         status for status, text in zip(statuses, completed_texts, strict=True) if not text
     ]
@@ -494,7 +497,7 @@ def _references(
     """The ids and names of `project` or `addon` references; None for an empty id or a name
     that is not text, which read_backup() must judge."""
     present = [ref for ref in refs if ref is not None]
-    if "" in [ref.id for ref in present] or not _kind(ref.name for ref in present) <= _NAME_TYPES:
+    if "" in [ref.id for ref in present] or not _kind(map(_name_of, present)) <= _NAME_TYPES:
         return None
     return (
         [None if ref is None else ref.id for ref in refs],
