@@ -393,6 +393,7 @@ def test_promtool_checks_and_unit_tests_the_rules():
 
 VARIABLES = {
     "$job": ".*",
+    "$account": ".*",
     "$destination": ".*",
     "$project": ".*",
     "$addon": ".*",
@@ -435,8 +436,8 @@ def test_dashboard_variables_and_structure(stack):
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    assert {"job", "destination", "project", "addon"} <= set(variables)
-    for name in ("job", "destination", "project", "addon"):
+    assert {"job", "account", "destination", "project", "addon"} <= set(variables)
+    for name in ("job", "account", "destination", "project", "addon"):
         definition = variables[name]["definition"]
         selector, label = re.fullmatch(r"label_values\((.*), (\w+)\)", definition).groups()
         response = httpx.get(
