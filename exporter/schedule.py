@@ -12,6 +12,7 @@ import bisect
 import functools
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 
 from exporter.backups import Schedule
@@ -82,21 +83,14 @@ def longest_gap(offsets: WeekOffsets) -> float:
     return float(max([WEEK - offsets[-1] + offsets[0], *gaps]))
 
 
-def slots_between(offsets: WeekOffsets, start: float, end: float) -> Iterator[float]:
-    """Every slot in [start, end], oldest first."""
+def slots_between(offsets: WeekOffsets, start: float, end: float) -> list[int]:
+    """Every slot in [start, end], oldest first (built week by week in C-level loops)."""
     if not offsets or end < start:
-        return
-    week = _week_start(start)
-    index = bisect.bisect_left(offsets, start - week)
-    while True:
-        if index == len(offsets):
-            week += WEEK
-            index = 0
-        slot = week + offsets[index]
-        if slot > end:
-            return
-        yield float(slot)
-        index += 1
+        return []
+    slots: list[int] = []
+    for week in range(_week_start(start), int(end) + 1, WEEK):
+        slots.extend(map(operator.add, offsets, itertools.repeat(week)))
+    return slots[bisect.bisect_left(slots, start) : bisect.bisect_right(slots, end)]
 
 
 def first_uncovered_slot(
@@ -146,13 +140,13 @@ def missed_slots(
     """Slots in the lookback (not before the oldest listed backup) with no backup of any status
     created within `tolerance` of them. `created` is sorted. Slots younger than `tolerance`
     are not judged yet: their backup may still be about to appear."""
-    start = max(now - lookback, oldest_created - tolerance)
-    missed = 0
-    for slot in slots_between(offsets, start, now - tolerance):
-        index = bisect.bisect_left(created, slot - tolerance)
-        if index == len(created) or created[index] > slot + tolerance:
-            missed += 1
-    return missed
+    slots = slots_between(offsets, max(now - lookback, oldest_created - tolerance), now - tolerance)
+    # A slot is answered when some creation time lies in [slot - tolerance, slot + tolerance]:
+    # then the two bisections differ. One C-level pass over the slots, no Python loop.
+    repeat = itertools.repeat
+    earliest = map(bisect.bisect_left, repeat(created), map(operator.sub, slots, repeat(tolerance)))
+    latest = map(bisect.bisect_right, repeat(created), map(operator.add, slots, repeat(tolerance)))
+    return sum(map(operator.eq, earliest, latest))
 
 
 def slots_backwards(offsets: WeekOffsets, moment: float) -> Iterator[float]:

@@ -84,6 +84,34 @@ def test_slots_between_are_exactly_the_matching_minutes(schedules, start):
 
 
 @settings(max_examples=100, deadline=None)
+@given(
+    schedule_sets,
+    moments,
+    st.lists(st.floats(min_value=0, max_value=3 * DAY), max_size=40),
+    st.sampled_from([0, 60, 300, 3600]),
+)
+def test_missed_slots_counts_the_matching_minutes_with_no_creation_near(
+    schedules, now, ages, tolerance
+):
+    offsets = week_offsets(schedules)
+    created = sorted(now - age for age in ages)
+    oldest = created[0] if created else now - DAY
+    start, end = max(now - 2 * DAY, oldest - tolerance), now - tolerance
+    first_minute = (int(start) // MINUTE + (start % MINUTE > 0)) * MINUTE
+    brute = sum(
+        1
+        for m in range(first_minute, int(end) + 1, MINUTE)
+        if start <= m <= end
+        and matches(schedules, m)
+        and not any(abs(c - m) <= tolerance for c in created)
+    )
+    assert (
+        missed_slots(offsets, created, oldest, now=now, tolerance=tolerance, lookback=2 * DAY)
+        == brute
+    )
+
+
+@settings(max_examples=100, deadline=None)
 @given(schedule_sets, moments)
 def test_slots_backwards_walk_the_same_slots_in_reverse(schedules, now):
     offsets = week_offsets(schedules)
