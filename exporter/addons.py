@@ -1,19 +1,24 @@
 """Pure per-addon aggregation: one addon's backups folded into an AddonSummary.
 
-Fed by the destination's single pass over the pages; keeps per addon only a handful of
-numbers plus the creation times that fall inside the missed-slot lookback.
+Read from the rows of a destination's store that belong to the addon, column by column.
 """
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import itertools
+import math
+import operator
 import re
 import statistics
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from exporter.backups import FAILED_STATUSES, RUNNING_STATUSES, Backup, Schedule, by_status
+from exporter.backups import FAILED_STATUSES, RUNNING_STATUSES, Schedule, by_status
 from exporter.schedule import WeekOffsets, longest_gap, missed_slots, week_offsets
+from exporter.store import BackupStore
 
 # How many of the newest completed backups the median size is taken over.
 RECENT_SIZES = 10
@@ -69,128 +74,147 @@ class AddonSummary:
         return self.last_completed is None
 
 
-def _newer(candidate: float | None, current: float | None) -> bool:
-    return candidate is not None and (current is None or candidate > current)
-
-
-class AddonAccumulator:
-    def __init__(
-        self, project: str, addon: str, now: float, warn_until: float, rules: AddonRules
-    ) -> None:
-        self.project = project
-        self.addon = addon
-        self._now = now
-        self._warn_until = warn_until
-        self._rules = rules
-        self._keep_created_after = now - rules.lookback - rules.tolerance
-        self._counts: Counter[str] = Counter()
-        self._newest: Backup | None = None
-        self._last_completed: Backup | None = None
-        self._recent_sizes: list[tuple[float, int]] = []  # heap of (completed, size)
-        self._newest_completed_created: float | None = None
-        self._last_failure: float | None = None
-        self._oldest_running: float | None = None
-        self._restorable_until: float | None = None
-        self._expiring = 0
-        self._oldest_created: float | None = None
-        self._schedules: tuple[Schedule, ...] = ()
-        self._schedules_created: float | None = None
-        self._recent_created: list[float] = []
-
-    def add(self, backup: Backup) -> None:
-        status = backup.status
-        counts = self._counts
-        counts[status] = counts.get(status, 0) + 1
-        created = backup.created
-        if self._newest is None or created > self._newest.created:
-            self._newest = backup
-        if self._oldest_created is None or created < self._oldest_created:
-            self._oldest_created = created
-        if created >= self._keep_created_after:
-            self._recent_created.append(created)
-        if backup.schedules and (
-            self._schedules_created is None or created > self._schedules_created
-        ):
-            self._schedules, self._schedules_created = backup.schedules, created
-        if status == "completed":
-            self._note_completed(backup)
-        elif status in FAILED_STATUSES:
-            failed_at = backup.completed if backup.completed is not None else created
-            if _newer(failed_at, self._last_failure):
-                self._last_failure = failed_at
-        elif status in RUNNING_STATUSES and (
-            self._oldest_running is None or created < self._oldest_running
-        ):
-            self._oldest_running = created
-        expires = backup.expires
-        if expires is not None and self._now < expires <= self._warn_until:
-            self._expiring += 1
-
-    def _note_completed(self, backup: Backup) -> None:
-        completed, created, expires = backup.completed, backup.created, backup.expires
-        last = self._last_completed
-        if last is None or (
-            completed is not None and (last.completed is None or completed > last.completed)
-        ):
-            self._last_completed = backup
-        self._remember_size(completed or created, backup.size)
-        newest = self._newest_completed_created
-        if newest is None or created > newest:
-            self._newest_completed_created = created
-        if expires is not None and (
-            self._restorable_until is None or expires > self._restorable_until
-        ):
-            self._restorable_until = expires
-
-    def _remember_size(self, completed: float, size: int) -> None:
-        """Keep the sizes of the RECENT_SIZES newest completed backups."""
-        recent = self._recent_sizes
-        if len(recent) < RECENT_SIZES:
-            heapq.heappush(recent, (completed, size))
-        elif completed >= recent[0][0] and (completed, size) > recent[0]:
-            heapq.heapreplace(recent, (completed, size))
-
-    def summary(self) -> AddonSummary:
-        newest = self._newest
-        assert newest is not None and self._oldest_created is not None, "summary of no backups"
-        last = self._last_completed
-        offsets = week_offsets(self._schedules)
-        missed = None
-        if offsets:
-            missed = missed_slots(
-                offsets,
-                sorted(self._recent_created),
-                self._oldest_created,
-                now=self._now,
-                tolerance=self._rules.tolerance,
-                lookback=self._rules.lookback,
-            )
-        return AddonSummary(
-            project=self.project,
-            addon=self.addon,
-            project_name=newest.project_name or "",
-            addon_name=newest.addon_name or "",
-            addon_type=newest.addon_type or "",
-            addon_version=newest.addon_version or "",
-            backups_by_status=by_status(self._counts),
-            last_completed=None if last is None else last.completed,
-            last_completed_size=None if last is None else last.size,
-            recent_size_median=(
-                statistics.median(size for _, size in self._recent_sizes)
-                if self._recent_sizes
-                else None
-            ),
-            last_completed_duration=None
-            if last is None or last.completed is None
-            else max(0.0, last.completed - last.created),
-            newest_completed_created=self._newest_completed_created,
-            last_failure=self._last_failure,
-            oldest_running_created=self._oldest_running,
-            restorable_until=self._restorable_until,
-            expiring=self._expiring,
-            oldest_created=self._oldest_created,
-            schedules=self._schedules,
-            offsets=offsets,
-            expected_interval=longest_gap(offsets) if offsets else None,
-            missed_slots=missed,
+def summarize_addon(
+    project: str,
+    addon: str,
+    rows: list[int],
+    store: BackupStore,
+    *,
+    now: float,
+    warn_until: float,
+    rules: AddonRules,
+) -> AddonSummary:
+    """One addon's backups (`rows` of the store, in listing order, none expired) folded into
+    its summary with C-level passes over its columns. Ties go to the first in listing order."""
+    columns = _Columns.at(store, rows)
+    names = store.status_names
+    counts = Counter(columns.statuses)
+    newest = columns.created.index(max(columns.created))
+    ref = store.addon_refs[store.addons[rows[newest]]]
+    ordered = sorted(columns.created)
+    recent = ordered[bisect.bisect_left(ordered, now - rules.lookback - rules.tolerance) :]
+    schedules = store.schedule_lists[_newest_scheduled(columns, newest)]
+    finished = _Completed.of(columns, _with_status(columns, counts, names, {"completed"}))
+    offsets = week_offsets(schedules)
+    missed = None
+    if offsets:
+        missed = missed_slots(
+            offsets,
+            recent,
+            ordered[0],
+            now=now,
+            tolerance=rules.tolerance,
+            lookback=rules.lookback,
         )
+    return AddonSummary(
+        project=project,
+        addon=addon,
+        project_name=ref.project_name or "",
+        addon_name=ref.addon_name or "",
+        addon_type=ref.addon_type or "",
+        addon_version=ref.addon_version or "",
+        backups_by_status=by_status(Counter({names[i]: n for i, n in counts.items()})),
+        last_completed=finished.last,
+        last_completed_size=finished.last_size,
+        recent_size_median=finished.recent_size_median,
+        last_completed_duration=finished.last_duration,
+        newest_completed_created=finished.newest_created,
+        last_failure=_last_failure(columns, _with_status(columns, counts, names, FAILED_STATUSES)),
+        oldest_running_created=_oldest_running(
+            columns, _with_status(columns, counts, names, RUNNING_STATUSES)
+        ),
+        restorable_until=finished.restorable_until,
+        expiring=len(list(filter(warn_until.__ge__, columns.expires))),  # NaN compares false
+        oldest_created=ordered[0],
+        schedules=schedules,
+        offsets=offsets,
+        expected_interval=longest_gap(offsets) if offsets else None,
+        missed_slots=missed,
+    )
+
+
+class _Columns(NamedTuple):
+    """One addon's backups field by field, in listing order; statuses and schedules are
+    indices into the store's tables."""
+
+    statuses: tuple[int, ...]
+    created: tuple[float, ...]
+    completed: tuple[float, ...]  # NaN: not finished
+    expires: tuple[float, ...]  # NaN: never
+    sizes: tuple[int, ...]
+    schedules: tuple[int, ...]  # 0: none listed
+
+    @classmethod
+    def at(cls, store: BackupStore, rows: list[int]) -> _Columns:
+        if len(rows) == 1:  # itemgetter of one row gives a value, not a tuple
+            (row,) = rows
+            return cls(*((getattr(store, name)[row],) for name in cls._fields))
+        pick = operator.itemgetter(*rows)  # the values at `rows`, in C
+        return cls(*(pick(getattr(store, name)) for name in cls._fields))
+
+
+Mask = list[bool]
+
+
+def _with_status(
+    columns: _Columns, counts: Counter[int], names: list[str], wanted: Collection[str]
+) -> Mask | None:
+    """Which rows have one of the `wanted` statuses; None when none has."""
+    found = {i for i in counts if names[i] in wanted}
+    if not found:
+        return None
+    return list(map(found.__contains__, columns.statuses))
+
+
+def _newest_scheduled(columns: _Columns, newest: int) -> int:
+    """The schedule list of the newest backup that lists one (0: none does)."""
+    schedules = columns.schedules
+    if 0 not in schedules:
+        return schedules[newest]
+    listed = [(at, -row) for row, at in enumerate(columns.created) if schedules[row]]
+    return schedules[-max(listed)[1]] if listed else 0
+
+
+@dataclass(frozen=True)
+class _Completed:
+    last: float | None = None
+    last_size: int | None = None
+    last_duration: float | None = None
+    newest_created: float | None = None
+    restorable_until: float | None = None
+    recent_size_median: float | None = None
+
+    @classmethod
+    def of(cls, columns: _Columns, completed: Mask | None) -> _Completed:
+        """What the completed backups (the rows `completed` marks) tell."""
+        if completed is None:
+            return cls()
+        finished = list(itertools.compress(columns.completed, completed))
+        started = list(itertools.compress(columns.created, completed))
+        sizes = list(itertools.compress(columns.sizes, completed))
+        last = finished.index(max(finished))
+        recent = sorted(zip(finished, sizes, strict=True))[-RECENT_SIZES:]
+        expiries = itertools.compress(columns.expires, completed)
+        return cls(
+            last=finished[last],
+            last_size=sizes[last],
+            last_duration=max(0.0, finished[last] - started[last]),
+            newest_created=max(started),
+            restorable_until=max(filter(math.isfinite, expiries), default=None),
+            recent_size_median=statistics.median(size for _, size in recent),
+        )
+
+
+def _last_failure(columns: _Columns, failed: Mask | None) -> float | None:
+    """When the newest failure ended (or began, when it never ended)."""
+    if failed is None:
+        return None
+    ended = itertools.compress(columns.completed, failed)
+    began = itertools.compress(columns.created, failed)
+    return max(start if math.isnan(end) else end for end, start in zip(ended, began, strict=True))
+
+
+def _oldest_running(columns: _Columns, running: Mask | None) -> float | None:
+    if running is None:
+        return None
+    return min(itertools.compress(columns.created, running))

@@ -1,18 +1,23 @@
-"""Pure aggregation of one destination's backups, fed page by page in a single pass.
+"""Pure aggregation of one destination's backups, read from its store column by column.
 
 Nothing here does I/O or reads a clock: the poll's `now` is passed in, so the same backups
-always give the same summary.
+always give the same summary. Every pass over the rows is a C-level loop (Counter, map,
+compress, min/max over arrays); Python code runs once per status, addon or unusual row.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
+import math
+import operator
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.addons import AddonAccumulator, AddonRules, AddonSummary
-from exporter.backups import Backup, InvalidBackup, by_status, parse_backup
+from exporter.addons import AddonRules, AddonSummary, summarize_addon
+from exporter.backups import by_status, read_page
+from exporter.store import BackupStore
 
 
 @dataclass(frozen=True)
@@ -29,99 +34,72 @@ class DestinationSummary:
     addons: tuple[AddonSummary, ...] = ()
 
 
-_UNSEEN = object()
+def summarize_store(
+    store: BackupStore,
+    now: float,
+    warning_window: float,
+    rules: AddonRules | None = None,
+    invalid: int = 0,
+) -> DestinationSummary:
+    """The summary of every backup the store holds that has not expired by `now`."""
+    store = store.unexpired(now)
+    rules = rules or AddonRules(enabled=False)
+    names = store.status_names
+    counts = Counter(store.statuses)
+    warn_until = now + warning_window
+    return DestinationSummary(
+        backups_by_status=by_status(Counter({names[i]: n for i, n in counts.items()})),
+        bytes_by_status=by_status(_bytes_by_status(store, counts)),
+        last_completed=_last_completed(store, counts),
+        expiring=len(list(filter(warn_until.__ge__, store.expires))),  # NaN compares false
+        next_expiry=min(filter(math.isfinite, store.expires), default=None),
+        total=len(store),
+        invalid=invalid,
+        addons=tuple(
+            summarize_addon(*key, rows, store, now=now, warn_until=warn_until, rules=rules)
+            for key, rows in sorted(_rows_by_addon(store).items())
+            if rules.wants(*key)
+        ),
+    )
 
 
-class DestinationAccumulator:
-    """Folds backups into a DestinationSummary without keeping them."""
+def _bytes_by_status(store: BackupStore, counts: Counter[int]) -> Counter[str]:
+    """Bytes per status: the total, less what the rows of the other statuses hold."""
+    statuses, sizes, names = store.statuses, store.sizes, store.status_names
+    if not counts:
+        return Counter()
+    ((usual, _),) = counts.most_common(1)
+    others = itertools.compress(
+        range(len(store)), map(operator.ne, statuses, itertools.repeat(usual))
+    )
+    held: Counter[str] = Counter({names[i]: 0 for i in counts})
+    for row in others:
+        held[names[statuses[row]]] += sizes[row]
+    held[names[usual]] = sum(sizes) - sum(held.values())
+    return held
 
-    def __init__(self, now: float, warning_window: float, rules: AddonRules | None = None) -> None:
-        self._now = now
-        self._warn_until = now + warning_window
-        self._rules = rules or AddonRules(enabled=False)
-        self._addons: dict[tuple[str, str], AddonAccumulator | None] = {}
-        self._counts: Counter[str] = Counter()
-        self._bytes: Counter[str] = Counter()
-        self._last_completed: float | None = None
-        self._expiring = 0
-        self._next_expiry: float | None = None
-        self.invalid = 0
-        self.expired = 0
-        self.first_invalid_reason: str | None = None
 
-    def add_raw(self, raw: Any) -> Backup | None:
-        """Parse and add one API object; an unusable one is counted as invalid, not raised."""
-        try:
-            backup = parse_backup(raw)
-        except InvalidBackup as problem:
-            self.invalid += 1
-            if self.first_invalid_reason is None:
-                self.first_invalid_reason = str(problem)
-            return None
-        self.add(backup)
-        return backup
+def _last_completed(store: BackupStore, counts: Counter[int]) -> float | None:
+    done = [i for i in counts if store.status_names[i] == "completed"]
+    if not done:
+        return None
+    mask = map(operator.eq, store.statuses, itertools.repeat(done[0]))
+    return max(itertools.compress(store.completed, mask))
 
-    def add(self, backup: Backup) -> None:
-        self.add_all((backup,))
 
-    def add_all(self, backups: Iterable[Backup]) -> None:
-        """Fold backups in; a page at a time keeps this loop's state in local variables."""
-        now, warn_until = self._now, self._warn_until
-        addons, counts, sizes = self._addons, self._counts, self._bytes
-        last_completed, next_expiry = self._last_completed, self._next_expiry
-        expiring = expired = 0
-        for backup in backups:
-            expires = backup.expires
-            if expires is not None:
-                if expires <= now:
-                    # Past its expiredBy a backup is gone, whether or not the API lists it.
-                    expired += 1
-                    continue
-                if expires <= warn_until:
-                    expiring += 1
-                if next_expiry is None or expires < next_expiry:
-                    next_expiry = expires
-            if backup.addon_id is not None:
-                addon = addons.get((backup.project_id or "", backup.addon_id), _UNSEEN)
-                if addon is _UNSEEN:
-                    addon = self._first_of_addon(backup)
-                if addon is not None:
-                    addon.add(backup)
-            status = backup.status
-            counts[status] = counts.get(status, 0) + 1
-            sizes[status] = sizes.get(status, 0) + backup.size
-            if status == "completed":
-                completed = backup.completed
-                if completed is not None and (last_completed is None or completed > last_completed):
-                    last_completed = completed
-        self._last_completed, self._next_expiry = last_completed, next_expiry
-        self._expiring += expiring
-        self.expired += expired
-
-    def _first_of_addon(self, backup: Backup) -> AddonAccumulator | None:
-        """The accumulator for a new addon, or None when the rules leave it out; the filter
-        runs once per addon, not once per backup."""
-        key = (backup.project_id or "", backup.addon_id or "")
-        wanted = self._rules.enabled and self._rules.wants(*key)
-        accumulator = AddonAccumulator(*key, self._now, self._warn_until, self._rules)
-        self._addons[key] = accumulator if wanted else None
-        return self._addons[key]
-
-    def summary(self) -> DestinationSummary:
-        return DestinationSummary(
-            backups_by_status=by_status(self._counts),
-            bytes_by_status=by_status(self._bytes),
-            last_completed=self._last_completed,
-            expiring=self._expiring,
-            next_expiry=self._next_expiry,
-            total=sum(self._counts.values()),
-            invalid=self.invalid,
-            addons=tuple(
-                accumulator.summary()
-                for _, accumulator in sorted(self._addons.items())
-                if accumulator is not None
-            ),
-        )
+def _rows_by_addon(store: BackupStore) -> dict[tuple[str, str], list[int]]:
+    """The rows of each (project, addon), in listing order; backups of no addon left out."""
+    refs = store.addon_refs
+    by_ref: list[list[int]] = [[] for _ in refs]
+    # list.append(by_ref[index], row) for every row, in C
+    deque(map(list.append, map(by_ref.__getitem__, store.addons), range(len(store))), maxlen=0)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for ref, rows in zip(refs, by_ref, strict=True):
+        if rows and ref.addon_id is not None:
+            key = (ref.project_id or "", ref.addon_id)
+            # one addon seen with several names or versions: its rows, merged back in order
+            groups[key] = sorted(groups[key] + rows) if key in groups else rows
+    return groups
 
 
 def summarize(
@@ -130,8 +108,8 @@ def summarize(
     warning_window: float,
     rules: AddonRules | None = None,
 ) -> DestinationSummary:
-    """Fold a whole list at once (for tests and tools; the poller folds page by page)."""
-    accumulator = DestinationAccumulator(now, warning_window, rules)
-    for raw in raw_backups:
-        accumulator.add_raw(raw)
-    return accumulator.summary()
+    """Read and fold a whole list at once (for tests and tools; the poller reads pages)."""
+    read = read_page(list(raw_backups))
+    store = BackupStore()
+    store.extend(read.backups)
+    return summarize_store(store, now, warning_window, rules, invalid=len(read.invalid))

@@ -8,11 +8,12 @@ whole backup invalid (`InvalidBackup`), so the caller can skip it and count it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import operator
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -72,6 +73,41 @@ class Backup(NamedTuple):
 
 # NamedTuple's own constructor runs Python code; _make is tuple.__new__ in C.
 _make_backup = Backup._make
+
+
+class BackupColumns(NamedTuple):
+    """Backups field by field: one list per field of Backup, in the same order."""
+
+    ids: list[str]
+    statuses: list[str]
+    sizes: list[int]
+    created: list[float]
+    completed: list[float | None]
+    expires: list[float | None]
+    project_ids: list[str | None]
+    project_names: list[str | None]
+    addon_ids: list[str | None]
+    addon_names: list[str | None]
+    addon_types: list[str | None]
+    addon_versions: list[str | None]
+    schedules: list[tuple[Schedule, ...]]
+
+    @classmethod
+    def of(cls, backups: Sequence[Backup]) -> BackupColumns:
+        if not backups:
+            return cls(*([] for _ in cls._fields))
+        return cls(*map(list, zip(*backups, strict=True)))
+
+    def rows(self) -> list[Backup]:
+        return list(map(_make_backup, zip(*self, strict=True)))
+
+    def unexpired(self, now: float) -> BackupColumns:
+        """Without the backups whose expiredBy has passed: they are gone, listed or not."""
+        expires = self.expires
+        if not any(map(now.__ge__, filter(None, expires))):
+            return self
+        keep = [expiry is None or expiry > now for expiry in expires]
+        return BackupColumns(*(list(itertools.compress(column, keep)) for column in self))
 
 
 def parse_timestamp(value: Any) -> float | None:
@@ -388,15 +424,15 @@ def read_backup(raw: Any) -> Backup:
 
 
 class PageRead(NamedTuple):
-    backups: list[Backup]  # in listing order
+    backups: BackupColumns  # in listing order
     invalid: list[str]  # why each unusable item was skipped
 
 
 def read_page(items: list[Any]) -> PageRead:
     """Every item of a page; the same result as read_backup() on each, item by item."""
-    backups = _read_typical_page(items) if items else []
-    if backups is not None:
-        return PageRead(backups, [])
+    typical = _read_typical_page(items) if items else None
+    if typical is not None:
+        return PageRead(typical, [])
     read: list[Backup] = []
     invalid: list[str] = []
     for item in items:
@@ -404,7 +440,7 @@ def read_page(items: list[Any]) -> PageRead:
             read.append(read_backup(item))
         except InvalidBackup as problem:
             invalid.append(str(problem))
-    return PageRead(read, invalid)
+    return PageRead(BackupColumns.of(read), invalid)
 
 
 def _kind(values: Iterable[Any]) -> set[type]:
@@ -424,7 +460,7 @@ _tzinfo_of = operator.attrgetter("tzinfo")
 _name_of = operator.attrgetter("name")
 
 
-def _read_typical_page(items: list[Any]) -> list[Backup] | None:
+def _read_typical_page(items: list[Any]) -> BackupColumns | None:
     """A page whose every field has the API's usual form (WireBackups, ISO times with an
     offset, decimal sizes, whole-millisecond expiry), read without a Python call per item;
     None when anything is out of the ordinary, so that read_backup() decides item by item."""
@@ -464,30 +500,21 @@ def _read_typical_page(items: list[Any]) -> list[Backup] | None:
     if projects is None or addons is None:
         return None
     schedules = [item.schedules for item in items]
-    return list(
-        map(
-            _make_backup,
-            zip(
-                ids,
-                statuses,
-                map(int, sizes),
-                map(datetime.timestamp, created),
-                completed,
-                expires,
-                *projects,
-                *addons,
-                [
-                    c.addonType if type(c.addonType) is str and c.addonType else None
-                    for c in configs
-                ],
-                [
-                    c.addonVersion if type(c.addonVersion) is str and c.addonVersion else None
-                    for c in configs
-                ],
-                [_SCHEDULES_SEEN.get(s) or _wire_schedules(s) if s else () for s in schedules],
-                strict=True,
-            ),
-        )
+    return BackupColumns(
+        ids,
+        statuses,
+        list(map(int, sizes)),
+        list(map(datetime.timestamp, created)),
+        completed,
+        expires,
+        *projects,
+        *addons,
+        [c.addonType if type(c.addonType) is str and c.addonType else None for c in configs],
+        [
+            c.addonVersion if type(c.addonVersion) is str and c.addonVersion else None
+            for c in configs
+        ],
+        [_SCHEDULES_SEEN.get(s) or _wire_schedules(s) if s else () for s in schedules],
     )
 
 
@@ -511,7 +538,14 @@ _NAME_TYPES = _OPTIONAL_TEXT = {str, type(None)}
 def _expiries(values: list[Any]) -> list[float] | None:
     """expiredBy in epoch milliseconds (numbers or numeric text) as seconds; None when one is
     missing, zero, in seconds or not a number."""
-    if not _kind(values) <= _EXPIRY_TYPES:
+    kinds = _kind(values)
+    if (
+        kinds == {int}
+        and min(values) >= _SECONDS_MILLISECONDS_CUTOFF
+        and max(values) < _EXACT_INTEGERS
+    ):
+        return list(map(operator.truediv, values, itertools.repeat(1000.0)))  # as parse_expiry
+    if not kinds <= _EXPIRY_TYPES:
         return None
     try:
         numbers = list(map(float, values))

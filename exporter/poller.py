@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from exporter.aggregate import DestinationAccumulator, DestinationSummary
+from exporter.aggregate import DestinationSummary, summarize_store
 from exporter.budget import RequestBudget
 from exporter.client import ApiError, Destination, NorthflankClient, RequestStats
 from exporter.config import Account, Config
 from exporter.durations import format_duration
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
-from exporter.sync import Syncer, SyncResult
+from exporter.sync import Syncer
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,14 @@ class Poller:
         summary: DestinationSummary | None = None
         try:
             now = self._clock()
-            accumulator = DestinationAccumulator(
-                now, self._config.expiry_warning_window, self._config.addons
+            result = await self._syncer.sync(destination.id, now)
+            summary = summarize_store(
+                result.store,
+                now,
+                self._config.expiry_warning_window,
+                self._config.addons,
+                invalid=result.invalid,
             )
-            result = await self._syncer.sync(destination.id, now, accumulator.add_all)
-            summary = self._summarize(result, accumulator)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
             self._failures[(destination.id, problem.code)] += 1
@@ -206,14 +209,6 @@ class Poller:
             self._states[destination.id] = state
             self._publish()
         return error is None
-
-    @staticmethod
-    def _summarize(result: SyncResult, accumulator: DestinationAccumulator) -> DestinationSummary:
-        """The same fold over the held backups whether this poll read one page or all."""
-        if not result.folded:  # an incremental read folds the whole store afterwards
-            accumulator.add_all(result.store)
-        accumulator.invalid = result.invalid
-        return accumulator.summary()
 
     def _publish(self) -> None:
         states = tuple(self._states.values())

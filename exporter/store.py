@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from exporter.backups import RUNNING_STATUSES, Backup, Schedule
+from exporter.backups import RUNNING_STATUSES, Backup, BackupColumns, Schedule
 
 NONE = math.nan
 T = TypeVar("T")
@@ -116,18 +116,33 @@ class BackupStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def extend(self, backups: list[Backup]) -> None:
+    def extend(self, backups: BackupColumns) -> None:
         """Add backups at the end, column by column."""
         tables = self._tables
-        self.ids.extend(map(id_hash, [backup.id for backup in backups]))
-        self.created.extend([backup.created for backup in backups])
-        self.completed.extend([NONE if b.completed is None else b.completed for b in backups])
-        self.expires.extend([NONE if b.expires is None else b.expires for b in backups])
-        self.sizes.extend([backup.size for backup in backups])
-        self.statuses.extend(tables.statuses.indices([backup.status for backup in backups]))
-        refs = [backup[_ADDON_FIELDS] for backup in backups]
+        self.ids.extend(map(id_hash, backups.ids))
+        self.created.extend(backups.created)
+        self.completed.extend([NONE if time is None else time for time in backups.completed])
+        self.expires.extend([NONE if time is None else time for time in backups.expires])
+        self.sizes.extend(backups.sizes)
+        self.statuses.extend(tables.statuses.indices(backups.statuses))
+        refs = list(zip(*backups[_ADDON_FIELDS], strict=True))
         self.addons.extend(tables.addons.indices(refs, AddonRef._make))
-        self.schedules.extend(tables.schedules.indices([b.schedules for b in backups]))
+        self.schedules.extend(tables.schedules.indices(backups.schedules))
+
+    @property
+    def status_names(self) -> list[str]:
+        """What the statuses column's indices stand for."""
+        return self._tables.statuses.values
+
+    @property
+    def addon_refs(self) -> list[AddonRef]:
+        """What the addons column's indices stand for."""
+        return self._tables.addons.values
+
+    @property
+    def schedule_lists(self) -> list[tuple[Schedule, ...]]:
+        """What the schedules column's indices stand for; index 0 is no schedule."""
+        return self._tables.schedules.values
 
     def status(self, row: int) -> str:
         return self._tables.statuses.values[self.statuses[row]]
@@ -168,13 +183,13 @@ class BackupStore:
                 return row
         return -1
 
-    def spliced(self, head: Iterable[Backup], keep_from: int, now: float) -> BackupStore:
+    def spliced(self, head: BackupColumns, keep_from: int, now: float) -> BackupStore:
         """A new store: `head`, then this store's rows from `keep_from` on; expired rows dropped.
 
         Kept rows are copied column by column in slices between expired rows, not rebuilt.
         """
         merged = BackupStore(self._tables)
-        merged.extend([b for b in head if b.expires is None or b.expires > now])
+        merged.extend(head.unexpired(now))
         expires = self.expires
         start = keep_from
         for row in range(keep_from, len(self)):
@@ -183,6 +198,12 @@ class BackupStore:
                 start = row + 1
         merged._extend(self, start, len(self))
         return merged
+
+    def unexpired(self, now: float) -> BackupStore:
+        """This store, or a copy without the rows whose expiredBy has passed."""
+        if any(map(now.__ge__, self.expires)):  # NaN (never expires) compares false
+            return self.spliced(BackupColumns.of([]), 0, now)
+        return self
 
     def _extend(self, other: BackupStore, start: int, stop: int) -> None:
         if start < stop:

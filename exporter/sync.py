@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from exporter.backups import RUNNING_STATUSES, Backup, read_page
+from exporter.backups import RUNNING_STATUSES, Backup, BackupColumns, read_page
 from exporter.client import Page
 from exporter.store import BackupStore, id_hash
 
@@ -40,7 +40,6 @@ class SyncResult:
     invalid: int = 0
     first_invalid: str | None = None
     ordered: bool = True
-    folded: bool = False  # every stored backup also went through the fold passed in
 
 
 @dataclass
@@ -49,7 +48,7 @@ class _Reader:
 
     result: SyncResult = field(default_factory=lambda: SyncResult(BackupStore()))
 
-    def read(self, page: Page) -> list[Backup]:
+    def read(self, page: Page) -> BackupColumns:
         backups, invalid = read_page(page.items)
         if invalid:
             self.result.invalid += len(invalid)
@@ -64,32 +63,22 @@ def _check_count(page: Page) -> None:
         raise Misfit("count", f"a page says it holds {count} items and holds {len(page.items)}")
 
 
-Fold = Callable[[list[Backup]], None]  # called with each page's stored backups
-
-
-async def full_sync(pages: AsyncIterator[Page], now: float, fold: Fold | None = None) -> SyncResult:
-    """Every page; the store holds every listed backup that has not expired.
-
-    With `fold`, each stored backup is also folded as it is read: one pass instead of reading
-    the store back."""
+async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
+    """Every page; the store holds every listed backup that has not expired."""
     reader = _Reader()
     result = reader.result
-    result.folded = fold is not None
     previous = math.inf
     async for page in pages:
         result.pages += 1
         backups = reader.read(page)
-        created = [backup.created for backup in backups]
+        created = backups.created
         if result.ordered and (
             (created and created[0] > previous)
             or not all(map(operator.ge, created, itertools.islice(created, 1, None)))
         ):
             result.ordered = False
         previous = created[-1] if created else previous
-        for_store = [b for b in backups if b.expires is None or b.expires > now]
-        result.store.extend(for_store)
-        if fold is not None:
-            fold(for_store)
+        result.store.extend(backups.unexpired(now))
     return result
 
 
@@ -105,7 +94,7 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
     async for page in pages:
         result.pages += 1
         _check_count(page)
-        for backup in reader.read(page):
+        for backup in reader.read(page).rows():
             if backup.created > previous:
                 raise Misfit("order", "the backups are not listed newest first")
             previous = backup.created
@@ -128,7 +117,7 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
             break
     else:
         row = len(held)  # the walk read the whole list: nothing held is still needed
-    result.store = held.spliced(head, row, now)
+    result.store = held.spliced(BackupColumns.of(head), row, now)
     return result
 
 
@@ -180,10 +169,8 @@ class Syncer:
         self.pages_fetched: Counter[tuple[str, str]] = Counter()
         self.resyncs: Counter[tuple[str, str]] = Counter()
 
-    async def sync(self, destination: str, now: float, fold: Fold | None = None) -> SyncResult:
-        """Bring the destination's store up to date; on any error the held store is kept.
-
-        A full read also passes each backup it stores to `fold` (see full_sync)."""
+    async def sync(self, destination: str, now: float) -> SyncResult:
+        """Bring the destination's store up to date; on any error the held store is kept."""
         state = self._states.setdefault(destination, SyncState())
         reason = state.full_sync_reason(now, self._resync_interval, self._incremental)
         if reason is None and state.store is not None:
@@ -200,7 +187,7 @@ class Syncer:
                 return result
         if reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
-        result = await full_sync(self._counted(destination, "full"), now, fold)
+        result = await full_sync(self._counted(destination, "full"), now)
         if state.ordered and not result.ordered:
             log.warning(
                 "destination=%s lists backups out of order: reading every page on "

@@ -1,7 +1,11 @@
 """Per-addon aggregation on hand-built backups with hand-worked results."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from exporter.addons import AddonRules
 from exporter.aggregate import summarize
+from tests import reference
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -152,3 +156,76 @@ def test_info_labels_come_from_the_newest_backup():
     newer["config"]["addonVersion"] = "17"
     assert only_addon([newer, older]).addon_version == "17"
     assert only_addon([older, newer]).addon_version == "17"
+
+
+def generated_page(draw_items):
+    """Backups of a few addons, interleaved, with created times on a coarse grid (ties) and
+    distinct completion times."""
+    items = []
+    for n, (addon, status, created_steps, took, size, expires_hours, scheduled) in enumerate(
+        draw_items
+    ):
+        created = NOW - created_steps * 1800
+        finished = status == "completed" or (status == "failed" and n % 2 == 0)
+        item = backup(
+            f"b{n}",
+            status,
+            created,
+            created + took + n if finished else None,
+            size=size,
+            expires=NOW + expires_hours * HOUR,
+            addon=addon,
+            schedules=[HOURLY, DAILY][n % 2] if scheduled else None,
+        )
+        item["addon"]["name"] = f"{addon}-{n}"  # the newest backup's name must win
+        items.append(item)
+    return items
+
+
+# A few distinct backups, then up to 80 drawn from them: enough completed backups per addon
+# to go past the ten the size median is taken over.
+page_items = st.lists(
+    st.tuples(
+        st.sampled_from(["db", "cache", "queue"]),
+        st.sampled_from(["completed"] * 4 + ["failed", "aborted", "in-progress"]),
+        st.integers(0, 400),
+        st.integers(0, 7200),
+        st.integers(0, 10**12),
+        st.integers(1, 96),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=80,
+).flatmap(lambda few: st.lists(st.sampled_from(few), min_size=len(few), max_size=80))
+
+
+@settings(max_examples=150, deadline=None)
+@given(page_items)
+def test_every_addon_summary_matches_the_reference_fold(draw_items):
+    items = generated_page(draw_items)
+    summary = summarize(items, NOW, 24 * HOUR, RULES)
+    expected = reference.addon_expectations(items, NOW)
+    assert {(a.project, a.addon) for a in summary.addons} == set(expected)
+    for addon in summary.addons:
+        want = expected[(addon.project, addon.addon)]
+        assert dict(addon.backups_by_status) == want["counts"]
+        assert (addon.project_name, addon.addon_name) == (
+            want["info"]["project_name"],
+            want["info"]["addon_name"],
+        )
+        running_age = (
+            None if addon.oldest_running_created is None else NOW - addon.oldest_running_created
+        )
+        got = {
+            "last_completed": addon.last_completed,
+            "last_completed_size": addon.last_completed_size,
+            "size_median": addon.recent_size_median,
+            "last_completed_duration": addon.last_completed_duration,
+            "last_failure": addon.last_failure,
+            "running_age": running_age,
+            "restorable_until": addon.restorable_until,
+            "expiring": addon.expiring,
+            "missed": addon.missed_slots,
+            "expected_interval": addon.expected_interval,
+        }
+        assert got == {key: want[key] for key in got}

@@ -1,7 +1,8 @@
 """Aggregation of one destination's backups, on hand-built objects with hand-worked results."""
 
-from exporter.aggregate import DestinationAccumulator, summarize
-from exporter.backups import STATUSES
+from exporter.aggregate import summarize, summarize_store
+from exporter.backups import STATUSES, BackupColumns, parse_backup, read_page
+from exporter.store import BackupStore
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -84,24 +85,32 @@ def test_nothing_completed_means_no_last_completed():
 
 
 def test_empty_destination():
-    summary = DestinationAccumulator(NOW, HOUR).summary()
+    summary = summarize([], NOW, HOUR)
     assert dict(summary.backups_by_status) == dict.fromkeys(STATUSES, 0)
+    assert dict(summary.bytes_by_status) == dict.fromkeys(STATUSES, 0)
     assert (summary.last_completed, summary.next_expiry, summary.expiring) == (None, None, 0)
+    assert (summary.total, summary.invalid, summary.addons) == (0, 0, ())
 
 
-def test_first_invalid_reason_is_kept_for_the_log():
-    accumulator = DestinationAccumulator(NOW, HOUR)
-    accumulator.add_raw({"id": "x"})
-    accumulator.add_raw(None)
-    assert accumulator.invalid == 2
-    assert accumulator.first_invalid_reason == "status: missing or not a short string"
+def test_invalid_items_are_counted_and_the_first_reason_kept_for_the_log():
+    assert read_page([{"id": "x"}, None]).invalid == [
+        "status: missing or not a short string",
+        "backup: not an object",
+    ]
+    assert summarize([{"id": "x"}, None, BACKUPS[0]], NOW, HOUR).invalid == 2
 
 
 def test_a_backup_past_its_expiry_counts_nowhere_even_if_listed():
     gone = backup("gone", "completed", 900, iso(NOW - HOUR), iso(NOW - 0.5 * HOUR), NOW)
-    accumulator = DestinationAccumulator(NOW, 24 * HOUR)
-    accumulator.add_raw(gone)
-    summary = accumulator.summary()
+    summary = summarize([gone], NOW, 24 * HOUR)
     assert summary.total == 0
     assert summary.last_completed is None
-    assert accumulator.expired == 1
+
+
+def test_a_store_still_holding_an_expired_row_is_summarized_without_it():
+    store = BackupStore()
+    store.extend(BackupColumns.of([parse_backup(raw) for raw in BACKUPS[:6]]))  # f expired
+    assert len(store) == 6
+    summary = summarize_store(store, NOW, 24 * HOUR)
+    assert summary == summarize(BACKUPS[:6], NOW, 24 * HOUR)
+    assert summary.total == 5
