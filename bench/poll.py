@@ -273,6 +273,11 @@ def print_table(name: str, latency_ms: int, runs: Runs) -> None:
             f"{median(runs, role, 'rss_mb'):>8.0f}{median(runs, role, 'requests'):>9.0f}"
             f"{total / cpu:>14,.0f}{versus[0]:>18}{versus[1]:>19}{versus[2]:>18}"
         )
+    for role in runs:
+        if role != "floor":
+            pairs = zip(runs[role], runs["floor"], strict=True)
+            ratios = " ".join(f"{mine['cpu'] / floor['cpu']:.2f}x" for mine, floor in pairs)
+            print(f"  {role} CPU / floor CPU, run by run: {ratios}")
 
 
 def verdicts(results: dict[tuple[str, int], Runs]) -> list[str]:
