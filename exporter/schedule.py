@@ -84,13 +84,18 @@ def longest_gap(offsets: WeekOffsets) -> float:
 
 
 def slots_between(offsets: WeekOffsets, start: float, end: float) -> list[int]:
-    """Every slot in [start, end], oldest first (built week by week in C-level loops)."""
-    if not offsets or end < start:
-        return []
+    """Every slot in [start, end], oldest first (each week's share added in one C-level pass)."""
     slots: list[int] = []
-    for week in range(_week_start(start), int(end) + 1, WEEK):
-        slots.extend(map(operator.add, offsets, itertools.repeat(week)))
-    return slots[bisect.bisect_left(slots, start) : bisect.bisect_right(slots, end)]
+    if not offsets or end < start:
+        return slots
+    week = _week_start(start)
+    first = bisect.bisect_left(offsets, start - week)
+    while week <= end:
+        last = bisect.bisect_right(offsets, end - week)
+        slots.extend(map(operator.add, offsets[first:last], itertools.repeat(week)))
+        week += WEEK
+        first = 0
+    return slots
 
 
 def first_uncovered_slot(
@@ -141,12 +146,13 @@ def missed_slots(
     created within `tolerance` of them. `created` is sorted. Slots younger than `tolerance`
     are not judged yet: their backup may still be about to appear."""
     slots = slots_between(offsets, max(now - lookback, oldest_created - tolerance), now - tolerance)
-    # A slot is answered when some creation time lies in [slot - tolerance, slot + tolerance]:
-    # then the two bisections differ. One C-level pass over the slots, no Python loop.
+    # A slot is answered when the first creation time at or after slot - tolerance is at most
+    # slot + tolerance. One C-level pass over the slots, no Python loop.
     repeat = itertools.repeat
-    earliest = map(bisect.bisect_left, repeat(created), map(operator.sub, slots, repeat(tolerance)))
-    latest = map(bisect.bisect_right, repeat(created), map(operator.add, slots, repeat(tolerance)))
-    return sum(map(operator.eq, earliest, latest))
+    padded = [*created, math.inf]
+    earliest = map(operator.sub, slots, repeat(tolerance))
+    found = map(padded.__getitem__, map(bisect.bisect_left, repeat(padded), earliest))
+    return sum(map(operator.gt, found, map(operator.add, slots, repeat(tolerance))))
 
 
 def slots_backwards(offsets: WeekOffsets, moment: float) -> Iterator[float]:
