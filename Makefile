@@ -14,7 +14,7 @@ test: $(VENV)/.installed-test tools
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# Every benchmark, side by side with the floor and the SDK peer (about an hour on two cores).
+# Every benchmark, side by side with the floor and the SDK peer (about an hour and a half on two cores).
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/render.py

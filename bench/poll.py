@@ -8,10 +8,12 @@
 
 Each role runs in a process of its own (so CPU time and peak RSS are its own) against one
 simulator process per scenario that renders each page once and then serves it from memory, with
-0 ms or 20 ms added per page. Roles are interleaved and each figure is a median of `--runs`;
-the machine is noisy, so only ratios measured in one run mean anything.
+0 ms or 20 ms added per page; where there are two cores, the simulator keeps one and the
+measured role the other. Roles are interleaved and each figure is a median of `--runs`; the
+machine is noisy, so only ratios measured in one run mean anything, and every run's CPU ratio is
+printed under its table.
 
-    python bench/poll.py [--runs 3] [--scenarios 1k,100k,100kx10,1Mx50] [--latencies 0,20]
+    python bench/poll.py [--runs 5] [--scenarios 1k,100k,100kx10,1Mx50] [--latencies 0,20]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -165,6 +168,17 @@ def sdk(url: str, destinations: list[str]) -> Figures:
     return figures(cpu, wall, requests=requests, backups=backups)
 
 
+def pin(pid: int, core: int) -> None:
+    """Keep the simulator and the measured role on a core each (where there are two), so that
+    neither takes turns on the other's core or loses its caches to it."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) >= 2:
+        os.sched_setaffinity(pid, {cores[core]})
+
+
+SIMULATOR_CORE, MEASURED_CORE = 0, 1
+
+
 def run_role(role: str, url: str, destinations: list[str]) -> Figures:
     out = subprocess.run(
         [
@@ -211,6 +225,7 @@ def start_simulator(count: int, backups: int, latency_ms: int) -> tuple[subproce
         stdout=subprocess.PIPE,
         text=True,
     )
+    pin(process.pid, SIMULATOR_CORE)
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
 
@@ -322,7 +337,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--latencies", default="0,20", help="ms added to each page")
     parser.add_argument("--roles", default=",".join(ROLES))
@@ -331,6 +346,7 @@ def main() -> int:
     parser.add_argument("--destinations", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
+        pin(0, MEASURED_CORE)
         ids = args.destinations.split(",")
         result: Any = (
             sdk(args.url, ids)
