@@ -135,3 +135,18 @@ def test_the_reserve_is_left_for_the_other_users_of_the_token():
         assert all(r.status == 200 for r in log)
         assert any(r.at >= window_reset for r in log)  # and it resumed with the new window
         run(exporter.aclose())
+
+
+def test_a_reload_keeps_the_pause_a_429_began(simulator, clock):
+    config = replace(config_for(simulator, interval=30.0), rate_limit=RateLimitSettings())
+    fake = FakeTime(clock, NOW + HOUR)
+    exporter = Exporter(config, clock=clock, sleep=fake.sleep)
+    exporter.budget.rate_limited(NOW + 1800)  # as a 429 with x-ratelimit-reset 1800 does
+    paused_until = exporter.budget.paused_until
+    assert paused_until >= NOW + 1800
+    run(exporter.reload(config))
+    assert exporter.budget.paused_until == paused_until  # a new budget, the same pause
+    run(exporter.poller.run(fake.stop))
+    assert simulator.requests, "it never polled"
+    assert all(request.at >= paused_until for request in simulator.requests)
+    run(exporter.aclose())
