@@ -117,11 +117,22 @@ async def exporter(url: str, destinations: list[str]) -> Figures:
 
 def sdk(url: str, destinations: list[str]) -> Figures:
     """What a user would write: the SDK's .all() per destination, then Gauges."""
+    from northflank import ApiClient
+    from prometheus_client import generate_latest
+
+    client = ApiClient(api_token=TOKEN, base_url=url, timeout=300)
+    cpu, wall = time.process_time(), time.perf_counter()
+    registry, requests, backups = sdk_peer(client, destinations)
+    generate_latest(registry)
+    return figures(cpu, wall, requests=requests, backups=backups)
+
+
+def sdk_peer(client: Any, destinations: list[str]) -> tuple[Any, int, int]:
+    """The SDK peer's poll: its prometheus_client registry, the requests and the backups."""
     from collections import Counter
     from datetime import datetime
 
-    from northflank import ApiClient
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
     labels = ["destination", "status"]
@@ -139,9 +150,7 @@ def sdk(url: str, destinations: list[str]) -> Figures:
         ["destination", "project", "addon"],
         registry=registry,
     )
-    client = ApiClient(api_token=TOKEN, base_url=url, timeout=300)
     requests = backups = 0
-    cpu, wall = time.process_time(), time.perf_counter()
     for destination in destinations:
         listed = client.list.backup_destinations_backups.all(
             backup_destination_id=destination, per_page=100
@@ -164,8 +173,7 @@ def sdk(url: str, destinations: list[str]) -> Figures:
             last.labels(destination).set(max(newest.values()))
         for (project, addon), at in newest.items():
             addon_last.labels(destination, project, addon).set(at)
-    generate_latest(registry)
-    return figures(cpu, wall, requests=requests, backups=backups)
+    return registry, requests, backups
 
 
 def pin(pid: int, core: int) -> None:

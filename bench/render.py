@@ -6,6 +6,10 @@ and gzip in the OpenMetrics format Prometheus negotiates), and a whole HTTP GET 
 with gzip (the compressed bytes read, not inflated: that is the scraper's work). The
 once-per-poll rendering itself is timed too, for what a poll costs.
 
+Side by side, the SDK peer of bench/poll.py (its Gauges filled from the same backups), scraped
+the way prometheus_client serves a registry: rendered on every scrape, gzip-compressed when
+asked. Its registry holds far fewer series (four families), so the ratio flatters it.
+
     python bench/render.py [--scrapes 300]
 """
 
@@ -13,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import httpx
 
@@ -26,15 +32,27 @@ from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.web import WebServer, make_app
 
+try:  # the bench extra: pip install -e '.[bench]'
+    from northflank import ApiClient
+    from poll import sdk_peer
+    from prometheus_client import generate_latest
+except ImportError:
+    ApiClient = None
+
 TARGET_MEDIAN_MS = 2.0
 CASES = ((100, 10), (100, 200), (2000, 10), (2000, 50))  # (addons, backups per addon)
 PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
 
-async def polled_exporter(addons: int, per_addon: int) -> Exporter:
+async def polled(addons: int, per_addon: int) -> tuple[Exporter, Any]:
+    """The exporter after one poll, and the SDK peer's registry (None without the SDK)."""
     now = time.time()
     world = build_world(1, now, 1, addons * per_addon, addons_per_destination=addons)
     with Simulator(world, token="bench", clock=lambda: now, rate_limit=10**9) as simulator:  # noqa: S106
+        peer = None
+        if ApiClient is not None:
+            client = ApiClient(api_token=simulator.token, base_url=simulator.base_url)
+            peer, _, _ = sdk_peer(client, [d.id for d in world.destinations])
         config = Config(
             northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
             poll=replace(PollSettings(), incremental=False),
@@ -43,7 +61,7 @@ async def polled_exporter(addons: int, per_addon: int) -> Exporter:
         exporter = Exporter(config)
         await exporter.poll_once()
         await exporter.aclose()
-    return exporter
+    return exporter, peer
 
 
 def milliseconds(action: Callable[[], object], times: int) -> list[float]:
@@ -67,8 +85,12 @@ def summary(times: list[float]) -> str:
 
 
 def measure(addons: int, per_addon: int, scrapes: int) -> tuple[str, float]:
-    exporter = asyncio.run(polled_exporter(addons, per_addon))
+    exporter, peer = asyncio.run(polled(addons, per_addon))
     metrics = exporter.metrics
+    # The first scrape in a format renders it (the "render ms" column); from then on it is
+    # rendered at each poll, and scrapes, timed here, only copy it.
+    metrics.respond("", None)
+    metrics.respond(PROMETHEUS_ACCEPT, "gzip")
     plain = milliseconds(lambda: b"".join(metrics.respond("", None).chunks), scrapes)
     zipped = milliseconds(lambda: metrics.respond(PROMETHEUS_ACCEPT, "gzip").chunks, scrapes)
     plain_size = sum(map(len, metrics.respond("", None).chunks))
@@ -82,10 +104,15 @@ def measure(addons: int, per_addon: int, scrapes: int) -> tuple[str, float]:
             http = milliseconds(lambda: fetch_raw(client), scrapes)
     finally:
         web.stop()
+    versus = "       -       -       -"
+    if peer is not None:
+        peer_zipped = milliseconds(lambda: gzip.compress(generate_latest(peer)), scrapes)
+        ratio = statistics.median(zipped) / statistics.median(peer_zipped)
+        versus = f"{summary(peer_zipped)}{ratio:>7.3f}x"
     row = (
         f"{addons:>7}{addons * per_addon:>9}{summary(plain)}{summary(zipped)}{summary(http)}"
         f"{plain_size / 1024:>9.0f}{zipped_size / 1024:>8.0f}"
-        f"{statistics.median(rendering):>10.0f}"
+        f"{statistics.median(rendering):>10.0f}{versus}"
     )
     return row, statistics.median(zipped)
 
@@ -99,7 +126,7 @@ def main() -> int:
     print(f"/metrics per scrape, ms (median, p99) over {args.scrapes} scrapes")
     print(
         f"{'addons':>7}{'backups':>9}{'plain body':>16}{'gzip body':>16}{'HTTP gzip':>16}"
-        f"{'plain KB':>9}{'gzip KB':>8}{'render ms':>10}"
+        f"{'plain KB':>9}{'gzip KB':>8}{'render ms':>10}{'SDK peer gzip':>16}{'vs peer':>8}"
     )
     verdicts = []
     for addons, per_addon in CASES:
