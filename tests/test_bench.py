@@ -1,0 +1,53 @@
+"""The benchmarks still run: each script on a scenario small enough for the test suite (their
+figures are judged by `make bench`, never here)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parent.parent / "bench"
+
+
+def run_bench(script: str, *args: str, exit_code: int = 0) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == exit_code, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_the_poll_benchmark_runs_the_floor_and_the_exporter_side_by_side():
+    out = run_bench(
+        "poll.py",
+        "--scenarios",
+        "1k",
+        "--latencies",
+        "0",
+        "--runs",
+        "2",
+        "--roles",
+        "floor,exporter",
+    )
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:1].isalpha()}
+    # requests: 10 pages of 100 backups; the exporter also lists the destinations
+    assert (rows["floor"][4], rows["exporter"][4]) == ("10", "11")
+    ratios = out.split("exporter CPU / floor CPU, run by run:")[1].splitlines()[0].split()
+    assert len(ratios) == 2 and all(ratio.endswith("x") for ratio in ratios)
+
+
+def test_the_requests_benchmark_counts_both_modes_from_the_simulators_log():
+    # so few backups a destination that a full poll is only 3 pages: the target is missed,
+    # and the script says so and fails
+    out = run_bench(
+        "requests.py", "--destinations", "2", "--backups", "300", "--minutes", "10", exit_code=1
+    )
+    assert "(target >= 20x: MISSED)" in out
+    counted = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()[2:4]}
+    # 2 destinations x 3 pages + the listing, every minute, for an hour's rate
+    assert counted["full"] == 7 * 60
+    assert counted["incremental"] < counted["full"]
+    assert "incremental exposition equals a full poll's: yes" in out
