@@ -57,7 +57,7 @@ def summarize_store(
         invalid=invalid,
         addons=tuple(
             summarize_addon(*key, rows, store, now=now, warn_until=warn_until, rules=rules)
-            for key, rows in sorted(_rows_by_addon(store).items())
+            for key, rows in sorted(_rows_by_addon(store).items() if rules.enabled else ())
             if rules.wants(*key)
         ),
     )
