@@ -39,10 +39,13 @@ SCENARIOS = {  # name: (destinations, backups per destination)
 ROLES = ("floor", "exporter", "sdk")
 FROZEN = "2026-11-30T12:00:00+00:00"
 CONCURRENCY = 4  # the exporter's default poll.concurrency; the floor fetches as widely
-TARGET_CPU = 1.3  # exporter / floor, from 100k backups
-TARGET_CPU_FROM = 100_000
-TARGET_BYTES_PER_BACKUP = 80  # peak RSS growth from 1k to 1M backups
-TARGET_SDK_MEMORY = 5.0  # sdk / exporter peak RSS at 100k backups in one destination
+# The performance contract (issue 13): CPU is the last of our priorities, so the targets only
+# keep the exporter ahead of the script a user would write, and not far from the floor.
+TARGET_CPU_FLOOR = 2.0  # exporter / floor CPU, at 100k backups in 1 and in 10 destinations
+TARGET_CPU_SDK = 1.0  # exporter / SDK peer CPU, the same scenarios
+TARGET_CPU_SCENARIOS = ("100k", "100kx10")
+TARGET_BYTES_PER_BACKUP = 200  # peak RSS growth from 1k to 1M backups
+TARGET_SDK_MEMORY = 3.0  # sdk / exporter peak RSS at 100k backups in one destination
 TOKEN = "bench"  # noqa: S105 - the simulator's, not a secret
 
 Figures = dict[str, float]
@@ -89,25 +92,33 @@ async def floor(url: str, destinations: list[str]) -> Figures:
 
 
 async def exporter(url: str, destinations: list[str]) -> Figures:
-    from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
+    from exporter.config import (
+        Account,
+        Config,
+        NorthflankSettings,
+        PollSettings,
+        RateLimitSettings,
+    )
     from exporter.runtime import Exporter
 
-    config = Config(
+    account = Account(
         northflank=NorthflankSettings(api_url=url, token=TOKEN),
         destinations=tuple(destinations),
-        poll=replace(PollSettings(), concurrency=CONCURRENCY, timeout=300),
         rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
+    )
+    config = Config(
+        accounts=(account,), poll=replace(PollSettings(), concurrency=CONCURRENCY, timeout=300)
     )
     running = Exporter(config)
     cpu, wall = time.process_time(), time.perf_counter()
     clean = await running.poll_once()
-    stores = running.poller.held_stores()
+    stores = running.parts[0].poller.held_stores()
     held = sum(len(store) for store in stores)
     store_bytes = sum(store.nbytes() for store in stores)
     result = figures(
         cpu,
         wall,
-        requests=sum(running.stats.requests.values()),
+        requests=sum(running.parts[0].stats.requests.values()),
         store_bytes_per_backup=store_bytes / max(held, 1),
     )
     await running.aclose()
@@ -307,13 +318,19 @@ def verdicts(results: dict[tuple[str, int], Runs]) -> list[str]:
     """Each target the run could judge, with the figure that judges it."""
     lines = []
     for (name, latency), runs in results.items():
-        count, backups = SCENARIOS[name]
-        if latency == 0 and count * backups >= TARGET_CPU_FROM and "exporter" in runs:
+        if latency == 0 and name in TARGET_CPU_SCENARIOS and "exporter" in runs:
             cpu = ratio(runs, "exporter", "floor", "cpu")
-            met = "met" if cpu <= TARGET_CPU else "MISSED"
+            met = "met" if cpu <= TARGET_CPU_FLOOR else "MISSED"
             lines.append(
-                f"{name}: exporter CPU {cpu:.2f}x the floor (target <= {TARGET_CPU}x): {met}"
+                f"{name}: exporter CPU {cpu:.2f}x the floor (target <= {TARGET_CPU_FLOOR}x): {met}"
             )
+            if "sdk" in runs:
+                cpu = ratio(runs, "exporter", "sdk", "cpu")
+                met = "met" if cpu <= TARGET_CPU_SDK else "MISSED"
+                lines.append(
+                    f"{name}: exporter CPU {cpu:.2f}x the SDK peer's "
+                    f"(target <= {TARGET_CPU_SDK}x): {met}"
+                )
         if "sdk" in runs and "exporter" in runs and name == "100k" and latency == 0:
             memory = ratio(runs, "sdk", "exporter", "rss_mb")
             met = "met" if memory >= TARGET_SDK_MEMORY else "MISSED"

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.web import WebServer, make_app
@@ -53,10 +53,12 @@ async def polled(addons: int, per_addon: int) -> tuple[Exporter, Any]:
         if ApiClient is not None:
             client = ApiClient(api_token=simulator.token, base_url=simulator.base_url)
             peer, _, _ = sdk_peer(client, [d.id for d in world.destinations])
-        config = Config(
+        account = Account(
             northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
-            poll=replace(PollSettings(), incremental=False),
             rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
+        )
+        config = Config(
+            accounts=(account,), poll=replace(PollSettings(), incremental=False)
         ).with_listen_address("127.0.0.1:0")
         exporter = Exporter(config)
         await exporter.poll_once()

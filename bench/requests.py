@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import replace
 
-from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 
@@ -32,11 +32,14 @@ class SimulatedTime:
 
 
 def config(simulator: Simulator, interval: float, incremental: bool) -> Config:
-    return Config(
+    account = Account(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
-        poll=replace(PollSettings(), interval=interval, incremental=incremental, concurrency=4),
         # Unlimited here: the point is what each mode needs, not what a budget allows.
         rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
+    )
+    return Config(
+        accounts=(account,),
+        poll=replace(PollSettings(), interval=interval, incremental=incremental, concurrency=4),
     )
 
 
@@ -79,7 +82,7 @@ async def measure(args: argparse.Namespace) -> int:
         fresh = Exporter(config(simulator, interval, incremental=False), clock=clock)
         await fresh.poll_once()
         same = backup_lines(fresh) == backup_lines(incremental)
-        snapshot = incremental.poller.snapshot
+        snapshot = incremental.parts[0].poller.snapshot
         oldest = max(
             clock.now - s.last_success for s in snapshot.destinations if s.last_success is not None
         )

@@ -1,22 +1,20 @@
-"""Pure aggregation of one destination's backups, read from its store column by column.
+"""Pure aggregation of one destination's backups into the summary the collector renders.
 
 Nothing here does I/O or reads a clock: the poll's `now` is passed in, so the same backups
-always give the same summary. Every pass over the rows is a C-level loop (Counter, map,
-compress, min/max over arrays); Python code runs once per status, addon or unusual row.
+always give the same summary.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-import operator
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.addons import AddonRules, AddonSummary, summarize_addon
-from exporter.backups import by_status, read_page
+from exporter.addons import AddonSummary, summarize_addon
+from exporter.backups import read_page, wire_item
+from exporter.config import AddonRules
+from exporter.model import by_status
 from exporter.store import BackupStore
 
 
@@ -34,6 +32,9 @@ class DestinationSummary:
     addons: tuple[AddonSummary, ...] = ()
 
 
+AddonKey = tuple[str, str]  # (project id, "" when none; addon id)
+
+
 def summarize_store(
     store: BackupStore,
     now: float,
@@ -42,64 +43,55 @@ def summarize_store(
     invalid: int = 0,
 ) -> DestinationSummary:
     """The summary of every backup the store holds that has not expired by `now`."""
-    store = store.unexpired(now)
     rules = rules or AddonRules(enabled=False)
-    names = store.status_names
-    counts = Counter(store.statuses)
     warn_until = now + warning_window
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    last_completed: float | None = None
+    next_expiry: float | None = None
+    expiring = 0
+    rows_by_addon: dict[AddonKey, list[int]] = {}
+    for row, backup in enumerate(store):
+        if backup.is_expired(now):
+            continue
+        counts[backup.status] += 1
+        sizes[backup.status] += backup.size
+        if backup.status == "completed" and backup.completed is not None:
+            last_completed = _latest(last_completed, backup.completed)
+        if backup.expires is not None:
+            next_expiry = _earliest(next_expiry, backup.expires)
+            if backup.expires <= warn_until:
+                expiring += 1
+        if rules.enabled and backup.addon_id is not None:
+            key = (backup.project_id or "", backup.addon_id)
+            rows_by_addon.setdefault(key, []).append(row)
+    addons = []
+    for (project, addon), rows in sorted(rows_by_addon.items()):
+        if rules.wants(project, addon):
+            backups = [store.backup(row) for row in rows]
+            addons.append(
+                summarize_addon(
+                    project, addon, backups, now=now, warn_until=warn_until, rules=rules
+                )
+            )
     return DestinationSummary(
-        backups_by_status=by_status(Counter({names[i]: n for i, n in counts.items()})),
-        bytes_by_status=by_status(_bytes_by_status(store, counts)),
-        last_completed=_last_completed(store, counts),
-        expiring=len(list(filter(warn_until.__ge__, store.expires))),  # NaN compares false
-        next_expiry=min(filter(math.isfinite, store.expires), default=None),
-        total=len(store),
+        backups_by_status=by_status(counts),
+        bytes_by_status=by_status(sizes),
+        last_completed=last_completed,
+        expiring=expiring,
+        next_expiry=next_expiry,
+        total=sum(counts.values()),
         invalid=invalid,
-        addons=tuple(
-            summarize_addon(*key, rows, store, now=now, warn_until=warn_until, rules=rules)
-            for key, rows in sorted(_rows_by_addon(store).items() if rules.enabled else ())
-            if rules.wants(*key)
-        ),
+        addons=tuple(addons),
     )
 
 
-def _bytes_by_status(store: BackupStore, counts: Counter[int]) -> Counter[str]:
-    """Bytes per status: the total, less what the rows of the other statuses hold."""
-    statuses, sizes, names = store.statuses, store.sizes, store.status_names
-    if not counts:
-        return Counter()
-    ((usual, _),) = counts.most_common(1)
-    others = itertools.compress(
-        range(len(store)), map(operator.ne, statuses, itertools.repeat(usual))
-    )
-    held: Counter[str] = Counter({names[i]: 0 for i in counts})
-    for row in others:
-        held[names[statuses[row]]] += sizes[row]
-    held[names[usual]] = sum(sizes) - sum(held.values())
-    return held
+def _latest(known: float | None, moment: float) -> float:
+    return moment if known is None else max(known, moment)
 
 
-def _last_completed(store: BackupStore, counts: Counter[int]) -> float | None:
-    done = [i for i in counts if store.status_names[i] == "completed"]
-    if not done:
-        return None
-    mask = map(operator.eq, store.statuses, itertools.repeat(done[0]))
-    return max(itertools.compress(store.completed, mask))
-
-
-def _rows_by_addon(store: BackupStore) -> dict[tuple[str, str], list[int]]:
-    """The rows of each (project, addon), in listing order; backups of no addon left out."""
-    refs = store.addon_refs
-    by_ref: list[list[int]] = [[] for _ in refs]
-    # list.append(by_ref[index], row) for every row, in C
-    deque(map(list.append, map(by_ref.__getitem__, store.addons), range(len(store))), maxlen=0)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for ref, rows in zip(refs, by_ref, strict=True):
-        if rows and ref.addon_id is not None:
-            key = (ref.project_id or "", ref.addon_id)
-            # one addon seen with several names or versions: its rows, merged back in order
-            groups[key] = sorted(groups[key] + rows) if key in groups else rows
-    return groups
+def _earliest(known: float | None, moment: float) -> float:
+    return moment if known is None else min(known, moment)
 
 
 def summarize(
@@ -108,8 +100,8 @@ def summarize(
     warning_window: float,
     rules: AddonRules | None = None,
 ) -> DestinationSummary:
-    """Read and fold a whole list at once (for tests and tools; the poller reads pages)."""
-    read = read_page(list(raw_backups))
+    """Read and fold decoded JSON items at once (for tests and tools; the poller reads pages)."""
+    read = read_page([wire_item(raw) for raw in raw_backups])
     store = BackupStore()
     store.extend(read.backups)
     return summarize_store(store, now, warning_window, rules, invalid=len(read.invalid))

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from exporter import __version__
 from exporter.config import (
+    Account,
     Config,
     ConfigError,
     NorthflankSettings,
@@ -110,10 +111,13 @@ def start_demo_simulator() -> Simulator:
 
 
 def demo_config(simulator: Simulator) -> Config:
-    return Config(
+    account = Account(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
-        poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
         rate_limit=RateLimitSettings(requests_per_hour=DEMO_BUDGET),
+    )
+    return Config(
+        accounts=(account,),
+        poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
         source="(demo)",
     )
 

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import random
 import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from exporter import __version__
-from exporter.backups import decode_backup_page
-from exporter.budget import RequestBudget
+from exporter.backups import Item, wire_item
+from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
+from exporter.model import Destination
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,11 @@ DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
 BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
 _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
 _MAX_MESSAGE = 200
-Decode = Callable[[bytes], Any]
-# x-ratelimit-reset counts whole seconds, so one window's reset time wobbles by about that.
-_SAME_WINDOW_SLACK = 5.0
 
 
 class Page(NamedTuple):
-    items: list[Any]
+    items: list[Item]
     count: Any  # pagination.count as sent: the number of items on this page, in theory
-
-
-@dataclass(frozen=True)
-class Destination:
-    id: str
-    name: str
-    usage: str
 
 
 class ApiError(Exception):
@@ -62,32 +52,13 @@ class ApiError(Exception):
 
 
 class RequestStats:
-    """Counters and the latest rate-limit headers; written by the event loop only."""
+    """Requests made, by endpoint and outcome; written by the event loop only."""
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str]] = Counter()
-        self.rate_limit_remaining: float | None = None
-        self.rate_limit_limit: float | None = None
-        self.rate_limit_reset_at: float | None = None
 
     def record(self, endpoint: str, code: str) -> None:
         self.requests[(endpoint, code)] += 1
-
-    def note_window(self, remaining: float | None, reset_at: float | None) -> None:
-        """Keep the lowest `remaining` of the current window: concurrent answers arrive out of
-        order, and only a later reset time means a new window has begun."""
-        previous_reset = self.rate_limit_reset_at
-        new_window = (
-            reset_at is not None
-            and previous_reset is not None
-            and reset_at > previous_reset + _SAME_WINDOW_SLACK
-        )
-        if remaining is not None and (
-            new_window or self.rate_limit_remaining is None or remaining < self.rate_limit_remaining
-        ):
-            self.rate_limit_remaining = remaining
-        if reset_at is not None and (new_window or previous_reset is None):
-            self.rate_limit_reset_at = reset_at
 
 
 def _header_number(headers: httpx.Headers, name: str) -> float | None:
@@ -154,6 +125,7 @@ class NorthflankClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         budget: RequestBudget | None = None,
+        window: RateLimitWindow | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -162,6 +134,8 @@ class NorthflankClient:
         self._sleep = sleep
         self._clock = clock
         self._budget = budget
+        # What the API says of the token's window: the budget's, when there is a budget.
+        self.window = budget.window if budget is not None else window or RateLimitWindow(clock)
         self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
         self._http = httpx.AsyncClient(
             base_url=settings.api_url,
@@ -210,7 +184,7 @@ class NorthflankClient:
     async def backup_pages(self, destination_id: str) -> AsyncIterator[Page]:
         """Yield the raw backup objects of a destination, one page at a time."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
-        async for page in self._pages(BACKUPS_ENDPOINT, path, decode_backup_page):
+        async for page in self._pages(BACKUPS_ENDPOINT, path):
             data = page.get("data")
             if not isinstance(data, list):
                 raise ApiError(f"GET {path}: data is not a list", "invalid_body")
@@ -221,11 +195,10 @@ class NorthflankClient:
                     "oversized_page",
                 )
             pagination = page.get("pagination")
-            yield Page(data, pagination.get("count") if isinstance(pagination, dict) else None)
+            count = pagination.get("count") if isinstance(pagination, dict) else None
+            yield Page([wire_item(item) for item in data], count)
 
-    async def _pages(
-        self, endpoint: str, path: str, decode: Decode = json.loads
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(self, endpoint: str, path: str) -> AsyncIterator[dict[str, Any]]:
         """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
         cursor: str | None = None
         seen: set[str] = set()
@@ -233,7 +206,7 @@ class NorthflankClient:
             params: dict[str, str | int] = {"per_page": PER_PAGE}
             if cursor is not None:
                 params["cursor"] = cursor
-            body = await self._get_json(endpoint, path, params, decode)
+            body = await self._get_json(endpoint, path, params)
             yield body
             cursor = self._next_cursor(body, path, seen)
             if cursor is None:
@@ -262,11 +235,10 @@ class NorthflankClient:
         endpoint: str,
         path: str,
         params: dict[str, str | int],
-        decode: Decode = json.loads,
     ) -> dict[str, Any]:
         attempt = 0
         while True:
-            outcome, wait_hint = await self._attempt(endpoint, path, params, decode)
+            outcome, wait_hint = await self._attempt(endpoint, path, params)
             if isinstance(outcome, dict):
                 return outcome
             error = outcome
@@ -292,7 +264,7 @@ class NorthflankClient:
         return min(delay, self._poll.max_retry_wait)
 
     async def _attempt(
-        self, endpoint: str, path: str, params: dict[str, str | int], decode: Decode
+        self, endpoint: str, path: str, params: dict[str, str | int]
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
@@ -312,8 +284,8 @@ class NorthflankClient:
         if response.status_code != 200:
             return self._status_error(response, path)
         try:
-            body = decode(response.content)
-        except ValueError:
+            body = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
             message = f"GET {path}: HTTP 200 with a body that is not JSON"
             return ApiError(message, "invalid_body"), None
         if not isinstance(body, dict):
@@ -336,11 +308,9 @@ class NorthflankClient:
 
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
         limit = _header_number(headers, "x-ratelimit-limit")
-        if limit is not None:
-            self._stats.rate_limit_limit = limit
         remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_number(headers, "x-ratelimit-reset")
         reset_at = None if reset is None else self._clock() + reset
-        self._stats.note_window(remaining, reset_at)
+        self.window.observe(limit, remaining, reset_at)
         if self._budget is not None:
-            self._budget.observe(remaining, reset_at)
+            self._budget.check_reserve(remaining, reset_at)

@@ -17,8 +17,6 @@ from typing import Any, TypeVar
 
 import yaml
 
-from exporter.addons import AddonRules
-from exporter.budget import MIN_REQUESTS_PER_HOUR
 from exporter.durations import DurationError, parse_duration
 from exporter.shard import Shard
 
@@ -28,6 +26,7 @@ API_URL_ENV_VAR = "NORTHFLANK_API_BASE_URL"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 T = TypeVar("T")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MIN_REQUESTS_PER_HOUR = 10
 
 
 class ConfigError(Exception):
@@ -61,6 +60,27 @@ class RateLimitSettings:
     reserve: int = 100
 
 
+@dataclass(frozen=True)
+class AddonRules:
+    """Which addons get series, and how their schedules are judged."""
+
+    enabled: bool = True
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
+    tolerance: float = 300.0
+    grace: float = 3600.0
+    lookback: float = 7 * 86400.0
+
+    def wants(self, project: str, addon: str) -> bool:
+        """include/exclude are anchored regular expressions over "project/addon"."""
+        if not self.enabled:
+            return False
+        key = f"{project}/{addon}"
+        if self.include and not any(p.fullmatch(key) for p in self.include):
+            return False
+        return not any(p.fullmatch(key) for p in self.exclude)
+
+
 DEFAULT_ACCOUNT = "default"
 
 
@@ -76,11 +96,10 @@ class Account:
 
 @dataclass(frozen=True)
 class Config:
-    # The single account of a config without `accounts:`; see all_accounts().
-    northflank: NorthflankSettings = field(default_factory=NorthflankSettings)
-    destinations: tuple[str, ...] = ()
-    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    accounts: tuple[Account, ...] = ()
+    """The whole configuration. A file without `accounts:` describes one account, "default",
+    with its top-level northflank, destinations and rate_limit keys."""
+
+    accounts: tuple[Account, ...] = (Account(),)
     poll: PollSettings = field(default_factory=PollSettings)
     expiry_warning_window: float = 86400.0
     addons: AddonRules = field(default_factory=AddonRules)
@@ -89,14 +108,8 @@ class Config:
     shard: Shard = field(default_factory=Shard)
     source: str = "(no config file)"
 
-    def all_accounts(self) -> tuple[Account, ...]:
-        """The accounts polled: those under `accounts:`, else one named "default"."""
-        return self.accounts or (
-            Account(DEFAULT_ACCOUNT, self.northflank, self.destinations, self.rate_limit),
-        )
-
     def tokens(self) -> list[str]:
-        return [account.northflank.token for account in self.all_accounts()]
+        return [account.northflank.token for account in self.accounts]
 
     def with_listen_address(self, address: str) -> Config:
         host, port = parse_listen_address(address)
@@ -339,9 +352,11 @@ def _fields(cls: type) -> tuple[str, ...]:
     return tuple(cls.__dataclass_fields__)
 
 
-def _settings(cls: type[T], values: Mapping[str, Any], keys: Mapping[str, str]) -> T:
-    """A settings dataclass from the dotted keys given, defaults for the rest."""
-    defaults = cls()
+def _settings(
+    cls: type[T], values: Mapping[str, Any], keys: Mapping[str, str], defaults: T | None = None
+) -> T:
+    """A settings dataclass from the dotted keys given, `defaults` (or the class's) for the rest."""
+    defaults = defaults if defaults is not None else cls()
     return cls(**{name: values.get(key, getattr(defaults, name)) for name, key in keys.items()})
 
 
@@ -353,12 +368,10 @@ def _default_api_url(environ: Mapping[str, str]) -> str:
 
 
 def _rate_limit(
-    values: Mapping[str, Any], prefix: str, default: RateLimitSettings
+    values: Mapping[str, Any], prefix: str, defaults: RateLimitSettings
 ) -> RateLimitSettings:
     keys = {name: f"{prefix}rate_limit.{name}" for name in _fields(RateLimitSettings)}
-    return RateLimitSettings(
-        **{name: values.get(key, getattr(default, name)) for name, key in keys.items()}
-    )
+    return _settings(RateLimitSettings, values, keys, defaults)
 
 
 def _accounts(
@@ -408,30 +421,37 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
     values = _validate(raw, SCHEMA, "", environ)
     api_url = values.get("northflank.api_url") or _default_api_url(environ)
     rate_limit = _rate_limit(values, "", RateLimitSettings())
-    accounts: tuple[Account, ...] = ()
     if "accounts" in values:
         for key in (*SINGLE_ACCOUNT_KEYS, "destinations"):
             if values.get(key):
                 raise ConfigError(f"{key}: with accounts, set it on each account instead")
         accounts = _accounts(values["accounts"], environ, api_url, rate_limit)
-        token = ""
     else:
-        token = _resolve_token(values, environ)
+        accounts = (_single_account(values, environ, api_url, rate_limit),)
     poll = _settings(PollSettings, values, {name: f"poll.{name}" for name in _fields(PollSettings)})
-    rules = _settings(AddonRules, values, ADDON_RULE_KEYS)
     config = Config(
-        northflank=NorthflankSettings(
-            api_url=api_url, token=token, team=values.get("northflank.team")
-        ),
-        destinations=values.get("destinations", ()),
+        accounts=accounts,
         poll=poll,
         expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
-        addons=rules,
-        rate_limit=rate_limit,
-        accounts=accounts,
+        addons=_settings(AddonRules, values, ADDON_RULE_KEYS),
         source=source,
     )
     return config.with_listen_address(values.get("web.listen_address", ":10117"))
+
+
+def _single_account(
+    values: Mapping[str, Any],
+    environ: Mapping[str, str],
+    api_url: str,
+    rate_limit: RateLimitSettings,
+) -> Account:
+    """The one account of a file without `accounts:`, from its top-level keys."""
+    settings = NorthflankSettings(
+        api_url=api_url,
+        token=_resolve_token(values, environ),
+        team=values.get("northflank.team"),
+    )
+    return Account(DEFAULT_ACCOUNT, settings, values.get("destinations", ()), rate_limit)
 
 
 def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -13,9 +12,11 @@ from typing import Any
 
 from exporter.aggregate import DestinationSummary, summarize_store
 from exporter.budget import RequestBudget
-from exporter.client import ApiError, Destination, NorthflankClient, RequestStats
-from exporter.config import Account, Config
+from exporter.client import ApiError, NorthflankClient, RequestStats
+from exporter.config import Account, AddonRules, PollSettings
 from exporter.durations import format_duration
+from exporter.model import Destination
+from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
 from exporter.sync import Syncer
@@ -24,32 +25,44 @@ log = logging.getLogger(__name__)
 
 
 class _AccountLog(logging.LoggerAdapter[logging.Logger]):
-    """Names the account first on every line, when there are several."""
+    """Names the account first on every line."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         return f"account={self.extra['account'] if self.extra else ''} {msg}", kwargs
 
 
 class Poller:
+    """Polls one account's destinations and publishes what it finds as a Snapshot."""
+
     def __init__(
         self,
-        config: Config,
+        account: Account,
         client: NorthflankClient,
         stats: RequestStats,
         *,
-        account: Account | None = None,
+        poll: PollSettings,
+        addons: AddonRules,
+        expiry_warning_window: float,
+        shard: Shard,
+        name_in_logs: bool = False,
         budget: RequestBudget | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         after_cycle: Callable[[], None] | None = None,
+        snapshot: Snapshot | None = None,
     ) -> None:
-        """`after_cycle` runs when a cycle over every destination has published its snapshot."""
-        self._config = config
-        self._account = account or config.all_accounts()[0]
-        self._log = (
-            _AccountLog(log, {"account": self._account.name})
-            if config.accounts
+        """`name_in_logs` prefixes log lines with the account (when there are several);
+        `after_cycle` runs when a cycle over every destination has published its snapshot;
+        `snapshot` is what to export until the first poll (a reload's predecessor's)."""
+        self._account = account
+        self._poll = poll
+        self._addons = addons
+        self._expiry_warning_window = expiry_warning_window
+        self._shard = shard
+        self._log: logging.LoggerAdapter[logging.Logger] = (
+            _AccountLog(log, {"account": account.name})
+            if name_in_logs
             else logging.LoggerAdapter(log)
         )
         self._after_cycle = after_cycle
@@ -59,15 +72,13 @@ class Poller:
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
-        self._syncer = Syncer(
-            client.backup_pages, config.poll.full_resync_interval, config.poll.incremental
-        )
-        self.effective_interval = config.poll.interval
+        self._syncer = Syncer(client.backup_pages, poll.full_resync_interval, poll.incremental)
+        self.effective_interval = poll.interval
         self._failures: Counter[tuple[str, str]] = Counter()
         self._states: dict[str, DestinationState] = {}
         self._discovery_up: bool | None = None
         self._destinations_known = False
-        self.snapshot = Snapshot()
+        self.snapshot = snapshot or Snapshot()
 
     def held_stores(self) -> list[BackupStore]:
         return self._syncer.stores()
@@ -78,16 +89,22 @@ class Poller:
             started = self._monotonic()
             await self.poll_all()
             remaining = max(self.effective_interval - (self._monotonic() - started), 0.0)
-            if self._sleep is not None:
-                await self._sleep(remaining)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=remaining)
+            await self._wait(stop, remaining)
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep until the next poll, or until `stop` is set."""
+        waits = [asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def poll_all(self) -> bool:
         """One cycle over every destination; True when every request gave a usable answer."""
         listed_ok = await self._refresh_destinations()
-        limit = asyncio.Semaphore(self._config.poll.concurrency)
+        limit = asyncio.Semaphore(self._poll.concurrency)
 
         async def bounded(destination: Destination) -> bool:
             async with limit:
@@ -106,7 +123,7 @@ class Poller:
         """Poll less often when the configured interval would spend more than the budget."""
         if self._budget is None:
             return
-        interval = self._config.poll.interval
+        interval = self._poll.interval
         cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
         sustainable = self._budget.sustainable_interval(cost, interval)
         if sustainable > interval and self.effective_interval <= interval:
@@ -152,7 +169,7 @@ class Poller:
 
     def _mine(self, destination: str) -> bool:
         """Whether this exporter's shard polls the destination (always, when unsharded)."""
-        return self._config.shard.owns(self._account.name, destination)
+        return self._shard.owns(self._account.name, destination)
 
     async def _resolve(self, ident: str, listed: list[Destination] | None) -> Destination:
         """A configured destination's details: from the list, else from before, else asked for."""
@@ -180,8 +197,8 @@ class Poller:
             summary = summarize_store(
                 result.store,
                 now,
-                self._config.expiry_warning_window,
-                self._config.addons,
+                self._expiry_warning_window,
+                self._addons,
                 invalid=result.invalid,
             )
         except ApiError as problem:
@@ -204,7 +221,7 @@ class Poller:
             state = state.after_success(summary, self._clock(), duration)
         else:
             self._log.warning("destination=%s poll failed %s", destination.id, error)
-            state = state.after_failure(self._clock(), duration, self._config.poll.stale_after)
+            state = state.after_failure(self._clock(), duration, self._poll.stale_after)
         if destination.id in self._states:
             self._states[destination.id] = state
             self._publish()
@@ -215,13 +232,13 @@ class Poller:
         self.snapshot = Snapshot(
             destinations=states,
             api_requests=tuple(sorted(self._stats.requests.items())),
-            rate_limit_remaining=self._stats.rate_limit_remaining,
+            rate_limit_remaining=self._client.window.remaining,
             discovery_up=self._discovery_up,
             ready=self._destinations_known and all(state.polled for state in states),
-            addon_rules=self._config.addons,
+            addon_rules=self._addons,
             budget_per_hour=None if self._budget is None else self._budget.requests_per_hour,
-            rate_limit_reset_at=self._stats.rate_limit_reset_at,
-            throttled_seconds=0.0 if self._budget is None else self._budget.throttled_seconds,
+            rate_limit_reset_at=self._client.window.reset_at,
+            throttled_seconds=self._client.window.throttled_seconds,
             effective_interval=self.effective_interval,
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.registry import Collector
 
-from exporter.budget import RequestBudget
+from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.config import Account, Config
 from exporter.exposition import Exposition
 from exporter.poller import Poller
+from exporter.snapshot import Snapshot
 from exporter.web import WebServer, make_app
 from exporter.webconfig import WebConfig
 
@@ -41,7 +42,7 @@ class Exporter:
         config: Config,
         *,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`clock` and `sleep` replace real time in tests that simulate hours in seconds."""
         self._clock = clock
@@ -52,61 +53,59 @@ class Exporter:
         process = ProcessCollector(registry=None)
         # The snapshots are rendered once per poll cycle, the process metrics on every scrape.
         self.metrics = Exposition(_registry(snapshot), _registry(process), clock=clock)
-        self.parts: list[AccountParts] = []
-        self._build(config)
+        # Each token's rate-limit window outlives the configuration: reloads keep it.
+        self._windows: dict[str, RateLimitWindow] = {}
+        self.config = config
+        self.parts = self._build(config, {})
         self.render()
         self.web: WebServer | None = None
         self._polling: asyncio.Task[object] | None = None
         self._stop: asyncio.Event | None = None
 
-    # The single account's parts, for the usual one-account configuration and its tests.
-    @property
-    def poller(self) -> Poller:
-        return self.parts[0].poller
+    def _build(self, config: Config, previous: dict[str, AccountParts]) -> list[AccountParts]:
+        """New parts for every account; an account polled before keeps exporting its last
+        snapshot until its first poll."""
+        parts = []
+        for account in config.accounts:
+            before = previous.get(account.name)
+            snapshot = None if before is None else before.poller.snapshot
+            parts.append(self._account_parts(config, account, snapshot))
+        return parts
 
-    @property
-    def client(self) -> NorthflankClient:
-        return self.parts[0].client
-
-    @property
-    def budget(self) -> RequestBudget:
-        return self.parts[0].budget
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.parts[0].stats
-
-    def _build(self, config: Config) -> None:
-        """The parts that depend on the configuration: per account a budget, client, poller."""
-        self.config = config
-        self.parts = [self._account_parts(config, account) for account in config.all_accounts()]
-
-    def _account_parts(self, config: Config, account: Account) -> AccountParts:
-        real_sleep = self._sleep or asyncio.sleep
+    def _account_parts(
+        self, config: Config, account: Account, snapshot: Snapshot | None
+    ) -> AccountParts:
+        window = self._windows.setdefault(account.name, RateLimitWindow(self._clock))
         stats = RequestStats()
         budget = RequestBudget(
             account.rate_limit.requests_per_hour,
             account.rate_limit.reserve,
+            window,
             clock=self._clock,
-            sleep=real_sleep,
+            sleep=self._sleep,
         )
         client = NorthflankClient(
             account.northflank,
             config.poll,
             stats,
             clock=self._clock,
-            sleep=real_sleep,
+            sleep=self._sleep,
             budget=budget,
         )
         poller = Poller(
-            config,
+            account,
             client,
             stats,
-            account=account,
+            poll=config.poll,
+            addons=config.addons,
+            expiry_warning_window=config.expiry_warning_window,
+            shard=config.shard,
+            name_in_logs=len(config.accounts) > 1,
             budget=budget,
             clock=self._clock,
             sleep=self._sleep,
             after_cycle=self.render,
+            snapshot=snapshot,
         )
         return AccountParts(account, stats, budget, client, poller)
 
@@ -165,16 +164,8 @@ class Exporter:
         previous = {part.account.name: part for part in self.parts}
         await self._stop_polling()
         await self.aclose()
-        self._build(config)
-        for part in self.parts:
-            old = previous.get(part.account.name)
-            if old is None:
-                continue
-            part.poller.snapshot = old.poller.snapshot
-            # A pause for the API's rate limit outlives the configuration, and so does the
-            # counter.
-            part.budget.paused_until = old.budget.paused_until
-            part.budget.throttled_seconds = old.budget.throttled_seconds
+        self.config = config
+        self.parts = self._build(config, previous)
         if self._stop is not None:
             self._start_polling(self._stop)
         log.info("configuration reloaded from %s", config.source)

@@ -9,13 +9,11 @@ binary search in that set plus whole weeks.
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import math
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 
-from exporter.backups import Schedule
+from exporter.model import Schedule
 
 MINUTE = 60
 HOUR = 3600
@@ -29,11 +27,6 @@ WeekOffsets = tuple[int, ...]
 
 def week_offsets(schedules: Iterable[Schedule]) -> WeekOffsets:
     """Every slot of the schedules, as sorted seconds after Monday 00:00 UTC."""
-    return _week_offsets(tuple(schedules))
-
-
-@functools.lru_cache(maxsize=1024)  # addons share a handful of distinct schedule lists
-def _week_offsets(schedules: tuple[Schedule, ...]) -> WeekOffsets:
     offsets: set[int] = set()
     for schedule in schedules:
         hours: Sequence[int] = range(24) if schedule.interval == "hourly" else schedule.hours
@@ -74,7 +67,6 @@ def first_slot_at_or_after(offsets: WeekOffsets, moment: float) -> float:
     return latest if latest == moment else next_slot(offsets, moment)
 
 
-@functools.lru_cache(maxsize=1024)
 def longest_gap(offsets: WeekOffsets) -> float:
     """The longest time between two consecutive slots, the wrap into next week included."""
     if not offsets:
@@ -84,17 +76,15 @@ def longest_gap(offsets: WeekOffsets) -> float:
 
 
 def slots_between(offsets: WeekOffsets, start: float, end: float) -> list[int]:
-    """Every slot in [start, end], oldest first (each week's share added in one C-level pass)."""
+    """Every slot in [start, end], oldest first."""
     slots: list[int] = []
-    if not offsets or end < start:
-        return slots
     week = _week_start(start)
-    first = bisect.bisect_left(offsets, start - week)
     while week <= end:
-        last = bisect.bisect_right(offsets, end - week)
-        slots.extend(map(operator.add, offsets[first:last], itertools.repeat(week)))
+        for offset in offsets:
+            slot = week + offset
+            if start <= slot <= end:
+                slots.append(slot)
         week += WEEK
-        first = 0
     return slots
 
 
@@ -145,14 +135,15 @@ def missed_slots(
     """Slots in the lookback (not before the oldest listed backup) with no backup of any status
     created within `tolerance` of them. `created` is sorted. Slots younger than `tolerance`
     are not judged yet: their backup may still be about to appear."""
-    slots = slots_between(offsets, max(now - lookback, oldest_created - tolerance), now - tolerance)
-    # A slot is answered when the first creation time at or after slot - tolerance is at most
-    # slot + tolerance. One C-level pass over the slots, no Python loop.
-    repeat = itertools.repeat
-    padded = [*created, math.inf]
-    earliest = map(operator.sub, slots, repeat(tolerance))
-    found = map(padded.__getitem__, map(bisect.bisect_left, repeat(padded), earliest))
-    return sum(map(operator.gt, found, map(operator.add, slots, repeat(tolerance))))
+    missed = 0
+    for slot in slots_between(
+        offsets, max(now - lookback, oldest_created - tolerance), now - tolerance
+    ):
+        # the first backup created at or after slot - tolerance answers it if it is near enough
+        first = bisect.bisect_left(created, slot - tolerance)
+        if first == len(created) or created[first] > slot + tolerance:
+            missed += 1
+    return missed
 
 
 def slots_backwards(offsets: WeekOffsets, moment: float) -> Iterator[float]:

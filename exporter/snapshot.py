@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from exporter.addons import AddonRules
 from exporter.aggregate import DestinationSummary
-from exporter.client import Destination
+from exporter.config import AddonRules
+from exporter.model import Destination
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,16 @@ a page whose count disagrees with its items) is a Misfit, and the caller resyncs
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
-import operator
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from exporter.backups import RUNNING_STATUSES, Backup, BackupColumns, read_page
+from exporter.backups import read_page
 from exporter.client import Page
-from exporter.store import BackupStore, id_hash
+from exporter.model import RUNNING_STATUSES, Backup
+from exporter.store import BackupStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class _Reader:
 
     result: SyncResult = field(default_factory=lambda: SyncResult(BackupStore()))
 
-    def read(self, page: Page) -> BackupColumns:
+    def read(self, page: Page) -> list[Backup]:
         backups, invalid = read_page(page.items)
         if invalid:
             self.result.invalid += len(invalid)
@@ -70,15 +69,12 @@ async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
     previous = math.inf
     async for page in pages:
         result.pages += 1
-        backups = reader.read(page)
-        created = backups.created
-        if result.ordered and (
-            (created and created[0] > previous)
-            or not all(map(operator.ge, created, itertools.islice(created, 1, None)))
-        ):
-            result.ordered = False
-        previous = created[-1] if created else previous
-        result.store.extend(backups.unexpired(now))
+        for backup in reader.read(page):
+            if backup.created > previous:
+                result.ordered = False
+            previous = backup.created
+            if not backup.is_expired(now):
+                result.store.append(backup)
     return result
 
 
@@ -94,16 +90,12 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
     async for page in pages:
         result.pages += 1
         _check_count(page)
-        for backup in reader.read(page).rows():
+        for backup in reader.read(page):
             if backup.created > previous:
                 raise Misfit("order", "the backups are not listed newest first")
             previous = backup.created
             row = _skip_gone(held, row, backup.created, now)
-            if (
-                row < len(held)
-                and held.created[row] == backup.created
-                and held.ids[row] == id_hash(backup.id)
-            ):
+            if row < len(held) and held.holds(row, backup):
                 unchanged = held.same(row, backup)
                 row += 1
                 if (
@@ -117,7 +109,7 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
             break
     else:
         row = len(held)  # the walk read the whole list: nothing held is still needed
-    result.store = held.spliced(BackupColumns.of(head), row, now)
+    result.store = held.spliced(head, row, now)
     return result
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Faults, Simulator, build_world
 
@@ -95,11 +95,19 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 def config_for(simulator: Simulator, **poll: Any) -> Config:
     poll.setdefault("retry_backoff", 0.01)
     poll.setdefault("max_retry_wait", 2.0)
-    return Config(
+    account = Account(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
-        poll=replace(PollSettings(), **poll),
         rate_limit=RateLimitSettings(requests_per_hour=1_000_000, reserve=0),
-    ).with_listen_address("127.0.0.1:0")
+    )
+    return Config(accounts=(account,), poll=replace(PollSettings(), **poll)).with_listen_address(
+        "127.0.0.1:0"
+    )
+
+
+def with_account(config: Config, **changes: Any) -> Config:
+    """The config with these fields of its one account changed (destinations, rate_limit...)."""
+    (account,) = config.accounts
+    return replace(config, accounts=(replace(account, **changes),))
 
 
 # One event loop for the whole session: an exporter's HTTP connections belong to the loop

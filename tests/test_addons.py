@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.addons import AddonRules
 from exporter.aggregate import summarize
+from exporter.config import AddonRules
 from tests import reference
 
 NOW = 1_800_000_000.0

@@ -1,7 +1,8 @@
 """Aggregation of one destination's backups, on hand-built objects with hand-worked results."""
 
 from exporter.aggregate import summarize, summarize_store
-from exporter.backups import STATUSES, BackupColumns, parse_backup, read_page
+from exporter.backups import parse_backup, read_page, wire_item
+from exporter.model import STATUSES
 from exporter.store import BackupStore
 
 NOW = 1_800_000_000.0
@@ -93,7 +94,7 @@ def test_empty_destination():
 
 
 def test_invalid_items_are_counted_and_the_first_reason_kept_for_the_log():
-    assert read_page([{"id": "x"}, None]).invalid == [
+    assert read_page([wire_item({"id": "x"}), wire_item(None)]).invalid == [
         "status: missing or not a short string",
         "backup: not an object",
     ]
@@ -109,7 +110,7 @@ def test_a_backup_past_its_expiry_counts_nowhere_even_if_listed():
 
 def test_a_store_still_holding_an_expired_row_is_summarized_without_it():
     store = BackupStore()
-    store.extend(BackupColumns.of([parse_backup(raw) for raw in BACKUPS[:6]]))  # f expired
+    store.extend(parse_backup(raw) for raw in BACKUPS[:6])  # f expired
     assert len(store) == 6
     summary = summarize_store(store, NOW, 24 * HOUR)
     assert summary == summarize(BACKUPS[:6], NOW, 24 * HOUR)

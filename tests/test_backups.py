@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from exporter.backups import InvalidBackup, Schedule, parse_backup, parse_timestamp
+from exporter.backups import InvalidBackup, parse_backup, parse_timestamp
+from exporter.model import Schedule
 
 EXAMPLE = {  # the reference page's example response item, verbatim
     "id": "example-backup",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import replace
 
 import pytest
 
@@ -13,7 +12,17 @@ from exporter.budget import RequestBudget
 from exporter.config import RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from tests.conftest import NOW, TOKEN, Clock, FakeTime, config_for, parse_samples, pick, run
+from tests.conftest import (
+    NOW,
+    TOKEN,
+    Clock,
+    FakeTime,
+    config_for,
+    parse_samples,
+    pick,
+    run,
+    with_account,
+)
 
 HOUR = 3600.0
 
@@ -48,12 +57,12 @@ def test_the_bucket_never_allows_more_than_the_hourly_budget():
 
 
 def simulated(simulator, clock, until, **rate_limit):
-    config = replace(
+    config = with_account(
         config_for(simulator, interval=30.0), rate_limit=RateLimitSettings(**rate_limit)
     )
     fake = FakeTime(clock, until)
     exporter = Exporter(config, clock=clock, sleep=fake.sleep)
-    run(exporter.poller.run(fake.stop))
+    run(exporter.parts[0].poller.run(fake.stop))
     return exporter
 
 
@@ -138,15 +147,15 @@ def test_the_reserve_is_left_for_the_other_users_of_the_token():
 
 
 def test_a_reload_keeps_the_pause_a_429_began(simulator, clock):
-    config = replace(config_for(simulator, interval=30.0), rate_limit=RateLimitSettings())
+    config = with_account(config_for(simulator, interval=30.0), rate_limit=RateLimitSettings())
     fake = FakeTime(clock, NOW + HOUR)
     exporter = Exporter(config, clock=clock, sleep=fake.sleep)
-    exporter.budget.rate_limited(NOW + 1800)  # as a 429 with x-ratelimit-reset 1800 does
-    paused_until = exporter.budget.paused_until
+    exporter.parts[0].budget.rate_limited(NOW + 1800)  # as a 429 with x-ratelimit-reset 1800 does
+    paused_until = exporter.parts[0].budget.paused_until
     assert paused_until >= NOW + 1800
     run(exporter.reload(config))
-    assert exporter.budget.paused_until == paused_until  # a new budget, the same pause
-    run(exporter.poller.run(fake.stop))
+    assert exporter.parts[0].budget.paused_until == paused_until  # a new budget, the same pause
+    run(exporter.parts[0].poller.run(fake.stop))
     assert simulator.requests, "it never polled"
     assert all(request.at >= paused_until for request in simulator.requests)
     run(exporter.aclose())

@@ -138,10 +138,8 @@ def test_serves_and_stops_cleanly_on_signals(simulator, tmp_path, signum):
         assert httpx.get(f"http://127.0.0.1:{port}/-/healthy").status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'northflank_up{account="default",destination="primary-backups"} 1.0' in metrics
-        started = time.monotonic()
         process.send_signal(signum)
-        assert process.wait(timeout=5) == 0
-        assert time.monotonic() - started < 5
+        assert process.wait(timeout=5) == 0  # inside any orchestrator's grace period
     finally:
         if process.poll() is None:
             process.kill()
@@ -204,12 +202,12 @@ def wait_until(condition, timeout=15):
 def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, tmp_path):
     port = free_port()
     path = write_config(tmp_path, simulator, destinations="[primary-backups]")
+    log = tmp_path / "stderr.log"
     process = subprocess.Popen(
         [*EXPORTER, "--config.file", path, "--web.listen-address", f"127.0.0.1:{port}"],
         env={**os.environ, "TEST_NF_TOKEN": TOKEN},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log.open("w"),
     )
     try:
         wait_until_ready(port)
@@ -219,7 +217,7 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, 
         wait_until(lambda: scraped_destinations(port) == {"backups-02"})
         Path(path).write_text(Path(path).read_text() + "poll: {interval: soon}\n")
         process.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        wait_until(lambda: "reload failed" in log.read_text())
         assert process.poll() is None
         assert scraped_destinations(port) == {"backups-02"}
         process.send_signal(signal.SIGTERM)
@@ -227,7 +225,7 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, 
     finally:
         if process.poll() is None:
             process.kill()
-    stderr = process.stderr.read()
+    stderr = log.read_text()
     assert "configuration reloaded" in stderr
     failed = [line for line in stderr.splitlines() if "reload failed" in line]
     assert len(failed) == 1
@@ -248,14 +246,10 @@ def test_sigterm_during_a_stalled_request_still_exits_0_within_5_seconds(start_s
         stderr=subprocess.DEVNULL,
     )
     try:
-        # the other destination answered, so backups-02's request is out and stalled
-        wait_until(lambda: any("primary-backups" in r.path for r in simulator.requests))
-        time.sleep(1)
-        assert not any("backups-02/backups" in r.path for r in simulator.requests)
-        started = time.monotonic()
+        wait_until(lambda: any("backups-02/backups" in path for path in simulator.stalled))
+        assert not any("backups-02/backups" in r.path for r in simulator.requests)  # unanswered
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=5) == 0
-        assert time.monotonic() - started < 5
+        assert process.wait(timeout=5) == 0  # inside any orchestrator's grace period
     finally:
         if process.poll() is None:
             process.kill()

@@ -21,10 +21,10 @@ def write(tmp_path, text, name="config.yaml"):
 
 def test_the_example_file_loads_with_its_documented_values():
     config = load_config(str(EXAMPLE), {"NORTHFLANK_API_TOKEN": SECRET})
-    assert config.northflank.token == SECRET
-    assert config.northflank.api_url == "https://api.northflank.com"
-    assert config.northflank.team is None
-    assert config.destinations == ()
+    assert config.accounts[0].northflank.token == SECRET
+    assert config.accounts[0].northflank.api_url == "https://api.northflank.com"
+    assert config.accounts[0].northflank.team is None
+    assert config.accounts[0].destinations == ()
     assert (config.poll.interval, config.poll.timeout, config.poll.concurrency) == (300, 30, 4)
     assert config.poll.stale_after == 1800
     assert config.expiry_warning_window == 86400
@@ -34,7 +34,7 @@ def test_the_example_file_loads_with_its_documented_values():
 def test_every_key_but_the_token_has_a_default(tmp_path):
     config = load_config(write(tmp_path, f"northflank:\n  token: {SECRET}\n"), {})
     assert config == load_config(str(EXAMPLE), {"NORTHFLANK_API_TOKEN": SECRET}).__class__(
-        northflank=config.northflank, source=config.source
+        accounts=config.accounts, source=config.source
     )
 
 
@@ -42,8 +42,8 @@ def test_no_file_at_all_takes_the_token_and_url_from_the_environment():
     config = load_config(
         None, {"NF_API_TOKEN": SECRET, "NORTHFLANK_API_BASE_URL": "http://127.0.0.1:9/"}
     )
-    assert config.northflank.token == SECRET
-    assert config.northflank.api_url == "http://127.0.0.1:9"
+    assert config.accounts[0].northflank.token == SECRET
+    assert config.accounts[0].northflank.api_url == "http://127.0.0.1:9"
 
 
 def test_full_file(tmp_path):
@@ -61,8 +61,8 @@ web: {{listen_address: "127.0.0.1:9999"}}
 """,
     )
     config = load_config(path, {})
-    assert config.northflank.team == "platform-team"
-    assert config.destinations == ("primary", "logs-2")
+    assert config.accounts[0].northflank.team == "platform-team"
+    assert config.accounts[0].destinations == ("primary", "logs-2")
     assert (config.poll.interval, config.poll.timeout, config.poll.concurrency) == (5400, 90, 8)
     assert config.poll.max_retries == 0
     assert config.expiry_warning_window == 172800
@@ -74,7 +74,7 @@ def test_token_file_is_read_and_stripped(tmp_path):
     token_file.write_text(SECRET + "\n")
     token_file.chmod(0o600)
     config = load_config(write(tmp_path, f"northflank:\n  token_file: {token_file}\n"), {})
-    assert config.northflank.token == SECRET
+    assert config.accounts[0].northflank.token == SECRET
 
 
 def test_a_world_readable_token_file_is_warned_about(tmp_path, caplog):
@@ -245,7 +245,7 @@ def test_a_bad_listen_flag(capsys, monkeypatch):
 def test_environment_expansion_in_any_value(tmp_path):
     path = write(tmp_path, "northflank:\n  token: ${T}\n  api_url: http://${HOST}:8080\n")
     config = load_config(path, {"T": SECRET, "HOST": "127.0.0.1"})
-    assert config.northflank.api_url == "http://127.0.0.1:8080"
+    assert config.accounts[0].northflank.api_url == "http://127.0.0.1:8080"
 
 
 def test_config_error_is_raised_not_exit_for_library_use(tmp_path):
@@ -255,7 +255,7 @@ def test_config_error_is_raised_not_exit_for_library_use(tmp_path):
 
 def test_the_environment_of_this_process_is_the_default(monkeypatch):
     monkeypatch.setenv("NORTHFLANK_API_TOKEN", SECRET)
-    assert load_config(None).northflank.token == SECRET
+    assert load_config(None).accounts[0].northflank.token == SECRET
     assert os.environ["NORTHFLANK_API_TOKEN"] == SECRET
 
 

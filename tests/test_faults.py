@@ -10,7 +10,6 @@ import logging
 import math
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -18,16 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.aggregate import summarize
-from exporter.backups import (
-    STATUSES,
-    InvalidBackup,
-    WireBackup,
-    decode_backup_page,
-    parse_backup,
-    read_backup,
-    read_page,
-)
-from exporter.backups import _read_typical_page as read_typical_page
+from exporter.backups import InvalidBackup, parse_backup, read_page, wire_item
+from exporter.model import STATUSES, Backup, Schedule
 from exporter.runtime import Exporter
 from exporter.simulator import Faults
 from tests.conftest import (
@@ -378,125 +369,93 @@ def test_parsing_never_raises_and_counts_add_up(page):
     assert sum(count for _, count in summary.backups_by_status) == summary.total
 
 
-def outcome(read, raw):
-    try:
-        return read(raw)
-    except InvalidBackup as problem:
-        return f"invalid: {problem}"
+# --- the one reader on a hand-written odd page: every item judged alone, in listing order
 
-
-def agree_item_by_item(items, raws):
-    """read_page() and read_backup() on each item both give what parse_backup() does."""
-    expected = [outcome(parse_backup, raw) for raw in raws]
-    assert [outcome(read_backup, item) for item in items] == expected
-    page = read_page(items)
-    assert page.backups.rows() == [e for e in expected if not isinstance(e, str)]
-    assert [f"invalid: {reason}" for reason in page.invalid] == [
-        e for e in expected if isinstance(e, str)
-    ]
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(backup_objects, max_size=5))
-def test_the_fast_reader_agrees_with_the_tolerant_one(page):
-    """Whatever shape a page has, both readers make the same of every item."""
-    body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
-    agree_item_by_item(decode_backup_page(body)["data"], json.loads(body)["data"])
-
-
-finite = st.floats(allow_nan=False, allow_infinity=False)
-finite_ms = st.floats(min_value=1e11, max_value=1e14)
-moments = st.datetimes(timezones=st.none() | st.just(UTC)).map(lambda d: d.isoformat())
-reference = st.fixed_dictionaries(
-    {"id": st.text(max_size=8)}, optional={"name": st.text(max_size=8) | st.none()}
-)
-wire_shaped = st.fixed_dictionaries(
-    {"id": st.text(max_size=8), "status": st.sampled_from(STATUSES) | st.text(max_size=70)},
-    optional={
-        "config": st.fixed_dictionaries(
-            {},
-            optional={
-                "size": st.integers(-10, 10**19) | finite | st.text(max_size=12),
-                "addonType": st.text(max_size=5) | st.none(),
-                "addonVersion": st.text(max_size=5) | st.none(),
-            },
-        ),
-        "createdAt": moments | moments.map(lambda m: m + "Z") | st.integers(-10, 10**13),
-        "completedAt": st.just("") | st.none() | moments.map(lambda m: m + "Z"),
-        "expiredBy": st.integers(-10, 10**15) | finite | st.text(max_size=14),
-        "project": reference | st.none(),
-        "addon": reference | st.none(),
-        "schedules": st.none()
-        | st.lists(
-            st.fixed_dictionaries(
-                {"interval": st.sampled_from(["hourly", "daily", "weekly", "monthly"])},
-                optional={
-                    key: st.lists(st.integers(-1, 61), max_size=3)
-                    for key in ("minute", "hour", "day")
-                },
-            ),
-            max_size=2,
-        ),
+CREATED = "2026-11-30T10:00:00Z"
+ODD_PAGE = [
+    {  # the API's usual shape
+        "id": "usual",
+        "status": "completed",
+        "project": {"id": "shop", "name": "Shop"},
+        "addon": {"id": "db", "name": "DB"},
+        "config": {"size": "1234", "addonType": "postgresql", "addonVersion": "16"},
+        "schedules": [{"interval": "daily", "minute": [30, 0, 30], "hour": [2]}],
+        "expiredBy": "1900000000000.0",
+        "createdAt": CREATED,
+        "completedAt": "2026-11-30T10:05:00.500Z",
     },
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(wire_shaped, max_size=5))
-def test_pages_of_the_expected_shape_are_read_fast_and_alike(page):
-    body = json.dumps({"data": page, "pagination": {"hasNextPage": False}}).encode()
-    items = decode_backup_page(body)["data"]
-    assert all(type(item) is WireBackup for item in items)
-    agree_item_by_item(items, json.loads(body)["data"])
-
-
-aware = st.datetimes(
-    min_value=datetime(1990, 1, 1), timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])
-)
-milliseconds = st.integers(10**11, 10**14)
-typical = st.fixed_dictionaries(
+    {  # numbers where text is usual, text where numbers are, odd references
+        "id": "odd-types",
+        "status": "failed",
+        "project": "shop",
+        "addon": {"id": "", "name": "no id"},
+        "config": {"size": 12.0, "addonType": 7},
+        "schedules": [{"interval": "monthly", "minute": [0]}],
+        "expiredBy": 1_900_000_000,
+        "createdAt": 1_796_032_800_000,
+        "completedAt": "",
+    },
+    {  # a name that is not text is absent, the id stays
+        "id": "odd-name",
+        "status": "in-progress",
+        "addon": {"id": "db", "name": 5},
+        "config": {"size": "0"},
+        "createdAt": "2026-11-30 10:00:00",
+        "completedAt": None,
+    },
+    {"id": "bad-size", "status": "failed", "config": {"size": True}, "createdAt": CREATED},
     {
-        "id": st.text(min_size=1, max_size=8),
-        "status": st.sampled_from(STATUSES),
-        "config": st.fixed_dictionaries(
-            {"size": st.integers(0, 10**17).map(str)},
-            optional={"addonType": st.text(max_size=5), "addonVersion": st.text(max_size=5)},
-        ),
-        "createdAt": aware.map(lambda d: d.isoformat()),
-        "completedAt": aware.map(lambda d: d.isoformat().replace("+00:00", "Z")),
-        "expiredBy": milliseconds | milliseconds.map(lambda ms: f"{ms}.0") | finite_ms,
+        "id": "bad-expiry",
+        "status": "failed",
+        "config": {"size": "1"},
+        "createdAt": CREATED,
+        "expiredBy": "soon",
     },
-    optional={
-        "project": st.fixed_dictionaries({"id": st.text(min_size=1, max_size=5)}),
-        "addon": st.fixed_dictionaries(
-            {"id": st.text(min_size=1, max_size=5), "name": st.text(max_size=5)}
-        ),
+    {
+        "id": "bad-schedule",
+        "status": "failed",
+        "config": {"size": "1"},
+        "createdAt": CREATED,
+        "schedules": [{"interval": "weekly", "minute": [0], "hour": [1]}],
     },
-)
+    {"id": "unfinished", "status": "completed", "config": {"size": "1"}, "createdAt": CREATED},
+    "a string",
+    None,
+]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(typical, min_size=1, max_size=8), st.data())
-def test_typical_pages_are_read_at_once_and_alike(page, data):
-    for raw in page:  # while not completed, completedAt is empty, null or missing
-        if raw["status"] != "completed":
-            raw["completedAt"] = data.draw(st.sampled_from(["", None, raw["completedAt"], ...]))
-            if raw["completedAt"] is ...:
-                del raw["completedAt"]
-    body = json.dumps({"data": page}).encode()
-    items = decode_backup_page(body)["data"]
-    assert read_typical_page(items) is not None
-    agree_item_by_item(items, json.loads(body)["data"])
-
-
-def test_well_formed_pages_take_the_fast_reader(simulator):
-    raws = simulator.backups("primary-backups")
-    for start in range(0, len(raws), 100):
-        body = json.dumps({"data": raws[start : start + 100]}).encode()
-        items = decode_backup_page(body)["data"]
-        assert all(type(item) is WireBackup for item in items)
-        assert read_typical_page(items) is not None  # the page-at-once path, not item by item
-        agree_item_by_item(items, raws[start : start + 100])
+def test_the_reader_judges_each_item_of_an_odd_page_on_its_own():
+    body = json.dumps({"data": ODD_PAGE}).encode()
+    items = [wire_item(raw) for raw in json.loads(body)["data"]]
+    page = read_page(items)
+    created = 1_796_032_800.0
+    assert page.backups == [
+        Backup(
+            "usual",
+            "completed",
+            1234,
+            created,
+            created + 300.5,
+            1_900_000_000.0,
+            "shop",
+            "Shop",
+            "db",
+            "DB",
+            "postgresql",
+            "16",
+            (Schedule("daily", (0, 30), (2,)),),
+        ),
+        Backup("odd-types", "failed", 12, created, None, 1_900_000_000.0),
+        Backup("odd-name", "in-progress", 0, created, None, None, addon_id="db"),
+    ]
+    assert page.invalid == [
+        "config.size: not a number",
+        "expiredBy: not an epoch time: 'soon'",
+        "schedules: weekly schedule lacks its minute, hour or day list",
+        "completedAt: missing on a completed backup",
+        "backup: not an object",
+        "backup: not an object",
+    ]
 
 
 def test_log_level_of_a_fault_is_warning(caplog, start_simulator, clock):

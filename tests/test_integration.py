@@ -5,10 +5,10 @@ from datetime import datetime
 
 import pytest
 
-from exporter.backups import STATUSES
+from exporter.model import STATUSES
 from exporter.runtime import Exporter
 from exporter.simulator import Faults
-from tests.conftest import config_for, parse_samples, pick, poll_once, series
+from tests.conftest import config_for, parse_samples, pick, poll_once, series, with_account
 
 WINDOW = 86400.0
 
@@ -268,7 +268,7 @@ def test_a_destination_that_disappears_stops_being_exported(simulator, exporter)
 
 
 def test_configured_destinations_are_the_only_ones_polled(simulator, clock):
-    config = replace(config_for(simulator), destinations=("backups-02",))
+    config = with_account(config_for(simulator), destinations=("backups-02",))
     exporter = Exporter(config, clock=clock)
     assert poll_once(exporter) is True
     samples = scrape(exporter)
@@ -287,7 +287,7 @@ def test_configured_destinations_are_the_only_ones_polled(simulator, clock):
 
 
 def test_a_configured_destination_that_does_not_exist_is_down_not_fatal(simulator, clock):
-    config = replace(config_for(simulator), destinations=("backups-02", "gone"))
+    config = with_account(config_for(simulator), destinations=("backups-02", "gone"))
     exporter = Exporter(config, clock=clock)
     assert poll_once(exporter) is False
     samples = scrape(exporter)
@@ -310,9 +310,9 @@ def test_discovery_failure_keeps_polling_known_destinations(simulator, exporter)
 
 
 def test_ready_only_after_every_destination_was_polled(simulator, exporter):
-    assert exporter.poller.snapshot.ready is False
+    assert exporter.parts[0].poller.snapshot.ready is False
     poll_once(exporter)
-    assert exporter.poller.snapshot.ready is True
+    assert exporter.parts[0].poller.snapshot.ready is True
 
 
 def test_an_unknown_status_appears_and_then_vanishes(simulator, exporter):

@@ -173,7 +173,7 @@ def test_accounts_in_yaml_inherit_the_top_level_defaults():
         {},
         "test.yaml",
     )
-    first, second = config.all_accounts()
+    first, second = config.accounts
     assert (first.name, first.northflank.api_url, first.destinations) == (
         "team-a",
         "https://nf.example",
@@ -190,7 +190,7 @@ def test_accounts_in_yaml_inherit_the_top_level_defaults():
 
 def test_without_accounts_there_is_one_named_default():
     config = build_config({"northflank": {"token": "t0ken"}}, {}, "test.yaml")
-    (account,) = config.all_accounts()
+    (account,) = config.accounts
     assert account.name == "default" and account.northflank.token == "t0ken"
 
 
@@ -227,5 +227,5 @@ def test_the_commented_accounts_example_works_once_uncommented(tmp_path):
     secret.write_text("data-token\n")
     path.write_text(path.read_text().replace("/run/secrets/data-team-token", str(secret)))
     config = load_config(str(path), environ)
-    assert [a.name for a in config.all_accounts()] == ["platform", "data-team"]
-    assert config.all_accounts()[1].rate_limit.requests_per_hour == 200
+    assert [a.name for a in config.accounts] == ["platform", "data-team"]
+    assert config.accounts[1].rate_limit.requests_per_hour == 200

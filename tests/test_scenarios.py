@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.addons import AddonRules
+from exporter.config import AddonRules
 from exporter.runtime import Exporter
 from exporter.simulator.data import SCENARIOS
 from tests.conftest import NOW, config_for, parse_samples, pick, poll_once, series

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.backups import Schedule
+from exporter.model import Schedule
 from exporter.schedule import (
     WEEK,
     first_uncovered_slot,

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from exporter.backups import STATUSES
+from exporter.model import STATUSES
 from exporter.simulator import build_world
 from exporter.simulator.data import iso
 from tests.conftest import NOW, TOKEN

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.backups import wire_item
 from exporter.client import Page
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
@@ -40,7 +41,7 @@ def raw(ident, created, status="completed", size=10, expires=None):
 
 async def pages_of(items, per_page=2):
     for start in range(0, len(items), per_page):
-        chunk = items[start : start + per_page]
+        chunk = [wire_item(item) for item in items[start : start + per_page]]
         yield Page(chunk, len(chunk))
 
 
@@ -104,7 +105,7 @@ def test_a_page_whose_count_disagrees_is_a_misfit():
     store = held(LISTING)
 
     async def lying():
-        yield Page(LISTING[:2], 3)
+        yield Page([wire_item(item) for item in LISTING[:2]], 3)
 
     with pytest.raises(Misfit) as misfit:
         run(incremental_sync(lying(), store, NOW))
@@ -170,7 +171,7 @@ def test_incremental_exposition_equals_a_fresh_full_poll(steps, seed):
             run(fresh.poll_once())
             assert backup_series(incremental) == backup_series(fresh)
             run(fresh.aclose())
-        pages = dict(incremental.poller.snapshot.pages_fetched)
+        pages = dict(incremental.parts[0].poller.snapshot.pages_fetched)
         assert pages.get(("primary-backups", "incremental"), 0) >= 1
         run(incremental.aclose())
     asyncio.set_event_loop(None)

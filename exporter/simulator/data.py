@@ -16,8 +16,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from exporter.backups import parse_schedule
-from exporter.schedule import DAY, HOUR, WEEK, WeekOffsets, last_slot, slots_backwards, week_offsets
+# The simulator works out its schedules' slots in its own simple way, day by day, and shares no
+# code with the exporter's schedule arithmetic, which it exists to check.
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+WEEK = 7 * DAY
 
 ADDON_KINDS = (
     ("postgresql", "16.4.0"),
@@ -82,12 +86,45 @@ class SimAddon:
     behaviour: str = "normal"
 
     @cached_property
-    def offsets(self) -> WeekOffsets:
-        return week_offsets(s for s in map(parse_schedule, self.schedules) if s is not None)
+    def day_slots(self) -> tuple[tuple[int, ...], ...]:
+        """For each weekday (0 = Monday, as the API counts), its slots as sorted seconds after
+        midnight UTC."""
+        days = []
+        for weekday in range(7):
+            seconds: set[int] = set()
+            for schedule in self.schedules:
+                if schedule["interval"] == "weekly" and weekday not in schedule["day"]:
+                    continue
+                hours = range(24) if schedule["interval"] == "hourly" else schedule["hour"]
+                for hour in hours:
+                    for minute in schedule["minute"]:
+                        seconds.add(hour * HOUR + minute * MINUTE)
+            days.append(tuple(sorted(seconds)))
+        return tuple(days)
+
+    @property
+    def slots_per_week(self) -> int:
+        return sum(len(day) for day in self.day_slots)
 
     @property
     def mean_gap(self) -> float:
-        return WEEK / len(self.offsets) if self.offsets else DAY
+        return WEEK / self.slots_per_week if self.slots_per_week else DAY
+
+    def slots_backwards(self, moment: float) -> Iterator[float]:
+        """The schedule's slots at or before `moment`, newest first, without end."""
+        if not self.slots_per_week:
+            return
+        midnight = moment - moment % DAY
+        while True:
+            weekday = datetime.fromtimestamp(midnight, tz=UTC).weekday()
+            for seconds in reversed(self.day_slots[weekday]):
+                if midnight + seconds <= moment:
+                    yield float(midnight + seconds)
+            midnight -= DAY
+
+    def last_slot(self, moment: float) -> float:
+        """The latest slot at or before `moment`."""
+        return next(self.slots_backwards(moment))
 
 
 @dataclass(frozen=True)
@@ -304,15 +341,15 @@ def _still_listed(world: World, run: Run, now: float) -> bool:
 
 def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
     """The addon's listed backups at `now`: its slots within retention, shaped by its behaviour."""
-    if addon.keep <= 0 or not addon.offsets:
+    if addon.keep <= 0 or not addon.slots_per_week:
         return
     retention = addon.keep * addon.mean_gap
     newest = now
     if addon.behaviour == "stopped":
-        at_start = slots_backwards(addon.offsets, world.anchor)
+        at_start = addon.slots_backwards(world.anchor)
         newest = min(now, [next(at_start) for _ in range(STOPPED_SLOTS + 1)][-1])
     special = _BEHAVIOURS.get(addon.behaviour)
-    for slot in slots_backwards(addon.offsets, newest):
+    for slot in addon.slots_backwards(newest):
         if slot + retention + world.deletion_lag + EXPIRY_SLACK <= now:
             return
         run = _slot_run(world, addon, slot, retention)
@@ -336,7 +373,7 @@ def _skipped_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
 
 
 def _stuck_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
-    if slot == last_slot(addon.offsets, world.anchor - STUCK_SINCE):
+    if slot == addon.last_slot(world.anchor - STUCK_SINCE):
         return run._replace(outcome="completed", duration=FOREVER)
     return run._replace(outcome="completed")
 
@@ -346,14 +383,14 @@ def _failing_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
 
 
 def _expiring_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
-    cutoff = last_slot(addon.offsets, world.anchor - EXPIRING_FAILS_SINCE)
+    cutoff = addon.last_slot(world.anchor - EXPIRING_FAILS_SINCE)
     retention = world.anchor + EXPIRING_AFTER_START - cutoff
     outcome = "failed" if slot > cutoff else "completed"
     return run._replace(created=slot, expires=slot + retention, outcome=outcome)
 
 
 def _shrunk_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
-    newest = slot == last_slot(addon.offsets, world.anchor)
+    newest = slot == addon.last_slot(world.anchor)
     return run._replace(
         outcome="completed",
         size_factor=SHRUNK_FACTOR if newest else 1.0,

@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.backups import parse_timestamp
 from exporter.simulator.data import Listed, SimDestination, World
 
 MAX_PER_PAGE = 100
@@ -35,6 +35,20 @@ _ROUTE = re.compile(
     r"^/v1(?:/teams/(?P<team>[^/]+))?/backup-destinations"
     r"(?:/(?P<destination>[^/]+)(?P<backups>/backups)?)?/?$"
 )
+
+
+def _created_at(backup: Any) -> float:
+    """Where an injected backup sorts: its createdAt as epoch seconds, 0 when unreadable."""
+    value = backup.get("createdAt") if isinstance(backup, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value / 1000 if value > 1e11 else float(value)
+    if not isinstance(value, str):
+        return 0.0
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass
@@ -140,6 +154,7 @@ class Simulator:
         self.clock = clock
         self.refresh_seconds = refresh_seconds
         self.requests: list[RequestRecord] = []
+        self.stalled: list[str] = []  # paths whose answer is being held back, as they arrive
         self._lock = threading.Lock()
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
@@ -219,7 +234,7 @@ class Simulator:
         """List well-formed backups in their place by createdAt (manual ones, say)."""
         with self._lock:
             self._placed.setdefault(destination_id, []).extend(
-                Listed(parse_timestamp(backup["createdAt"]) or 0.0, backup) for backup in backups
+                Listed(_created_at(backup), backup) for backup in backups
             )
             self._listings.clear()
 
@@ -319,6 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = sim.faults.destination_fault.get(_destination_of(url.path) or "")
         if fault == "stall" or sim.draw(sim.faults.stall_rate):
+            sim.stalled.append(url.path)
             time.sleep(sim.faults.stall_seconds)
         if fault == "truncated" or sim.draw(sim.faults.malformed_rate):
             body = body[: len(body) // 2]

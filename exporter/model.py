@@ -1,0 +1,67 @@
+"""What the exporter knows about Northflank, apart from how it is read or folded.
+
+A `Backup` is one stored row of a destination's listing, a `Schedule` one entry of its
+`schedules`, a `Destination` one backup destination. Parsing lives in `backups.py` and
+`client.py`; folding in `aggregate.py` and `addons.py`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import NamedTuple
+
+STATUSES = (
+    "scheduled",
+    "in-progress",
+    "completed",
+    "aborting",
+    "aborted",
+    "failed",
+    "not-supported",
+)
+RUNNING_STATUSES = frozenset({"scheduled", "in-progress", "aborting"})
+FAILED_STATUSES = frozenset({"failed", "aborted"})
+INTERVALS = ("hourly", "daily", "weekly")
+
+
+def by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """Every documented status (0 when absent), then any new status the API invented."""
+    extra = sorted(status for status in counts if status not in STATUSES)
+    return tuple((status, counts[status]) for status in (*STATUSES, *extra))
+
+
+class Schedule(NamedTuple):
+    """One backup schedule: UTC minutes, hours and days (0 = Monday) of its slots."""
+
+    interval: str
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...] = ()
+    days: tuple[int, ...] = ()
+
+
+class Backup(NamedTuple):
+    id: str
+    status: str
+    size: int
+    created: float
+    completed: float | None
+    expires: float | None
+    project_id: str | None = None
+    project_name: str | None = None
+    addon_id: str | None = None
+    addon_name: str | None = None
+    addon_type: str | None = None
+    addon_version: str | None = None
+    schedules: tuple[Schedule, ...] = ()
+
+    def is_expired(self, now: float) -> bool:
+        """Past its expiredBy a backup is gone, whether or not the API still lists it."""
+        return self.expires is not None and self.expires <= now
+
+
+@dataclass(frozen=True)
+class Destination:
+    id: str
+    name: str
+    usage: str
