@@ -1,9 +1,24 @@
-"""Spending the API rate limit like money: a token bucket per API token, and pauses.
+"""Spending the API rate limit: a rolling hour of this exporter's own requests, and pauses.
 
-The bucket holds one minute's worth of requests and refills so that no hour, the first one
-included, sees more than `requests_per_hour`. Whatever the bucket says, requests stop while the
-API reports fewer than `reserve` requests left in its window, and after a 429, until the
-window resets: other tools (CI, the CLI, scripts) share the token.
+The promises, for one token:
+
+- No rolling hour ever holds more than `requests_per_hour` of the exporter's requests, the first
+  hour included: every request is logged with the time it was sent, and one waits while the
+  last hour's log is full. Within that, a request goes at once, so a read the budget can afford
+  runs at the API's own pace (and `poll.concurrency`).
+- A full read (the first one, a resync) may fill only FULL_READ_SHARE of the rolling hour: the
+  last quarter is kept for the polls that follow it in the same hour. A quarter because the
+  steady state is cheap: at the default 300 an hour and 5-minute polls, 75 requests are six a
+  cycle, the listing and an incremental page for each of five destinations; a larger account
+  has its interval stretched for the rest of that hour (`interval_for`) rather than its polls
+  starved until the first read leaves the window.
+- Requests stop while the API reports fewer than `reserve` requests left in its window, and
+  after a 429, until the window resets: other tools (CI, the CLI, scripts) share the token.
+
+The log lives in memory: a restarted exporter does not know what its predecessor sent, so in
+the hour after a restart the API may see up to the old process's spend plus the new one's
+first read (at most 1.75 times the budget). The reserve, which the API's own counters drive,
+still keeps the token's other users whole.
 
 `RateLimitWindow` is the one record of what the API says of the token's window and of the pause
 that calls for; it lives as long as the process, and each budget built for the account (at
@@ -13,8 +28,11 @@ start, at every reload) spends against the same one.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from exporter.durations import format_duration
@@ -22,6 +40,11 @@ from exporter.durations import format_duration
 log = logging.getLogger(__name__)
 
 HOUR = 3600.0
+# A full read may fill this share of the rolling hour; the rest is kept for the polls after it.
+FULL_READ_SHARE = 0.75
+# The API logs a request when it arrives, a little after we send it: each request stays in our
+# rolling hour this much longer, so that the API's log never sees more than the budget.
+FLIGHT_MARGIN = 5.0
 # When the API gives no reset time, pause this long before asking again.
 UNKNOWN_RESET_PAUSE = 60.0
 # x-ratelimit-reset counts whole seconds: waking on the dot could land just before the reset.
@@ -41,6 +64,7 @@ class RateLimitWindow:
         self.remaining: float | None = None
         self.reset_at: float | None = None
         self.paused_until = 0.0
+        self.pause_reason = ""
         self.throttled_seconds = 0.0  # how long requests of this token waited, in all
 
     def observe(self, limit: float | None, remaining: float | None, reset_at: float | None) -> None:
@@ -71,12 +95,13 @@ class RateLimitWindow:
         if until > self.paused_until + 1:
             log.warning("pausing API requests for %s: %s", format_duration(until - now), why)
             self.paused_until = until
+            self.pause_reason = why
 
 
 class RequestBudget:
     def __init__(
         self,
-        requests_per_hour: float,
+        requests_per_hour: int,
         reserve: float,
         window: RateLimitWindow | None = None,
         *,
@@ -88,32 +113,47 @@ class RequestBudget:
         self.window = window or RateLimitWindow(clock)
         self._clock = clock
         self._sleep = sleep
-        self.capacity = max(1.0, requests_per_hour / 60)
-        # Refill so that the first full bucket plus an hour's refill is the hourly budget.
-        self._rate = (requests_per_hour - self.capacity) / HOUR
-        self._tokens = self.capacity
-        self._updated = clock()
-        self._lock = asyncio.Lock()
+        self._sent: deque[float] = deque()  # when each request of the rolling hour was sent
+        # One waiter of each kind at a time: a full read waiting for the hour to free up never
+        # holds up the polls that the kept share allows.
+        self._waiting = {True: asyncio.Lock(), False: asyncio.Lock()}
 
     @property
     def paused_until(self) -> float:
         return self.window.paused_until
 
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
+    def limit(self, full_read: bool) -> int:
+        """How many requests of the rolling hour this kind of request may fill."""
+        if not full_read:
+            return self.requests_per_hour
+        return max(1, math.floor(self.requests_per_hour * FULL_READ_SHARE))
 
-    async def acquire(self) -> None:
-        """Wait until a request may be sent, then spend it."""
-        async with self._lock:
-            while (paused := self.window.paused_until - self._clock()) > 0:
-                await self._wait(paused)
-            self._refill(self._clock())
-            # Take the token now, on credit: the wait below is exactly what repays it, and no
-            # float rounding can leave a waiter a hair short of a whole token forever.
-            self._tokens -= 1
-            if self._tokens < 0:
-                await self._wait(-self._tokens / self._rate)
+    def _forget_sent_before(self, now: float) -> None:
+        while self._sent and self._sent[0] + HOUR + FLIGHT_MARGIN <= now:
+            self._sent.popleft()
+
+    def remaining(self) -> int:
+        """Requests the budget still allows in the current rolling hour."""
+        self._forget_sent_before(self._clock())
+        return max(0, self.requests_per_hour - len(self._sent))
+
+    def delay(self, full_read: bool = False) -> float:
+        """How long a request must wait now: for a pause, or for old ones to leave the hour."""
+        now = self._clock()
+        if self.window.paused_until > now:
+            return self.window.paused_until - now
+        self._forget_sent_before(now)
+        over = len(self._sent) - self.limit(full_read)
+        if over < 0:
+            return 0.0
+        return self._sent[over] + HOUR + FLIGHT_MARGIN - now
+
+    async def acquire(self, full_read: bool = False) -> None:
+        """Wait until a request may be sent, then log it as sent."""
+        async with self._waiting[full_read]:
+            while (seconds := self.delay(full_read)) > 0:
+                await self._wait(seconds)
+            self._sent.append(self._clock())
 
     async def _wait(self, seconds: float) -> None:
         self.window.throttled_seconds += seconds
@@ -130,6 +170,51 @@ class RequestBudget:
         """A 429: every destination of this token waits for the reset."""
         self.window.pause(reset_at, "the API answered 429")
 
-    def sustainable_interval(self, requests_per_cycle: float, interval: float) -> float:
-        """The poll interval at which `requests_per_cycle` each cycle stays within budget."""
-        return max(interval, requests_per_cycle * HOUR / self.requests_per_hour)
+    def seconds_to_send(self, requests: int, full_read: bool = True) -> float:
+        """How long until `requests` more requests have been allowed, each sent as soon as the
+        budget allows (the API's own pace aside): the estimate of a read's duration."""
+        now = self._clock()
+        start = max(now, self.window.paused_until)
+        self._forget_sent_before(now)
+        limit = self.limit(full_read)
+        if len(self._sent) + requests <= limit:
+            return start - now
+        # Each request waits for the one `limit` places before it to leave the hour, so only
+        # the newest `limit` sends matter.
+        newest = deque(self._sent, maxlen=limit)
+        last = now
+        for _ in range(requests):
+            last = start if len(newest) < limit else max(start, newest[0] + HOUR + FLIGHT_MARGIN)
+            newest.append(last)
+        return last - now
+
+    def interval_for(self, requests_per_cycle: float, interval: float) -> float:
+        """The shortest poll interval, at least `interval`, at which a cycle of
+        `requests_per_cycle` requests fits the budget: in the steady state, and in the hour
+        after a burst (a first read) that already spent part of it."""
+        shortest = max(interval, requests_per_cycle * HOUR / self.requests_per_hour)
+        if self._cycles_fit(shortest, requests_per_cycle):
+            return shortest
+        longest = HOUR + FLIGHT_MARGIN  # by then everything sent so far has left the hour
+        for _ in range(30):  # bisection to well under a second
+            middle = (shortest + longest) / 2
+            if self._cycles_fit(middle, requests_per_cycle):
+                longest = middle
+            else:
+                shortest = middle
+        return longest
+
+    def _cycles_fit(self, interval: float, cost: float) -> bool:
+        """Do cycles of `cost` every `interval` from now on fit beside what was sent?"""
+        now = self._clock()
+        self._forget_sent_before(now)
+        cycles_in_hour = math.ceil((HOUR + FLIGHT_MARGIN) / interval) - 1
+        if len(self._sent) + cycles_in_hour * cost <= self.requests_per_hour:
+            return True  # even if nothing sent so far left the hour
+        leaving = [sent + HOUR + FLIGHT_MARGIN for sent in self._sent]  # sorted
+        for cycles in range(1, cycles_in_hour + 1):
+            start = now + cycles * interval
+            still_in_hour = len(leaving) - bisect.bisect_right(leaving, start)
+            if still_in_hour + cycles * cost > self.requests_per_hour:
+                return False
+        return True

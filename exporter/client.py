@@ -181,10 +181,13 @@ class NorthflankClient:
             raise ApiError(f"GET {path}: data is not a destination", "invalid_body")
         return destination
 
-    async def backup_pages(self, destination_id: str) -> AsyncIterator[Page]:
-        """Yield the raw backup objects of a destination, one page at a time."""
+    async def backup_pages(
+        self, destination_id: str, full_read: bool = False
+    ) -> AsyncIterator[Page]:
+        """Yield the backup records of a destination, one page at a time; a `full_read` spends
+        the budget's share for full reads."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
-        async for page in self._pages(BACKUPS_ENDPOINT, path):
+        async for page in self._pages(BACKUPS_ENDPOINT, path, full_read):
             data = page.get("data")
             if not isinstance(data, list):
                 raise ApiError(f"GET {path}: data is not a list", "invalid_body")
@@ -198,7 +201,9 @@ class NorthflankClient:
             count = pagination.get("count") if isinstance(pagination, dict) else None
             yield Page([wire_item(item) for item in data], count)
 
-    async def _pages(self, endpoint: str, path: str) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(
+        self, endpoint: str, path: str, full_read: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
         cursor: str | None = None
         seen: set[str] = set()
@@ -206,7 +211,7 @@ class NorthflankClient:
             params: dict[str, str | int] = {"per_page": PER_PAGE}
             if cursor is not None:
                 params["cursor"] = cursor
-            body = await self._get_json(endpoint, path, params)
+            body = await self._get_json(endpoint, path, params, full_read)
             yield body
             cursor = self._next_cursor(body, path, seen)
             if cursor is None:
@@ -235,10 +240,11 @@ class NorthflankClient:
         endpoint: str,
         path: str,
         params: dict[str, str | int],
+        full_read: bool = False,
     ) -> dict[str, Any]:
         attempt = 0
         while True:
-            outcome, wait_hint = await self._attempt(endpoint, path, params)
+            outcome, wait_hint = await self._attempt(endpoint, path, params, full_read)
             if isinstance(outcome, dict):
                 return outcome
             error = outcome
@@ -264,11 +270,11 @@ class NorthflankClient:
         return min(delay, self._poll.max_retry_wait)
 
     async def _attempt(
-        self, endpoint: str, path: str, params: dict[str, str | int]
+        self, endpoint: str, path: str, params: dict[str, str | int], full_read: bool
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
-            await self._budget.acquire()
+            await self._budget.acquire(full_read)
         try:
             response = await self._http.get(path, params=params)
         except httpx.TimeoutException:

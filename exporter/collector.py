@@ -399,6 +399,14 @@ def request_families(accounts: Accounts) -> Iterator[Metric]:
         "northflank_exporter_throttled_seconds",
         "Time requests waited for the budget, the reserve or a 429 to allow them.",
     )
+    budget_remaining = _gauge(
+        "northflank_exporter_rate_limit_budget_remaining_requests",
+        "Requests the budget still allows in the current rolling hour.",
+    )
+    cycle_left = _gauge(
+        "northflank_exporter_poll_cycle_remaining_seconds",
+        "Estimated seconds until the poll cycle under way completes; 0 when idle.",
+    )
     for account, snapshot in accounts:
         for (endpoint, code), number in snapshot.api_requests:
             requests.add_metric([account, endpoint, code], number)
@@ -409,9 +417,14 @@ def request_families(accounts: Accounts) -> Iterator[Metric]:
         if snapshot.rate_limit_reset_at is not None:
             reset.add_metric([account], snapshot.rate_limit_reset_at)
         throttled.add_metric([account], snapshot.throttled_seconds)
+        if snapshot.budget_remaining is not None:
+            budget_remaining.add_metric([account], snapshot.budget_remaining)
+        cycle_left.add_metric([account], snapshot.cycle_seconds_left)
     yield requests
     yield from _with_samples(remaining, budget, reset)
     yield throttled
+    yield from _with_samples(budget_remaining)
+    yield cycle_left
     yield from destination_cost_families(accounts)
 
 

@@ -16,12 +16,16 @@ from exporter.client import ApiError, NorthflankClient, RequestStats
 from exporter.config import Account, AddonRules, PollSettings
 from exporter.durations import format_duration
 from exporter.model import Destination
+from exporter.progress import CycleProgress
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
 from exporter.sync import Syncer
 
 log = logging.getLogger(__name__)
+
+# A long read says how far it has got at most this often.
+PROGRESS_EVERY = 60.0
 
 
 class _AccountLog(logging.LoggerAdapter[logging.Logger]):
@@ -49,11 +53,12 @@ class Poller:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        after_cycle: Callable[[], None] | None = None,
+        render: Callable[[], None] | None = None,
         snapshot: Snapshot | None = None,
     ) -> None:
         """`name_in_logs` prefixes log lines with the account (when there are several);
-        `after_cycle` runs when a cycle over every destination has published its snapshot;
+        `render` shows the published snapshot on /metrics: it runs after every cycle, and after
+        each destination's first read so that its numbers need not wait for the others;
         `snapshot` is what to export until the first poll (a reload's predecessor's)."""
         self._account = account
         self._poll = poll
@@ -65,14 +70,17 @@ class Poller:
             if name_in_logs
             else logging.LoggerAdapter(log)
         )
-        self._after_cycle = after_cycle
+        self._render = render
         self._client = client
         self._stats = stats
         self._budget = budget
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
-        self._syncer = Syncer(client.backup_pages, poll.full_resync_interval, poll.incremental)
+        self._syncer = Syncer(
+            client.backup_pages, poll.full_resync_interval, poll.incremental, self._page_read
+        )
+        self._progress: CycleProgress | None = None
         self.effective_interval = poll.interval
         self._failures: Counter[tuple[str, str]] = Counter()
         self._states: dict[str, DestinationState] = {}
@@ -111,13 +119,83 @@ class Poller:
                 return await self._poll_destination(destination)
 
         states = list(self._states.values())
-        results = await asyncio.gather(*(bounded(state.destination) for state in states))
+        self._progress = CycleProgress(tuple(self._states), self._clock())
+        try:
+            results = await asyncio.gather(*(bounded(state.destination) for state in states))
+        finally:
+            self._progress = None
         self._syncer.forget_all_but(set(self._states))
         self._stretch_interval()
         self._publish()
-        if self._after_cycle is not None:
-            self._after_cycle()
+        if self._render is not None:
+            self._render()
         return listed_ok and all(results)
+
+    def _page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
+        progress = self._progress
+        if progress is None:
+            return
+        progress.page_read(destination, full, read, estimate)
+        self._tell_progress(progress)
+
+    def _seconds_left(self, progress: CycleProgress) -> float:
+        if self._budget is None:
+            return 0.0
+        return self._budget.seconds_to_send(progress.requests_left(), progress.reading_in_full)
+
+    def _tell_progress(self, progress: CycleProgress) -> None:
+        """Say once when the rest of the cycle cannot be read at once, and how long it will
+        take; then how far it has got, at most once every PROGRESS_EVERY."""
+        now = self._clock()
+        if not progress.announced:
+            seconds = self._seconds_left(progress)
+            if seconds > 0:
+                progress.announced, progress.last_line = True, now
+                self._log.warning(self._why_slow(progress, seconds))
+                self._publish()
+        elif now - progress.last_line >= PROGRESS_EVERY:
+            progress.last_line = now
+            self._log.info(
+                "read progress: %d of about %d pages, %d of %d destinations done, about %s left",
+                progress.pages_done(),
+                progress.pages_expected(),
+                len(progress.done),
+                len(progress.destinations),
+                format_duration(self._seconds_left(progress)),
+            )
+            self._publish()
+
+    def _why_slow(self, progress: CycleProgress, seconds: float) -> str:
+        """The one line that says why the cycle will take a while, and what would shorten it."""
+        assert self._budget is not None  # only a budget makes a read wait
+        budget = self._budget
+        needed = progress.requests_left()
+        paused = budget.window.paused_until - self._clock()
+        if paused > 0:
+            cause = (
+                f"API requests are paused for {format_duration(paused)} "
+                f"({budget.window.pause_reason})"
+            )
+            shorter = (
+                "a lower rate_limit.reserve"
+                if budget.window.pause_reason.startswith("only")
+                else "nothing but the API's window resetting"
+            )
+        else:
+            cause = (
+                f"the budget allows {budget.remaining()} of rate_limit.requests_per_hour="
+                f"{budget.requests_per_hour} now, a quarter of it kept for the polls after a "
+                "full read"
+            )
+            shorter = (
+                "a higher rate_limit.requests_per_hour, or fewer destinations per exporter "
+                "(destinations:, --shard)"
+            )
+        return (
+            f"this poll cycle needs about {needed} more requests for {len(progress.destinations)}"
+            f" destinations (estimated from each read's first page) and {cause}: it will take "
+            f"about {format_duration(seconds)}; {shorter} would shorten it"
+        )
 
     def _stretch_interval(self) -> None:
         """Poll less often when the configured interval would spend more than the budget."""
@@ -125,7 +203,7 @@ class Poller:
             return
         interval = self._poll.interval
         cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
-        sustainable = self._budget.sustainable_interval(cost, interval)
+        sustainable = self._budget.interval_for(cost, interval)
         if sustainable > interval and self.effective_interval <= interval:
             self._log.warning(
                 "polling every %s instead of %s: a cycle costs about %.0f requests and the "
@@ -209,7 +287,10 @@ class Poller:
             error = f"code=internal: {type(problem).__name__}"
             self._failures[(destination.id, "internal")] += 1
         duration = self._monotonic() - started
+        if self._progress is not None:
+            self._progress.finished(destination.id)
         state = self._states[destination.id]
+        first_read = summary is not None and not state.up and state.last_success is None
         if summary is not None:
             if summary.invalid:
                 self._log.warning(
@@ -225,10 +306,13 @@ class Poller:
         if destination.id in self._states:
             self._states[destination.id] = state
             self._publish()
+            if first_read and self._render is not None:
+                self._render()
         return error is None
 
     def _publish(self) -> None:
         states = tuple(self._states.values())
+        progress = self._progress
         self.snapshot = Snapshot(
             destinations=states,
             api_requests=tuple(sorted(self._stats.requests.items())),
@@ -243,4 +327,6 @@ class Poller:
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),
             poll_failures=tuple(sorted(self._failures.items())),
+            budget_remaining=None if self._budget is None else self._budget.remaining(),
+            cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )

@@ -104,7 +104,7 @@ class Exporter:
             budget=budget,
             clock=self._clock,
             sleep=self._sleep,
-            after_cycle=self.render,
+            render=self.render,
             snapshot=snapshot,
         )
         return AccountParts(account, stats, budget, client, poller)

@@ -66,3 +66,5 @@ class Snapshot:
     pages_fetched: tuple[tuple[tuple[str, str], int], ...] = ()
     full_resyncs: tuple[tuple[tuple[str, str], int], ...] = ()
     poll_failures: tuple[tuple[tuple[str, str], int], ...] = ()
+    budget_remaining: int | None = None
+    cycle_seconds_left: float = 0.0

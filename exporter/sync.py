@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from exporter.backups import read_page
-from exporter.client import Page
+from exporter.client import PER_PAGE, Page
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore
 
@@ -62,23 +62,58 @@ def _check_count(page: Page) -> None:
         raise Misfit("count", f"a page says it holds {count} items and holds {len(page.items)}")
 
 
-async def full_sync(pages: AsyncIterator[Page], now: float) -> SyncResult:
+OnPage = Callable[[int, int | None], None]  # (pages read so far, estimated pages in all)
+
+
+def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
+    """How many pages a full read takes, judged from its first page (None when it cannot tell).
+
+    `pagination.count` only counts the page's own items, so the estimate comes from time. Each
+    scheduled backup on the first page stands for a stream (its addon's schedule) whose share of
+    the page tells how often it comes, and whose retention (expiredBy - createdAt) tells how far
+    back the listing keeps it: a stream with n backups on a page that covers `span` seconds lists
+    n * retention / span backups in all. A backup taken by hand stands only for itself.
+    """
+    if items < PER_PAGE:
+        return 1
+    span = first_page[0].created - first_page[-1].created if first_page else 0.0
+    streams = [b for b in first_page if b.schedules and b.expires is not None]
+    one_offs = len(first_page) - len(streams)
+    if not streams:  # nothing scheduled on the page: take every backup for a stream
+        streams, one_offs = [b for b in first_page if b.expires is not None], 0
+    if span <= 0 or not streams:
+        return None
+    listed = sum(b.expires - b.created for b in streams) / span + one_offs
+    return max(2, math.ceil(listed / items))
+
+
+async def full_sync(
+    pages: AsyncIterator[Page], now: float, on_page: OnPage | None = None
+) -> SyncResult:
     """Every page; the store holds every listed backup that has not expired."""
     reader = _Reader()
     result = reader.result
     previous = math.inf
+    estimate: int | None = None
     async for page in pages:
         result.pages += 1
-        for backup in reader.read(page):
+        backups = reader.read(page)
+        for backup in backups:
             if backup.created > previous:
                 result.ordered = False
             previous = backup.created
             if not backup.is_expired(now):
                 result.store.append(backup)
+        if result.pages == 1:
+            estimate = estimated_pages(len(page.items), backups)
+        if on_page is not None:
+            on_page(result.pages, estimate)
     return result
 
 
-async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: float) -> SyncResult:
+async def incremental_sync(
+    pages: AsyncIterator[Page], held: BackupStore, now: float, on_page: OnPage | None = None
+) -> SyncResult:
     """Read the head until it meets what is held, then splice; raise Misfit when it cannot."""
     reader = _Reader()
     result = reader.result
@@ -89,6 +124,8 @@ async def incremental_sync(pages: AsyncIterator[Page], held: BackupStore, now: f
     reached = False
     async for page in pages:
         result.pages += 1
+        if on_page is not None:
+            on_page(result.pages, None)
         _check_count(page)
         for backup in reader.read(page):
             if backup.created > previous:
@@ -143,7 +180,10 @@ class SyncState:
         return None
 
 
-PagesOf = Callable[[str], AsyncIterator[Page]]
+PagesOf = Callable[[str, bool], AsyncIterator[Page]]  # (destination, full read)
+# Told of every page a destination's read has got through: (destination, full read or not,
+# pages read so far, estimated pages of the whole read, None when unknown).
+OnDestinationPage = Callable[[str, bool, int, int | None], None]
 # Full syncs that count as resyncs: not the first one, nor those of a destination that is
 # read in full on every poll anyway.
 NOT_RESYNCS = frozenset({"initial", "disabled", "unordered"})
@@ -152,8 +192,15 @@ NOT_RESYNCS = frozenset({"initial", "disabled", "unordered"})
 class Syncer:
     """Chooses full or incremental for each poll of each destination and keeps the stores."""
 
-    def __init__(self, pages_of: PagesOf, resync_interval: float, incremental: bool) -> None:
+    def __init__(
+        self,
+        pages_of: PagesOf,
+        resync_interval: float,
+        incremental: bool,
+        on_page: OnDestinationPage | None = None,
+    ) -> None:
         self._pages_of = pages_of
+        self._on_page = on_page
         self._resync_interval = resync_interval
         self._incremental = incremental
         self._states: dict[str, SyncState] = {}
@@ -168,7 +215,10 @@ class Syncer:
         if reason is None and state.store is not None:
             try:
                 result = await incremental_sync(
-                    self._counted(destination, "incremental"), state.store, now
+                    self._counted(destination, "incremental"),
+                    state.store,
+                    now,
+                    self._reporter(destination, full=False),
                 )
             except Misfit as misfit:
                 log.info("destination=%s full resync (%s): %s", destination, misfit.reason, misfit)
@@ -179,7 +229,9 @@ class Syncer:
                 return result
         if reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
-        result = await full_sync(self._counted(destination, "full"), now)
+        result = await full_sync(
+            self._counted(destination, "full"), now, self._reporter(destination, full=True)
+        )
         if state.ordered and not result.ordered:
             log.warning(
                 "destination=%s lists backups out of order: reading every page on "
@@ -191,8 +243,22 @@ class Syncer:
         self._note_cost(destination, full=result.pages)
         return result
 
+    def _reporter(self, destination: str, *, full: bool) -> OnPage | None:
+        """Tells `on_page` of each page; a full read's estimate falls back on the last one's."""
+        report = self._on_page
+        if report is None:
+            return None
+        last_full = self._costs.get(destination, (0.0, 1.0))[0]
+
+        def on_page(read: int, estimate: int | None) -> None:
+            if estimate is None and full and last_full:
+                estimate = int(last_full)
+            report(destination, full, read, estimate)
+
+        return on_page
+
     async def _counted(self, destination: str, mode: str) -> AsyncIterator[Page]:
-        async for page in self._pages_of(destination):
+        async for page in self._pages_of(destination, mode == "full"):
             self.pages_fetched[(destination, mode)] += 1
             yield page
 

@@ -51,3 +51,20 @@ def test_the_requests_benchmark_counts_both_modes_from_the_simulators_log():
     assert counted["full"] == 7 * 60
     assert counted["incremental"] < counted["full"]
     assert "incremental exposition equals a full poll's: yes" in out
+
+
+def test_the_first_data_benchmark_times_a_user_start_and_the_estimates():
+    out = run_bench(
+        "first_data.py",
+        "--runs",
+        "1",
+        "--latencies",
+        "0",
+        "--accounts",
+        "3x450",
+        "--estimate-pages",
+        "90",
+    )
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("3x450")]
+    assert row[:3] == ["3x450", "16", "0"]  # the listing and 5 pages for each destination
+    assert "estimates within" in out and "(target <= 20%): met" in out

@@ -1,0 +1,67 @@
+"""How far a poll cycle has got and how much is left: for the log lines that say how long a
+read will take, and for the gauge of the seconds left.
+
+Pure bookkeeping: the poller tells it of every page read and every destination done; the
+budget turns the requests left into seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# A destination whose read has not begun is expected to cost what the others are estimated to.
+UNSTARTED_GUESS = 1
+
+
+@dataclass
+class CycleProgress:
+    destinations: tuple[str, ...]
+    started: float
+    pages_read: dict[str, int] = field(default_factory=dict)
+    estimated: dict[str, int] = field(default_factory=dict)  # pages of each read, all in all
+    done: set[str] = field(default_factory=set)
+    full_reads: set[str] = field(default_factory=set)  # destinations being read in full
+    announced: bool = False  # the line saying the cycle will take a while was logged
+    last_line: float = 0.0
+
+    def page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
+        self.pages_read[destination] = read
+        if full:
+            self.full_reads.add(destination)
+        if estimate is not None:
+            self.estimated[destination] = max(estimate, read)
+        elif destination in self.estimated:
+            self.estimated[destination] = max(self.estimated[destination], read)
+
+    def finished(self, destination: str) -> None:
+        self.done.add(destination)
+
+    def _expected(self, destination: str) -> int:
+        """The pages the destination's read is expected to take in all."""
+        if destination in self.done:
+            return self.pages_read.get(destination, 0)
+        if destination in self.estimated:
+            return self.estimated[destination]
+        known = list(self.estimated.values())
+        typical = round(sum(known) / len(known)) if known else UNSTARTED_GUESS
+        return max(typical, self.pages_read.get(destination, 0) + 1)
+
+    def pages_expected(self) -> int:
+        return sum(self._expected(destination) for destination in self.destinations)
+
+    def pages_done(self) -> int:
+        return sum(self.pages_read.values())
+
+    @property
+    def reading_in_full(self) -> bool:
+        """Is a full read still under way (it may spend only its share of the budget)?"""
+        return bool(self.full_reads - self.done)
+
+    def requests_left(self) -> int:
+        """Requests the cycle still needs (at least one for each unfinished destination)."""
+        left = 0
+        for destination in self.destinations:
+            if destination not in self.done:
+                read = self.pages_read.get(destination, 0)
+                left += max(self._expected(destination) - read, 1)
+        return left
