@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from exporter.model import INTERVALS, Backup, Schedule
+from exporter.model import INTERVALS, Backup, Schedule, encodable
 
 MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
@@ -170,11 +170,11 @@ def _reference(raw: Any) -> tuple[str | None, str | None]:
     ident, name = raw.get("id"), raw.get("name")
     if not isinstance(ident, str) or not ident:
         return None, None
-    return ident, name if isinstance(name, str) else None
+    return encodable(ident), encodable(name) if isinstance(name, str) else None
 
 
 def _optional_text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return encodable(value) if isinstance(value, str) and value else None
 
 
 def read_backup(item: Item) -> Backup:
@@ -199,7 +199,7 @@ def read_backup(item: Item) -> Backup:
     addon_id, addon_name = _reference(item.addon)
     return Backup(
         id=item.id,
-        status=status,
+        status=encodable(status),
         size=parse_size(config.get("size")),
         created=created,
         completed=completed,

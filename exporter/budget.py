@@ -117,6 +117,8 @@ class RequestBudget:
         # One waiter of each kind at a time: a full read waiting for the hour to free up never
         # holds up the polls that the kept share allows.
         self._waiting = {True: asyncio.Lock(), False: asyncio.Lock()}
+        # Told of each wait before it begins (the poller's health: a wait is not a stall).
+        self.on_wait: Callable[[float], None] | None = None
 
     @property
     def paused_until(self) -> float:
@@ -156,6 +158,8 @@ class RequestBudget:
             self._sent.append(self._clock())
 
     async def _wait(self, seconds: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(seconds)
         self.window.throttled_seconds += seconds
         await self._sleep(seconds)
 

@@ -154,11 +154,16 @@ async def _reload(exporter: Exporter, args: argparse.Namespace) -> None:
     """SIGHUP: read the config file again; a bad one is reported and the old one kept."""
     try:
         config = _with_flags(load_config(args.config_file), args)
-    except ConfigError as error:
+    except (ConfigError, ValueError) as error:
         log.error("reload failed, keeping the running configuration: %s", error)
+        exporter.health.failed("reload")
         return
     redact([*exporter.config.tokens(), *config.tokens()])
-    await exporter.reload(config)
+    try:
+        await exporter.reload(config)
+    except Exception:
+        log.exception("reload failed while applying %s", config.source)
+        exporter.health.failed("reload")
 
 
 async def _serve(exporter: Exporter, args: argparse.Namespace, web_config: WebConfig | None) -> int:

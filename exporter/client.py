@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import re
@@ -26,7 +27,7 @@ from exporter import __version__
 from exporter.backups import Item, wire_item
 from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
-from exporter.model import Destination
+from exporter.model import Destination, encodable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,18 @@ class RequestStats:
         self.requests[(endpoint, code)] += 1
 
 
+def _decode_json(body: bytes) -> Any:
+    """JSON in C; what msgspec refuses but JSON allows (a lone surrogate escape such as
+    "\\ud800") is read by the standard library instead, and made encodable by the readers."""
+    try:
+        try:
+            return msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return json.loads(body)
+    except RecursionError:  # nested deeper than any answer of the API: not an answer
+        raise ValueError("JSON nested too deeply") from None
+
+
 def _header_number(headers: httpx.Headers, name: str) -> float | None:
     try:
         return float(headers[name])
@@ -89,7 +102,7 @@ def _one_line(text: str) -> str:
 def _error_message(response: httpx.Response) -> str:
     """`error.message` from an error body, else the HTTP reason phrase."""
     try:
-        body = response.json()
+        body = _decode_json(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -108,12 +121,12 @@ def parse_destination(raw: Any) -> Destination | None:
     """A destination list item or detail object; credential fields are never read."""
     if not isinstance(raw, dict):
         return None
-    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    name = encodable(raw["name"]) if isinstance(raw.get("name"), str) else ""
     ident = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else _slug(name)
     if not ident:
         return None
-    usage = raw.get("usage") if isinstance(raw.get("usage"), str) else ""
-    return Destination(id=ident, name=name, usage=usage)
+    usage = encodable(raw["usage"]) if isinstance(raw.get("usage"), str) else ""
+    return Destination(id=encodable(ident), name=name, usage=usage)
 
 
 class NorthflankClient:
@@ -290,8 +303,8 @@ class NorthflankClient:
         if response.status_code != 200:
             return self._status_error(response, path)
         try:
-            body = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+            body = _decode_json(response.content)
+        except ValueError:
             message = f"GET {path}: HTTP 200 with a body that is not JSON"
             return ApiError(message, "invalid_body"), None
         if not isinstance(body, dict):

@@ -55,6 +55,7 @@ class Rendered:
 
     accounts: Accounts = ()
     shard: Shard = field(default_factory=Shard)
+    loop_failures: tuple[tuple[str, int], ...] = ()  # (loop, times a step of it failed)
 
     def ready(self) -> bool:
         return bool(self.accounts) and all(snapshot.ready for _, snapshot in self.accounts)
@@ -78,7 +79,7 @@ class SnapshotCollector(Collector):
         yield from addon_families(rendered.accounts, now)
         yield from poll_families(rendered.accounts)
         yield from request_families(rendered.accounts)
-        yield from process_families(rendered.shard)
+        yield from process_families(rendered.shard, rendered.loop_failures)
 
 
 def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:
@@ -139,34 +140,6 @@ def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:
             if summary.next_expiry is not None:
                 next_expiry.add_metric(labels, summary.next_expiry)
     yield from (info, count, size, last, age, expiring, next_expiry)
-
-
-AddonValue = Callable[[AddonSummary, float, AddonRules], float | None]
-
-
-def _age(moment: float | None, now: float) -> float | None:
-    return None if moment is None else max(now - moment, 0.0)
-
-
-def _last_scheduled(summary: AddonSummary, now: float) -> float | None:
-    return last_slot(summary.offsets, now) if summary.offsets else None
-
-
-def _next_scheduled(summary: AddonSummary, now: float) -> float | None:
-    return next_slot(summary.offsets, now) if summary.offsets else None
-
-
-def _overdue(summary: AddonSummary, now: float, rules: AddonRules) -> float | None:
-    if not summary.offsets:
-        return None
-    return overdue_seconds(
-        summary.offsets,
-        summary.newest_completed_created,
-        summary.oldest_created,
-        now=now,
-        tolerance=rules.tolerance,
-        grace=rules.grace,
-    )
 
 
 ADDON_LABELS = ("account", "destination", "project", "addon")
@@ -462,8 +435,11 @@ def destination_cost_families(accounts: Accounts) -> Iterator[Metric]:
     yield from (interval, pages, resyncs)
 
 
-def process_families(shard: Shard) -> Iterator[Metric]:
-    """This exporter process's own series: its version and its shard (no account label)."""
+def process_families(
+    shard: Shard, loop_failures: tuple[tuple[str, int], ...] = ()
+) -> Iterator[Metric]:
+    """This exporter process's own series: its version, its shard, and its loops' failures
+    (no account label: a loop's name says whose it is)."""
     build = InfoMetricFamily("northflank_exporter_build", "Version of the exporter.")
     build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
     shard_ordinal = GaugeMetricFamily(
@@ -476,4 +452,12 @@ def process_families(shard: Shard) -> Iterator[Metric]:
         "How many shards share the destinations (--total-shards); 1 when unsharded.",
         value=shard.total,
     )
-    yield from (build, shard_ordinal, total_shards)
+    failures = CounterMetricFamily(
+        "northflank_exporter_loop_failures",
+        "Rounds of a long-running loop (poll:ACCOUNT, render, reload) that raised an error; the "
+        "loop goes on, and /-/healthy names a loop that stops making progress.",
+        labels=["loop"],
+    )
+    for loop, number in loop_failures:
+        failures.add_metric([loop], number)
+    yield from (build, shard_ordinal, total_shards, failures)

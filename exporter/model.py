@@ -25,6 +25,14 @@ FAILED_STATUSES = frozenset({"failed", "aborted"})
 INTERVALS = ("hourly", "daily", "weekly")
 
 
+def encodable(text: str) -> str:
+    """The text with any lone UTF-16 surrogate (JSON's "\\ud800", which no UTF-8 output can
+    carry) replaced by U+FFFD: every string the API sends goes through here where it enters."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
     """Every documented status (0 when absent), then any new status the API invented."""
     extra = sorted(status for status in counts if status not in STATUSES)

@@ -20,6 +20,7 @@ from exporter.progress import CycleProgress
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
+from exporter.supervise import Health, supervised, waiting_with
 from exporter.sync import Syncer
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,13 @@ class Poller:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         render: Callable[[], None] | None = None,
         snapshot: Snapshot | None = None,
+        health: Health | None = None,
     ) -> None:
         """`name_in_logs` prefixes log lines with the account (when there are several);
         `render` shows the published snapshot on /metrics: it runs after every cycle, and after
         each destination's first read so that its numbers need not wait for the others;
-        `snapshot` is what to export until the first poll (a reload's predecessor's)."""
+        `snapshot` is what to export until the first poll (a reload's predecessor's);
+        `health` is told of the polling loop's progress."""
         self._account = account
         self._poll = poll
         self._addons = addons
@@ -71,6 +74,10 @@ class Poller:
             else logging.LoggerAdapter(log)
         )
         self._render = render
+        self.loop_name = f"poll:{account.name}"
+        self._health = health or Health(clock)
+        if budget is not None:
+            budget.on_wait = self._waiting_for_budget
         self._client = client
         self._stats = stats
         self._budget = budget
@@ -92,22 +99,26 @@ class Poller:
         return self._syncer.stores()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every effective interval (start to start) until `stop` is set."""
-        while not stop.is_set():
-            started = self._monotonic()
-            await self.poll_all()
-            remaining = max(self.effective_interval - (self._monotonic() - started), 0.0)
-            await self._wait(stop, remaining)
+        """Poll every effective interval (start to start) until `stop` is set; a cycle that
+        fails is logged and counted, and the next one comes at the usual time."""
+        await supervised(
+            self.loop_name,
+            self._cycle,
+            interval=self._poll.interval,
+            health=self._health,
+            stop=stop,
+            wait=waiting_with(self._sleep),
+        )
 
-    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
-        """Sleep until the next poll, or until `stop` is set."""
-        waits = [asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+    async def _cycle(self) -> float:
+        """One poll cycle; the seconds until the next one should start."""
+        started = self._monotonic()
+        await self.poll_all()
+        return max(self.effective_interval - (self._monotonic() - started), 0.0)
+
+    def _waiting_for_budget(self, seconds: float) -> None:
+        """Waiting for the budget is what the loop should do: not a stall."""
+        self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
 
     async def poll_all(self) -> bool:
         """One cycle over every destination; True when every request gave a usable answer."""
@@ -136,6 +147,7 @@ class Poller:
         if progress is None:
             return
         progress.page_read(destination, full, read, estimate)
+        self._health.progress(self.loop_name, self._poll.interval)
         self._tell_progress(progress)
 
     def _seconds_left(self, progress: CycleProgress) -> float:

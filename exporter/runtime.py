@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from exporter.config import Account, Config
 from exporter.exposition import Exposition
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
+from exporter.supervise import Health, supervised, waiting_with
 from exporter.web import WebServer, make_app
 from exporter.webconfig import WebConfig
 
@@ -53,6 +53,8 @@ class Exporter:
         process = ProcessCollector(registry=None)
         # The snapshots are rendered once per poll cycle, the process metrics on every scrape.
         self.metrics = Exposition(_registry(snapshot), _registry(process), clock=clock)
+        # Which long-running loops still make progress (/-/healthy), and how often they failed.
+        self.health = Health(clock)
         # Each token's rate-limit window outlives the configuration: reloads keep it.
         self._windows: dict[str, RateLimitWindow] = {}
         self.config = config
@@ -106,6 +108,7 @@ class Exporter:
             sleep=self._sleep,
             render=self.render,
             snapshot=snapshot,
+            health=self.health,
         )
         return AccountParts(account, stats, budget, client, poller)
 
@@ -114,6 +117,7 @@ class Exporter:
         self.rendered = Rendered(
             tuple((part.account.name, part.poller.snapshot) for part in self.parts),
             self.config.shard,
+            tuple(sorted(self.health.failures.items())),
         )
         self.metrics.refresh()
 
@@ -128,13 +132,21 @@ class Exporter:
     async def keep_fresh(self, stop: asyncio.Event) -> None:
         """Render again when no poll cycle has for a poll interval (a slow or paused poll), so
         ages and overdue seconds keep counting."""
-        while not stop.is_set():
-            interval = self.config.poll.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            rendered_at = self.metrics.rendered_at
-            if rendered_at is None or self._clock() - rendered_at >= interval:
-                self.render()
+        await supervised(
+            "render",
+            self._refresh,
+            interval=self.config.poll.interval,
+            health=self.health,
+            stop=stop,
+            wait=waiting_with(self._sleep),
+        )
+
+    async def _refresh(self) -> float:
+        interval = self.config.poll.interval
+        rendered_at = self.metrics.rendered_at
+        if rendered_at is None or self._clock() - rendered_at >= interval:
+            self.render()
+        return interval
 
     async def poll_once(self) -> bool:
         """One cycle of every account, side by side; True when every poll was clean."""
@@ -153,6 +165,8 @@ class Exporter:
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
+        for part in self.parts:
+            self.health.forget(part.poller.loop_name)
 
     async def reload(self, config: Config) -> None:
         """Poll with a new configuration, keeping what is exported until the next poll."""
@@ -173,7 +187,7 @@ class Exporter:
     async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""
         self.web = WebServer(
-            make_app(self.metrics, self.ready),
+            make_app(self.metrics, self.ready, self.health.stalled),
             self.config.listen_host,
             self.config.listen_port,
             web_config,

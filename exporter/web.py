@@ -14,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from exporter import __version__
 from exporter.exposition import Exposition
+from exporter.supervise import STALL_INTERVALS
 from exporter.webconfig import BasicAuth, WebConfig
 
 StartResponse = Callable[..., Any]
@@ -40,7 +41,12 @@ def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]
     return [body]
 
 
-def make_app(exposition: Exposition, ready: Callable[[], bool]) -> WsgiApp:
+def make_app(
+    exposition: Exposition,
+    ready: Callable[[], bool],
+    stalled: Callable[[], list[str]] = list,
+) -> WsgiApp:
+    """`stalled` names the long-running loops that stopped making progress (/-/healthy)."""
     landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -65,6 +71,13 @@ def make_app(exposition: Exposition, ready: Callable[[], bool]) -> WsgiApp:
             )
             return [landing]
         if path == "/-/healthy":
+            stuck = stalled()
+            if stuck:
+                return _plain(
+                    start_response,
+                    "503 Service Unavailable",
+                    f"Unhealthy: no progress for {STALL_INTERVALS} intervals: {', '.join(stuck)}\n",
+                )
             return _plain(start_response, "200 OK", "Healthy\n")
         if path == "/-/ready":
             if ready():

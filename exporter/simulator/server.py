@@ -155,6 +155,7 @@ class Simulator:
         self.refresh_seconds = refresh_seconds
         self.requests: list[RequestRecord] = []
         self.stalled: list[str] = []  # paths whose answer is being held back, as they arrive
+        self.raw_bodies: dict[str, bytes] = {}  # path: a body answered as it is (hostile ones)
         self._lock = threading.Lock()
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
@@ -237,6 +238,10 @@ class Simulator:
                 Listed(_created_at(backup), backup) for backup in backups
             )
             self._listings.clear()
+
+    def serve_raw(self, path: str, body: bytes) -> None:
+        """Answer GET `path` (any query) with exactly this body, 200 OK, from now on."""
+        self.raw_bodies[path] = body
 
     def set_world(self, world: World) -> None:
         """Replace the data (destinations or addons appear and vanish)."""
@@ -328,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers, spent = sim.rate_limit_headers()
             if spent:
                 raise _Unavailable(429, "Rate limit exceeded")
-            body = self._answer(url.path, parse_qs(url.query))
+            body = sim.raw_bodies.get(url.path) or self._answer(url.path, parse_qs(url.query))
         except _Unavailable as error:
             self._send(error.status, _error_body(error.status, str(error)), headers)
             return

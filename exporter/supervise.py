@@ -1,0 +1,80 @@
+"""The loops that run for the life of the process, kept alive and watched.
+
+`supervised` runs a loop's step after step: an exception is logged once with its traceback,
+counted, and the loop goes on at its next interval. `Health` records when each loop last made
+progress and how long it may take to make more: a loop with nothing to show for
+STALL_INTERVALS of its intervals (past any wait it announced, such as a budget pause) is
+stalled, and /-/healthy names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+STALL_INTERVALS = 3
+
+
+class Health:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._due: dict[str, float] = {}  # loop: when it must have made progress again
+        self.failures: Counter[str] = Counter()
+
+    def progress(self, loop: str, interval: float, waiting: float = 0.0) -> None:
+        """The loop moved on; it may now take `waiting` seconds and STALL_INTERVALS intervals
+        before it moves on again."""
+        self._due[loop] = self._clock() + waiting + STALL_INTERVALS * interval
+
+    def failed(self, loop: str) -> None:
+        self.failures[loop] += 1
+
+    def forget(self, loop: str) -> None:
+        self._due.pop(loop, None)
+
+    def stalled(self) -> list[str]:
+        """The loops that have made no progress for longer than they may."""
+        now = self._clock()
+        return sorted(loop for loop, due in self._due.items() if now > due)
+
+
+Step = Callable[[], Awaitable[float]]  # one round of a loop; returns seconds until the next
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+
+
+def waiting_with(sleep: Callable[[float], Awaitable[None]]) -> Wait:
+    """A wait between steps that `sleep` times (a fake clock's, in tests) and `stop` cuts."""
+
+    async def wait(stop: asyncio.Event, seconds: float) -> None:
+        waits = [asyncio.ensure_future(sleep(seconds)), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    return wait
+
+
+async def supervised(
+    loop: str, step: Step, *, interval: float, health: Health, stop: asyncio.Event, wait: Wait
+) -> None:
+    """Run `step` until `stop` is set. A step that raises is logged with its traceback and
+    counted, and the next one runs after `interval`; only a step that returns is progress."""
+    health.progress(loop, interval)
+    while not stop.is_set():
+        try:
+            pause = await step()
+        except Exception:
+            log.exception("%s loop failed; it goes on in %.0fs", loop, interval)
+            health.failed(loop)
+            pause = interval
+        else:
+            health.progress(loop, interval, waiting=pause)
+        await wait(stop, pause)
