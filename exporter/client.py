@@ -27,6 +27,7 @@ from exporter import __version__
 from exporter.backups import Item, wire_item
 from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
+from exporter.logs import scrub
 from exporter.model import Destination, encodable
 
 log = logging.getLogger(__name__)
@@ -95,21 +96,39 @@ def _retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
         return None
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()[:_MAX_MESSAGE]
+def _one_line(text: str, token: str) -> str:
+    """Whitespace folded, the token scrubbed, and only then cut: a message that echoes the token
+    must not leave part of it behind."""
+    return scrub(re.sub(r"\s+", " ", text).strip(), [token])[:_MAX_MESSAGE]
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(content: bytes, reason: str, token: str) -> str:
     """`error.message` from an error body, else the HTTP reason phrase."""
     try:
-        body = _decode_json(response.content)
+        body = _decode_json(content)
     except ValueError:
         body = None
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return _one_line(error["message"])
-    return response.reason_phrase or "error"
+            return _one_line(error["message"], token)
+    return reason or "error"
+
+
+class _TooLarge(Exception):
+    """A body that grew past poll.max_body_bytes as it was read (decompressed)."""
+
+
+async def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """The decompressed body, read as a stream and given up on past `limit` bytes."""
+    chunks = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _slug(name: str) -> str:
@@ -143,6 +162,7 @@ class NorthflankClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._poll = poll
+        self._token = settings.token
         self._stats = stats
         self._sleep = sleep
         self._clock = clock
@@ -288,12 +308,21 @@ class NorthflankClient:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
             await self._budget.acquire(full_read)
+        limit = self._poll.max_body_bytes
         try:
-            response = await self._http.get(path, params=params)
-        except httpx.TimeoutException:
+            # One deadline for the whole exchange: an answer that trickles in a byte at a time
+            # never resets it, as httpx's per-read timeout would.
+            async with asyncio.timeout(self._poll.timeout):
+                async with self._http.stream("GET", path, params=params) as response:
+                    content = await _read_body(response, limit)
+        except (TimeoutError, httpx.TimeoutException):
             self._stats.record(endpoint, "timeout")
-            message = f"GET {path}: timed out after {self._poll.timeout:g}s"
+            message = f"GET {path}: timed out after {self._poll.timeout:g}s without a whole answer"
             return ApiError(message, "timeout"), None
+        except _TooLarge:
+            self._stats.record(endpoint, "too_large")
+            message = f"GET {path}: the answer is larger than poll.max_body_bytes ({limit})"
+            return ApiError(message, "too_large"), None
         except httpx.HTTPError as problem:
             self._stats.record(endpoint, "error")
             kind = type(problem).__name__
@@ -301,9 +330,9 @@ class NorthflankClient:
         self._stats.record(endpoint, str(response.status_code))
         self._note_rate_limit(response.headers)
         if response.status_code != 200:
-            return self._status_error(response, path)
+            return self._status_error(response, content, path)
         try:
-            body = _decode_json(response.content)
+            body = _decode_json(content)
         except ValueError:
             message = f"GET {path}: HTTP 200 with a body that is not JSON"
             return ApiError(message, "invalid_body"), None
@@ -313,9 +342,12 @@ class NorthflankClient:
             ), None
         return body, None
 
-    def _status_error(self, response: httpx.Response, path: str) -> tuple[ApiError, float | None]:
+    def _status_error(
+        self, response: httpx.Response, content: bytes, path: str
+    ) -> tuple[ApiError, float | None]:
         status = response.status_code
-        error = ApiError(f"GET {path}: HTTP {status}: {_error_message(response)}", str(status))
+        message = _error_message(content, response.reason_phrase, self._token)
+        error = ApiError(f"GET {path}: HTTP {status}: {message}", str(status))
         if status != 429:
             return error, None
         hint = _retry_after_seconds(response.headers, self._clock())

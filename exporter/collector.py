@@ -324,7 +324,7 @@ def poll_families(accounts: Accounts) -> Iterator[Metric]:
     failures = _counter(
         "northflank_exporter_poll_failures",
         "Polls of the destination that failed, by reason: the HTTP status, or timeout, error "
-        "(network), invalid_body, bad_cursor, oversized_page, too_many_pages, internal.",
+        "(network), too_large, invalid_body, bad_cursor, oversized_page, too_many_pages, internal.",
         ["destination", "reason"],
     )
     for account, snapshot in accounts:

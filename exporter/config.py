@@ -50,6 +50,7 @@ class PollSettings:
     retry_backoff: float = 1.0
     max_retry_wait: float = 60.0
     max_pages: int = 10000
+    max_body_bytes: int = 32 * 2**20
     full_resync_interval: float = 6 * 3600.0
     incremental: bool = True
 
@@ -234,6 +235,7 @@ SCHEMA: dict[str, Any] = {
         "retry_backoff": _duration,
         "max_retry_wait": _duration,
         "max_pages": _positive_int,
+        "max_body_bytes": _positive_int,
         "full_resync_interval": _duration,
         "incremental": _boolean,
     },

@@ -10,6 +10,17 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 REDACTED = "<redacted>"
+# Shorter strings are too likely to occur in ordinary text (a timestamp, an id) to scrub there;
+# a real API token is a JWT, hundreds of characters long.
+MIN_SECRET_LENGTH = 16
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The text without any of the secrets (of a plausible length) in it."""
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -25,15 +36,14 @@ class _RedactingFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message = f"{message} | {self.formatException(record.exc_info)}"
+        # Scrubbed before it is escaped into JSON, where a token's quotes would no longer match.
+        message = scrub(message, self.secrets)
         when, level = when.replace("+00:00", "Z"), record.levelname.lower()
         if self._json:
             line = json.dumps({"ts": when, "level": level, "logger": record.name, "msg": message})
         else:
             line = f"{when} {level} {record.name}: {message}"
-        line = line.replace("\n", " ")
-        for secret in self.secrets:
-            line = line.replace(secret, REDACTED)
-        return line
+        return scrub(line.replace("\n", " "), self.secrets)
 
 
 _formatter: _RedactingFormatter | None = None

@@ -222,3 +222,54 @@ def test_endless_pagination_is_cut_at_max_pages(simulator):
 def test_bodies_of_the_wrong_shape(simulator, body, problem):
     with pytest.raises(ApiError, match=problem):
         run_scripted(simulator, [body] * 5, max_retries=0)
+
+
+class Drip(httpx.AsyncByteStream):
+    """A 200 answer that sends one byte every 50 ms, for ever."""
+
+    async def __aiter__(self):
+        while True:
+            await asyncio.sleep(0.05)
+            yield b" "
+
+
+def client_of(handler, **poll):
+    from dataclasses import replace
+
+    from exporter.config import PollSettings
+
+    return NorthflankClient(
+        NorthflankSettings(api_url="http://api.test", token="t" * 20),
+        replace(PollSettings(), max_retries=0, **poll),
+        RequestStats(),
+        transport=httpx.MockTransport(handler),
+    )
+
+
+async def list_with(client):
+    try:
+        return await client.list_destinations()
+    finally:
+        await client.aclose()
+
+
+def test_an_answer_that_drips_times_out_at_the_deadline_of_the_whole_request():
+    client = client_of(lambda request: httpx.Response(200, stream=Drip()), timeout=0.3)
+    with pytest.raises(ApiError, match=r"timed out after 0\.3s") as error:
+        asyncio.run(list_with(client))
+    assert error.value.code == "timeout"
+
+
+def test_a_gzip_bomb_is_given_up_on_at_max_body_bytes():
+    import gzip
+
+    bomb = gzip.compress(b"{" + b" " * 50_000_000 + b"}")  # 50 MB of JSON in about 50 KB
+    assert len(bomb) < 100_000
+
+    def handler(request):
+        return httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+
+    client = client_of(handler, max_body_bytes=2**20)
+    with pytest.raises(ApiError, match=r"larger than poll\.max_body_bytes") as error:
+        asyncio.run(list_with(client))
+    assert error.value.code == "too_large"

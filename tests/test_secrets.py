@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from exporter.simulator import Faults
 from tests.conftest import free_port, wait_until_ready
@@ -133,3 +134,58 @@ def test_log_redaction_covers_exception_text(capsys):
     assert TOKEN not in err
     assert err.count("<redacted>") == 2
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_error_message_echoing_the_token_is_scrubbed_before_it_is_cut():
+    import asyncio
+
+    from exporter.client import ApiError, NorthflankClient, RequestStats
+    from exporter.config import NorthflankSettings, PollSettings
+
+    token = "eyJhbGciOiJIUzI1NiJ9.a-token-of-plausible-length"
+    echo = {"error": {"status": 400, "message": "x" * 170 + f" your token {token} is bad"}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(400, json=echo))
+
+    async def ask():
+        client = NorthflankClient(
+            NorthflankSettings(api_url="http://api.test", token=token),
+            PollSettings(),
+            RequestStats(),
+            transport=transport,
+        )
+        try:
+            await client.list_destinations()
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ApiError) as error:
+        asyncio.run(ask())
+    message = str(error.value)
+    assert "<redacted>" in message
+    assert all(token[i : i + 8] not in message for i in range(len(token) - 8))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_token_with_quotes_and_backslashes_is_scrubbed_in_both_formats(capsys, fmt):
+    import logging
+
+    from exporter.logs import redact, setup_logging
+
+    token = 'tok"en\\with-quotes-and-slashes'
+    setup_logging("info", fmt)
+    redact([token])
+    logging.getLogger("test").warning("the API said: %s", token)
+    err = capsys.readouterr().err
+    assert "<redacted>" in err
+    assert "with-quotes" not in err
+
+
+def test_a_short_token_is_not_scrubbed_out_of_ordinary_text(capsys):
+    import logging
+
+    from exporter.logs import redact, setup_logging
+
+    setup_logging("info", "text")
+    redact(["2026"])
+    logging.getLogger("test").warning("polled at 2026-12-02")
+    assert "2026-12-02" in capsys.readouterr().err
