@@ -14,6 +14,7 @@ and addon objects.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -25,6 +26,11 @@ MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
 # Below this, an epoch value can only be seconds: 1e11 ms is 1973, 1e11 s is the year 5138.
 SECONDS_MILLISECONDS_CUTOFF = 1e11
+# An expiry outside these years is not a time the API means (a bool, a small number).
+EARLIEST_EXPIRY = 978307200.0  # 2001-01-01T00:00:00Z
+LATEST_EXPIRY = 7258118400.0  # 2200-01-01T00:00:00Z
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_ASCII_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class InvalidBackup(ValueError):
@@ -97,30 +103,30 @@ def _epoch_from_number(value: Any) -> float | None:
 
 
 def parse_expiry(value: Any) -> float | None:
-    """expiredBy: epoch milliseconds as a number or string; 0 or missing means unknown."""
-    if value is None or value in (0, "", "0"):
+    """expiredBy: epoch milliseconds (or seconds) as a number or numeric text, between 2001 and
+    2200; 0, empty or missing means unknown. Anything else makes the backup invalid."""
+    if value is None or (not isinstance(value, bool) and value in (0, "", "0")):
         return None
-    expires = _epoch_from_number(value)
-    if expires is None:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if not numeric and not (isinstance(value, str) and _ASCII_DECIMAL.fullmatch(value)):
         raise InvalidBackup(f"expiredBy: not an epoch time: {value!r:.40}")
+    expires = _epoch_from_number(value)
+    if expires is None or not EARLIEST_EXPIRY <= expires < LATEST_EXPIRY:
+        raise InvalidBackup(f"expiredBy: not a time between 2001 and 2200: {value!r:.40}")
     return expires
 
 
 def parse_size(value: Any) -> int:
-    if isinstance(value, bool):
-        raise InvalidBackup("config.size: not a number")
-    if isinstance(value, str) and value.isdecimal():
-        size = int(value)  # the API's "1234", exact however long
-        if size > MAX_SIZE_BYTES:
-            raise InvalidBackup(f"config.size: out of range: {value!r:.40}")
-        return size
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidBackup(f"config.size: not a number: {value!r:.40}") from None
-    if not math.isfinite(number) or number < 0 or number > MAX_SIZE_BYTES:
+    """config.size: bytes as ASCII digits (the API's "1234") or a whole JSON number."""
+    if isinstance(value, str) and _ASCII_DIGITS.fullmatch(value):
+        size = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        raise InvalidBackup(f"config.size: not a whole number of bytes: {value!r:.40}")
+    if not 0 <= size <= MAX_SIZE_BYTES:
         raise InvalidBackup(f"config.size: out of range: {value!r:.40}")
-    return int(number)
+    return size
 
 
 def _int_list(value: Any, low: int, high: int, field: str) -> tuple[int, ...]:

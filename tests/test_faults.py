@@ -259,7 +259,7 @@ ACCEPTED = [
     {
         "id": "seconds",
         "status": "completed",
-        "config": {"size": "40.0"},
+        "config": {"size": "40"},
         "createdAt": "2026-11-30T10:00:00.5Z",
         "completedAt": "2026-11-30T10:01:00Z",
         "expiredBy": 1_900_000_000,
@@ -389,7 +389,7 @@ ODD_PAGE = [
         "status": "failed",
         "project": "shop",
         "addon": {"id": "", "name": "no id"},
-        "config": {"size": 12.0, "addonType": 7},
+        "config": {"size": 12, "addonType": 7},
         "schedules": [{"interval": "monthly", "minute": [0]}],
         "expiredBy": 1_900_000_000,
         "createdAt": 1_796_032_800_000,
@@ -449,7 +449,7 @@ def test_the_reader_judges_each_item_of_an_odd_page_on_its_own():
         Backup("odd-name", "in-progress", 0, created, None, None, addon_id="db"),
     ]
     assert page.invalid == [
-        "config.size: not a number",
+        "config.size: not a whole number of bytes: True",
         "expiredBy: not an epoch time: 'soon'",
         "schedules: weekly schedule lacks its minute, hour or day list",
         "completedAt: missing on a completed backup",
