@@ -317,6 +317,12 @@ def poll_families(accounts: Accounts) -> Iterator[Metric]:
         "Backups skipped because a field could not be read, over all polls.",
         ["destination"],
     )
+    duplicates = _counter(
+        "northflank_exporter_duplicate_backups",
+        "Backups listed again under an id the same read had already counted (counted once), "
+        "over all polls.",
+        ["destination"],
+    )
     discovery = _gauge(
         "northflank_exporter_discovery_up",
         "1 when the last listing of backup destinations succeeded.",
@@ -338,12 +344,13 @@ def poll_families(accounts: Accounts) -> Iterator[Metric]:
             if state.last_success is not None:
                 last_success.add_metric(labels, state.last_success)
             invalid.add_metric(labels, state.invalid_total)
+            duplicates.add_metric(labels, state.duplicates_total)
         if snapshot.discovery_up is not None:
             discovery.add_metric([account], 1.0 if snapshot.discovery_up else 0.0)
         for (ident, reason), number in snapshot.poll_failures:
             if ident in current:
                 failures.add_metric([account, ident, reason], number)
-    yield from (up, last_success, duration, invalid)
+    yield from (up, last_success, duration, invalid, duplicates)
     yield from _with_samples(discovery)
     yield failures
 
@@ -416,7 +423,7 @@ def destination_cost_families(accounts: Accounts) -> Iterator[Metric]:
     resyncs = _counter(
         "northflank_exporter_full_resyncs",
         "Full reads that replaced incremental ones, by reason (scheduled, order, vanished, "
-        "count, fallback).",
+        "count, duplicate, fallback).",
         ["destination", "reason"],
     )
     for account, snapshot in accounts:

@@ -311,7 +311,7 @@ class Poller:
                     summary.invalid,
                     result.first_invalid,
                 )
-            state = state.after_success(summary, self._clock(), duration)
+            state = state.after_success(summary, self._clock(), duration, result.duplicates)
         else:
             self._log.warning("destination=%s poll failed %s", destination.id, error)
             state = state.after_failure(self._clock(), duration, self._poll.stale_after)

@@ -23,9 +23,10 @@ class DestinationState:
     last_success: float | None = None
     last_duration: float | None = None
     invalid_total: int = 0
+    duplicates_total: int = 0
 
     def after_success(
-        self, summary: DestinationSummary, finished: float, duration: float
+        self, summary: DestinationSummary, finished: float, duration: float, duplicates: int = 0
     ) -> DestinationState:
         return replace(
             self,
@@ -35,6 +36,7 @@ class DestinationState:
             last_success=finished,
             last_duration=duration,
             invalid_total=self.invalid_total + summary.invalid,
+            duplicates_total=self.duplicates_total + duplicates,
         )
 
     def after_failure(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from exporter.backups import read_page
 from exporter.client import PER_PAGE, Page
 from exporter.model import RUNNING_STATUSES, Backup
-from exporter.store import BackupStore
+from exporter.store import BackupStore, id_hash
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class SyncResult:
     invalid: int = 0
     first_invalid: str | None = None
     ordered: bool = True
+    duplicates: int = 0  # backups listed again under an id this read had already counted
 
 
 @dataclass
@@ -95,10 +96,17 @@ async def full_sync(
     result = reader.result
     previous = math.inf
     estimate: int | None = None
+    seen: set[int] = set()
     async for page in pages:
         result.pages += 1
         backups = reader.read(page)
         for backup in backups:
+            if id_hash(backup.id) in seen:
+                # counted once; a listing that repeats itself is read in full until it stops
+                result.duplicates += 1
+                result.ordered = False
+                continue
+            seen.add(id_hash(backup.id))
             if backup.created > previous:
                 result.ordered = False
             previous = backup.created
@@ -122,12 +130,16 @@ async def incremental_sync(
     deepest_changeable = held.last_running_row()
     previous = math.inf
     reached = False
+    seen: set[int] = set()
     async for page in pages:
         result.pages += 1
         if on_page is not None:
             on_page(result.pages, None)
         _check_count(page)
         for backup in reader.read(page):
+            if id_hash(backup.id) in seen:
+                raise Misfit("duplicate", f"backup {backup.id!r:.60} is listed twice")
+            seen.add(id_hash(backup.id))
             if backup.created > previous:
                 raise Misfit("order", "the backups are not listed newest first")
             previous = backup.created
@@ -232,6 +244,12 @@ class Syncer:
         result = await full_sync(
             self._counted(destination, "full"), now, self._reporter(destination, full=True)
         )
+        if result.duplicates:
+            log.warning(
+                "destination=%s listed %d backups more than once: each counted once",
+                destination,
+                result.duplicates,
+            )
         if state.ordered and not result.ordered:
             log.warning(
                 "destination=%s lists backups out of order: reading every page on "

@@ -467,3 +467,40 @@ def test_log_level_of_a_fault_is_warning(caplog, start_simulator, clock):
     caplog.set_level(logging.WARNING)
     poll_once(Exporter(config_for(simulator), clock=clock))
     assert [r.levelname for r in caplog.records if "poll failed" in r.getMessage()] == ["WARNING"]
+
+
+def test_the_same_backup_listed_on_several_pages_counts_once(start_simulator, clock):
+    simulator = start_simulator(destinations=2, backups_per_destination=100)
+    alone = Exporter(config_for(simulator), clock=clock)
+    assert poll_once(alone)
+    expected = parse_samples(alone.exposition().decode())
+    page = simulator.backups(FAULTY)
+    assert len(page) == 100
+    simulator.serve_pages(f"/v1/backup-destinations/{FAULTY}/backups", [page] * 5)
+    exporter = Exporter(config_for(simulator), clock=clock)
+    assert poll_once(exporter)
+    samples = parse_samples(exporter.exposition().decode())
+    for status in STATUSES:
+        assert pick(samples, "northflank_backups", destination=FAULTY, status=status) == pick(
+            expected, "northflank_backups", destination=FAULTY, status=status
+        )
+        assert pick(
+            samples, "northflank_backup_size_bytes", destination=FAULTY, status=status
+        ) == pick(expected, "northflank_backup_size_bytes", destination=FAULTY, status=status)
+    assert pick(samples, "northflank_exporter_duplicate_backups_total", destination=FAULTY) == 400
+    assert (
+        pick(samples, "northflank_exporter_duplicate_backups_total", destination="primary-backups")
+        == 0
+    )
+    assert poll_once(exporter)  # the next poll reads every page again, as for disorder
+    samples = parse_samples(exporter.exposition().decode())
+    assert (
+        pick(
+            samples, "northflank_exporter_full_resyncs_total", destination=FAULTY, reason="fallback"
+        )
+        == 1
+    )
+    assert (
+        pick(samples, "northflank_exporter_pages_fetched_total", destination=FAULTY, mode="full")
+        == 2 * 5
+    )

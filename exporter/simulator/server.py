@@ -156,6 +156,7 @@ class Simulator:
         self.requests: list[RequestRecord] = []
         self.stalled: list[str] = []  # paths whose answer is being held back, as they arrive
         self.raw_bodies: dict[str, bytes] = {}  # path: a body answered as it is (hostile ones)
+        self.raw_pages: dict[str, list[bytes]] = {}  # path: pages answered by cursor number
         self._lock = threading.Lock()
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
@@ -242,6 +243,25 @@ class Simulator:
     def serve_raw(self, path: str, body: bytes) -> None:
         """Answer GET `path` (any query) with exactly this body, 200 OK, from now on."""
         self.raw_bodies[path] = body
+
+    def serve_pages(self, path: str, items: list[list[Any]]) -> None:
+        """Answer GET `path` with these pages as they are (duplicates and all), chained by the
+        cursors "1", "2", ...: a hostile listing the generated world could never produce."""
+        pages = []
+        for number, page in enumerate(items, start=1):
+            pagination: dict[str, Any] = {"hasNextPage": number < len(items), "count": len(page)}
+            if number < len(items):
+                pagination["cursor"] = str(number)
+            pages.append(json.dumps({"data": page, "pagination": pagination}).encode())
+        self.raw_pages[path] = pages
+
+    def scripted(self, path: str, query: dict[str, list[str]]) -> bytes | None:
+        """The body set by serve_raw or serve_pages for this request, if any."""
+        if path in self.raw_pages:
+            cursor = query.get("cursor", ["0"])[0]
+            pages = self.raw_pages[path]
+            return pages[int(cursor)] if cursor.isdigit() and int(cursor) < len(pages) else None
+        return self.raw_bodies.get(path)
 
     def set_world(self, world: World) -> None:
         """Replace the data (destinations or addons appear and vanish)."""
@@ -333,7 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers, spent = sim.rate_limit_headers()
             if spent:
                 raise _Unavailable(429, "Rate limit exceeded")
-            body = sim.raw_bodies.get(url.path) or self._answer(url.path, parse_qs(url.query))
+            body = sim.scripted(url.path, parse_qs(url.query)) or self._answer(
+                url.path, parse_qs(url.query)
+            )
         except _Unavailable as error:
             self._send(error.status, _error_body(error.status, str(error)), headers)
             return
