@@ -142,7 +142,7 @@ def parse_destination(raw: Any) -> Destination | None:
         return None
     name = encodable(raw["name"]) if isinstance(raw.get("name"), str) else ""
     ident = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else _slug(name)
-    if not ident:
+    if not ident or ident in (".", ".."):  # a dot segment would walk the request up the path
         return None
     usage = encodable(raw["usage"]) if isinstance(raw.get("usage"), str) else ""
     return Destination(id=encodable(ident), name=name, usage=usage)

@@ -27,6 +27,7 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 T = TypeVar("T")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MIN_REQUESTS_PER_HOUR = 10
+MAX_DURATION = 365 * 86400.0  # no setting of this exporter means more than a year
 
 
 class ConfigError(Exception):
@@ -129,6 +130,8 @@ def _duration(value: Any) -> float:
         raise ValueError(str(error)) from None
     if seconds <= 0:
         raise ValueError("must be longer than 0s")
+    if seconds > MAX_DURATION:
+        raise ValueError("must be at most a year (365d)")
     return seconds
 
 

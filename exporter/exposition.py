@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 OPENMETRICS_EOF = b"# EOF\n"
@@ -65,6 +65,36 @@ class Response(NamedTuple):
 
 def _openmetrics(content_type: str) -> bool:
     return content_type.startswith("application/openmetrics-text")
+
+
+def choose_format(accept: str) -> tuple[Encoder, str]:
+    """prometheus_client's choice, with any OpenMetrics version a client names held to 1.0.0:
+    each distinct content type is rendered and kept, so a client naming versions 1.1.0,
+    1.2.0, ... must not add one each. Escapings and text versions are a small fixed set."""
+    encoder, content_type = choose_encoder(accept)
+    if _openmetrics(content_type) and "version=1.0.0" not in content_type:
+        _, found, escaping = content_type.partition("escaping=")
+        canonical = "application/openmetrics-text;version=1.0.0"
+        return choose_encoder(f"{canonical};escaping={escaping}" if found else canonical)
+    return encoder, content_type
+
+
+def gzip_accepted(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip: listed (or `*`) with a quality above 0."""
+    allowed: dict[str, bool] = {}
+    for part in accept_encoding.split(","):
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if coding:
+            allowed[coding.lower()] = quality > 0
+    return allowed.get("gzip", allowed.get("*", False))
 
 
 def _render(registry: CollectorRegistry, encoder: Encoder, content_type: str) -> _Body:
@@ -136,7 +166,7 @@ class Exposition:
 
     def _filtered(self, accept: str, accept_encoding: str, names: set[str]) -> Response:
         """Rendered on the spot: a filtered scrape is a person debugging, not Prometheus."""
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = choose_format(accept)
         output = encoder(_Only(names, self._snapshot_registry, self._live_registry))
         headers = [("Content-Type", content_type)]
         if gzip_accepted(accept_encoding):
@@ -155,7 +185,7 @@ class Exposition:
         return b"".join(self.respond("", None).chunks)
 
     def _body(self, accept: str) -> _Body:
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = choose_format(accept)
         with self._lock:
             self._asked[content_type] = (encoder, self._clock())
             body = self._bodies.get(content_type)

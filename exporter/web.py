@@ -17,6 +17,15 @@ from exporter.exposition import Exposition
 from exporter.supervise import STALL_INTERVALS
 from exporter.webconfig import BasicAuth, WebConfig
 
+# A TLS handshake, and each part of a request, must arrive within this long.
+HANDSHAKE_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0
+# Scrapes queued while every thread is busy (Python's default of 5 refuses bursts).
+LISTEN_BACKLOG = 128
+# Connections served at once, each on a thread (an idle one closes after READ_TIMEOUT); more
+# are closed as they arrive, so no number of clients grows threads without bound.
+MAX_CONNECTIONS = 2048
+
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -50,9 +59,15 @@ def make_app(
     landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return _plain(start_response, "405 Method Not Allowed", "use GET\n")
+        if environ["REQUEST_METHOD"] == "HEAD":
+            list(route(environ, start_response))  # the same headers, Content-Length included
+            return []
+        return route(environ, start_response)
+
+    def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
             response = exposition.respond(
                 environ.get("HTTP_ACCEPT"),
@@ -110,7 +125,22 @@ def _with_basic_auth(app: WsgiApp, auth: BasicAuth) -> WsgiApp:
     return guarded
 
 
+def _with_headers(app: WsgiApp, headers: tuple[tuple[str, str], ...]) -> WsgiApp:
+    """Every answer carries these headers (http_server_config.headers)."""
+
+    def headed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
+            return start_response(status, [*response_headers, *headers], *exc)
+
+        return app(environ, start)
+
+    return headed
+
+
 class _SilentHandler(WSGIRequestHandler):
+    # A client has this long to send each part of its request: idle and slow sockets close.
+    timeout = READ_TIMEOUT
+
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are not logged: scrapes would flood the log."""
 
@@ -118,7 +148,27 @@ class _SilentHandler(WSGIRequestHandler):
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
     tls: ssl.SSLContext | None = None
+    _open = 0
+    _count_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to MAX_CONNECTIONS; past that one is closed at once, so
+        that no number of clients can grow threads and memory without bound."""
+        with self._count_lock:
+            if self._open >= MAX_CONNECTIONS:
+                self.shutdown_request(request)
+                return
+            self._open += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count_lock:
+                self._open -= 1
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS handshakes happen here, on the request's own thread: a slow or silent client
@@ -140,9 +190,6 @@ class _DualStackServer(_ThreadingServer):
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
-
-
-HANDSHAKE_TIMEOUT = 10.0
 
 
 def _make_server(host: str, port: int) -> _ThreadingServer:
@@ -167,6 +214,8 @@ class WebServer:
         self._server.tls = web_config.tls
         if web_config.users:
             app = _with_basic_auth(app, BasicAuth(web_config.users))
+        if web_config.headers:
+            app = _with_headers(app, web_config.headers)
         self._server.set_app(app)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(

@@ -273,3 +273,11 @@ def test_a_gzip_bomb_is_given_up_on_at_max_body_bytes():
     with pytest.raises(ApiError, match=r"larger than poll\.max_body_bytes") as error:
         asyncio.run(list_with(client))
     assert error.value.code == "too_large"
+
+
+@pytest.mark.parametrize("ident", [".", ".."])
+def test_a_destination_id_that_is_a_dot_segment_is_not_a_destination(ident):
+    from exporter.client import parse_destination
+
+    assert parse_destination({"id": ident, "name": "sneaky", "usage": "globalBackups"}) is None
+    assert parse_destination({"id": "ok.id", "name": "fine"}).id == "ok.id"

@@ -281,3 +281,18 @@ def test_addon_defaults():
     assert rules.enabled
     assert rules.wants("any", "thing")
     assert (rules.tolerance, rules.grace, rules.lookback) == (300, 3600, 604800)
+
+
+@pytest.mark.parametrize("interval", ["99999999999999999999999w", "366d", "53w"])
+def test_durations_longer_than_a_year_are_refused(tmp_path, interval):
+    path = write(tmp_path, f"northflank: {{token: t}}\npoll: {{interval: {interval}}}\n")
+    with pytest.raises(ConfigError, match=r"poll\.interval: must be at most a year"):
+        load_config(path, {})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"northflank: {token: \xff\xfe}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path), {})
+    assert str(error.value) == f"{path}: not UTF-8 text (byte 20)"

@@ -227,6 +227,12 @@ def demo_with_web_config(tmp_path, web_config) -> tuple[str, subprocess.Complete
             "tls_server_config.cert_file: cannot load",
         ),
         ({"basic_auth_users": {"alice": "plaintext"}}, "basic_auth_users.alice: expected a bcrypt"),
+        ({"basic_auth_users": {"alice": "$2b$10$short"}}, "basic_auth_users.alice: not a valid"),
+        (
+            {"http_server_config": {"headers": {"Server": "x"}}},
+            "http_server_config.headers.Server: not one of",
+        ),
+        ({"http_server_config": {"http3": True}}, "http_server_config.http3: unknown key"),
     ],
 )
 def test_a_bad_web_config_exits_2_naming_the_key(tmp_path, web_config, message):
