@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from exporter.backups import read_page
-from exporter.client import PER_PAGE, Page
+from exporter.client import PER_PAGE, ApiError, Page
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore, id_hash
 
@@ -64,6 +64,29 @@ def _check_count(page: Page) -> None:
 
 
 OnPage = Callable[[int, int | None], None]  # (pages read so far, estimated pages in all)
+# A walk may go this far past what its first page led to expect before it is cut as endless
+# (a cursor that changes on every page, with or without data): twice the estimate and a bit.
+PAGE_CAP_FACTOR = 2
+PAGE_CAP_SLACK = 10
+
+
+def page_cap(expected_pages: int) -> int:
+    """How many pages a walk expected to take `expected_pages` may read before it is cut."""
+    return PAGE_CAP_FACTOR * expected_pages + PAGE_CAP_SLACK
+
+
+def _cut_endless(pages: int, expected: int | None, empty_in_a_row: int = 0) -> None:
+    if empty_in_a_row > PAGE_CAP_SLACK:
+        raise ApiError(
+            f"{empty_in_a_row} empty pages in a row, each pointing to another: cut as endless",
+            "too_many_pages",
+        )
+    if expected is not None and pages > page_cap(expected):
+        raise ApiError(
+            f"the listing goes on past {page_cap(expected)} pages, and about {expected} were "
+            "expected from its first page: cut as endless",
+            "too_many_pages",
+        )
 
 
 def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
@@ -75,8 +98,6 @@ def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
     back the listing keeps it: a stream with n backups on a page that covers `span` seconds lists
     n * retention / span backups in all. A backup taken by hand stands only for itself.
     """
-    if items < PER_PAGE:
-        return 1
     span = first_page[0].created - first_page[-1].created if first_page else 0.0
     streams = [b for b in first_page if b.schedules and b.expires is not None]
     one_offs = len(first_page) - len(streams)
@@ -85,7 +106,7 @@ def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
     if span <= 0 or not streams:
         return None
     listed = sum(b.expires - b.created for b in streams) / span + one_offs
-    return max(2, math.ceil(listed / items))
+    return max(1, math.ceil(listed / items))
 
 
 async def full_sync(
@@ -97,8 +118,10 @@ async def full_sync(
     previous = math.inf
     estimate: int | None = None
     seen: set[int] = set()
+    empty_in_a_row = 0
     async for page in pages:
         result.pages += 1
+        empty_in_a_row = 0 if page.items else empty_in_a_row + 1
         backups = reader.read(page)
         for backup in backups:
             if id_hash(backup.id) in seen:
@@ -114,6 +137,7 @@ async def full_sync(
                 result.store.append(backup)
         if result.pages == 1:
             estimate = estimated_pages(len(page.items), backups)
+        _cut_endless(result.pages, estimate, empty_in_a_row)
         if on_page is not None:
             on_page(result.pages, estimate)
     return result
@@ -133,6 +157,8 @@ async def incremental_sync(
     seen: set[int] = set()
     async for page in pages:
         result.pages += 1
+        # an incremental walk never needs more than what is held, read again
+        _cut_endless(result.pages, -(-len(held) // PER_PAGE) + 1)
         if on_page is not None:
             on_page(result.pages, None)
         _check_count(page)

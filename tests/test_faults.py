@@ -504,3 +504,27 @@ def test_the_same_backup_listed_on_several_pages_counts_once(start_simulator, cl
         pick(samples, "northflank_exporter_pages_fetched_total", destination=FAULTY, mode="full")
         == 2 * 5
     )
+
+
+@pytest.mark.parametrize("with_data", [True, False])
+def test_a_cursor_that_never_ends_is_cut_long_before_max_pages(start_simulator, clock, with_data):
+    simulator = start_simulator(destinations=2, backups_per_destination=260)
+    page = simulator.backups(FAULTY)[:100] if with_data else []
+    simulator.serve_pages(f"/v1/backup-destinations/{FAULTY}/backups", [page] * 200)
+    exporter = Exporter(config_for(simulator), clock=clock)
+    assert not poll_once(exporter)
+    walked = [r for r in simulator.requests if f"{FAULTY}/backups" in r.path]
+    # the first page led to expect 2 pages: cut past 2 x 2 + 10 (or past 10 empty in a row)
+    assert len(walked) == (15 if with_data else 11)
+    samples = parse_samples(exporter.exposition().decode())
+    assert (
+        pick(
+            samples,
+            "northflank_exporter_poll_failures_total",
+            destination=FAULTY,
+            reason="too_many_pages",
+        )
+        == 1
+    )
+    assert pick(samples, "northflank_up", destination=FAULTY) == 0
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
