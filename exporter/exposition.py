@@ -13,15 +13,15 @@ the periodic refresh that keeps them moving while polls are slow or paused.
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
 
 OPENMETRICS_EOF = b"# EOF\n"
 GZIP_LEVEL = 6
@@ -40,22 +40,39 @@ class _Body(NamedTuple):
     plain: bytes
     gzip_head: bytes
     gzip_state: zlib._Compress  # the compressor right after gzip_head, to copy per scrape
+    families: tuple[Family, ...]  # where each family stands in `plain`, for name[] filters
 
 
-class _Only:
-    """The families of some registries whose name, or a sample's name, is in `names`."""
+class Family(NamedTuple):
+    """A family's stretch of a rendering, and the names a `name[]` filter may ask it by."""
 
-    def __init__(self, names: set[str], *registries: CollectorRegistry) -> None:
-        self._names = names
-        self._registries = registries
+    names: frozenset[str]
+    start: int
+    end: int
 
-    def collect(self) -> Iterator[Metric]:
-        for registry in self._registries:
-            for family in registry.collect():
-                if family.name in self._names or any(
-                    sample.name in self._names for sample in family.samples
-                ):
-                    yield family
+
+_SUFFIXES = (b"_total", b"_info", b"_created")
+
+
+def families_of(text: bytes) -> tuple[Family, ...]:
+    """The families of a rendering, each from its `# HELP` line to the next one's."""
+    starts = [match.start() for match in re.finditer(rb"(?m)^# HELP ", text)]
+    families = []
+    ends = [
+        *starts[1:],
+        len(text) - (len(OPENMETRICS_EOF) if text.endswith(OPENMETRICS_EOF) else 0),
+    ]
+    for start, end in zip(starts, ends, strict=True):
+        block = text[start:end]
+        names = set()
+        for line in block.splitlines():
+            if line.startswith(b"# HELP "):
+                name = line.split(b" ", 3)[2]
+                names.update({name, *(name.removesuffix(s) for s in _SUFFIXES)})
+            elif line and not line.startswith(b"#"):
+                names.add(re.split(rb"[{ ]", line, maxsplit=1)[0])
+        families.append(Family(frozenset(n.decode() for n in names), start, end))
+    return tuple(families)
 
 
 class Response(NamedTuple):
@@ -103,7 +120,7 @@ def _render(registry: CollectorRegistry, encoder: Encoder, content_type: str) ->
         plain = plain[: -len(OPENMETRICS_EOF)]  # the live tail ends the body
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     head = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    return _Body(content_type, encoder, plain, head, compressor)
+    return _Body(content_type, encoder, plain, head, compressor, families_of(plain))
 
 
 class Exposition:
@@ -165,9 +182,20 @@ class Exposition:
         return Response(headers, chunks)
 
     def _filtered(self, accept: str, accept_encoding: str, names: set[str]) -> Response:
-        """Rendered on the spot: a filtered scrape is a person debugging, not Prometheus."""
-        encoder, content_type = choose_format(accept)
-        output = encoder(_Only(names, self._snapshot_registry, self._live_registry))
+        """The families asked for, cut from the current rendering: nothing is rendered again
+        however many filtered scrapes come."""
+        body = self._body(accept)
+        tail = body.encoder(self._live_registry)
+        picked = [
+            text[family.start : family.end]
+            for text, families in ((body.plain, body.families), (tail, families_of(tail)))
+            for family in families
+            if family.names & names
+        ]
+        if _openmetrics(body.content_type):
+            picked.append(OPENMETRICS_EOF)
+        output = b"".join(picked)
+        content_type = body.content_type
         headers = [("Content-Type", content_type)]
         if gzip_accepted(accept_encoding):
             output = gzip.compress(output)

@@ -128,3 +128,37 @@ def test_ages_keep_counting_while_no_poll_completes(simulator, clock):
     assert exporter.metrics.rendered_at == clock.now
     after = pick(parse_samples(exporter.exposition().decode()), age, destination="backups-02")
     assert after == pytest.approx(before + 600)
+
+
+@pytest.mark.parametrize("accept", ["", PROMETHEUS_2])
+def test_name_filters_are_cut_from_the_rendering_not_rendered_again(serving, accept):
+    url = f"{serving.url}/metrics"
+    httpx.get(url, headers={"Accept": accept})  # this format is rendered and kept
+
+    def no_second_rendering():
+        raise AssertionError("a filtered scrape rendered the snapshot again")
+
+    serving.exporter.metrics._snapshot_registry.collect = no_second_rendering
+    response = httpx.get(
+        url,
+        headers={"Accept": accept},
+        params=[
+            ("name[]", "northflank_up"),
+            ("name[]", "northflank_exporter_api_requests"),  # a counter, by its family name
+            ("name[]", "process_open_fds"),
+        ],
+    )
+    names = {
+        line.split("{")[0].split(" ")[0]
+        for line in response.text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert names == {
+        "northflank_up",
+        "northflank_exporter_api_requests_total",
+        "process_open_fds",
+    }
+    assert response.text.count("# EOF") == (1 if accept else 0)
+    samples = parse_samples(response.text) if not accept else None
+    if samples is not None:
+        assert pick(samples, "northflank_up", destination="primary-backups") == 1
