@@ -19,6 +19,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/requests.py
+	$(BIN)/python bench/first_data.py
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[bench]'
