@@ -74,6 +74,7 @@ DESTINATION_FAULTS = (
     "repeat-cursor",  # every page sends back the cursor it was asked with
     "cycle-cursor",  # every page after the first points back to the second
     "oversized",  # 50 more items than per_page asked for
+    "drip",  # the answer comes one byte every 0.2 s, for as long as the client waits
 )
 
 
@@ -157,6 +158,8 @@ class Simulator:
         self.stalled: list[str] = []  # paths whose answer is being held back, as they arrive
         self.raw_bodies: dict[str, bytes] = {}  # path: a body answered as it is (hostile ones)
         self.raw_pages: dict[str, list[bytes]] = {}  # path: pages answered by cursor number
+        self.raw_headers: dict[str, dict[str, str]] = {}  # extra headers of a raw body
+        self.raw_status: dict[str, int] = {}  # the status a raw body is answered with
         self._lock = threading.Lock()
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
@@ -240,9 +243,14 @@ class Simulator:
             )
             self._listings.clear()
 
-    def serve_raw(self, path: str, body: bytes) -> None:
-        """Answer GET `path` (any query) with exactly this body, 200 OK, from now on."""
+    def serve_raw(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None, status: int = 200
+    ) -> None:
+        """Answer GET `path` (any query) with exactly this body, status and headers (such as a
+        Content-Encoding) from now on."""
         self.raw_bodies[path] = body
+        self.raw_headers[path] = dict(headers or {})
+        self.raw_status[path] = status
 
     def serve_pages(self, path: str, items: list[list[Any]]) -> None:
         """Answer GET `path` with these pages as they are (duplicates and all), chained by the
@@ -368,7 +376,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "reset":
             self._reset_midway(body, headers)
             return
-        self._send(200, body, headers)
+        if fault == "drip":
+            self._drip(body, headers)
+            return
+        status = sim.raw_status.get(url.path, 200)
+        self._send(status, body, {**headers, **sim.raw_headers.get(url.path, {})})
 
     def _reset_midway(self, body: bytes, headers: dict[str, str]) -> None:
         self.sim.record(self.path, 200)
@@ -423,6 +435,21 @@ class _Handler(BaseHTTPRequestHandler):
             first = listing.backups[min(per_page, len(listing.backups)) - 1]
             body = _bend_cursor(body, fault, cursor, encode_cursor(first))
         return body
+
+    def _drip(self, body: bytes, headers: dict[str, str]) -> None:
+        self.sim.record(self.path, 200)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            return  # the client gave up: as it should
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.sim.record(self.path, status)

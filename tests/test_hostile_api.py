@@ -1,0 +1,118 @@
+"""A hostile API at the HTTP level: each attack served to one destination of a running
+exporter, for several polls. The exporter stays up and polling (no loop fails or stalls), its
+memory stays bounded (peak RSS read from /proc), and the healthy destination's values stay
+exact."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+
+import httpx
+import pytest
+
+from exporter.runtime import Exporter
+from exporter.simulator import Faults
+from tests.conftest import Serving, config_for, parse_samples, pick, poll_once, run
+from tests.test_faults import destination_series
+
+HEALTHY, HOSTILE = "primary-backups", "backups-02"
+BACKUPS = f"/v1/backup-destinations/{HOSTILE}/backups"
+POLLS = 3
+PEAK_GROWTH = 150 * 2**20  # bytes; a gzip bomb alone would inflate to 10 GiB
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def surrogates(simulator):
+    odd = dict(simulator.backups(HOSTILE)[0], id="odd")
+    odd["addon"] = {"id": "db\ud800", "name": "x\udfff"}
+    simulator.inject(HOSTILE, [odd])
+
+
+def deep_nesting(simulator):
+    simulator.serve_raw(BACKUPS, b"[" * 100_000 + b"]" * 100_000)
+
+
+def gzip_bomb(simulator):
+    # 200 MB of JSON in about 200 KB, compressed a megabyte at a time so that the test itself
+    # never holds the inflated body (the peak RSS it measures must be the exporter's)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunks = [packer.compress(b'{"data": [')]
+    spaces = b" " * 2**20
+    chunks += [packer.compress(spaces) for _ in range(200)]
+    chunks.append(packer.compress(b"]}") + packer.flush())
+    simulator.serve_raw(BACKUPS, b"".join(chunks), {"Content-Encoding": "gzip"})
+
+
+def huge_body(simulator):
+    simulator.serve_raw(BACKUPS, b'{"data": [' + b" " * (64 * 2**20) + b"]}")
+
+
+def drip(simulator):
+    simulator.faults.destination_fault[HOSTILE] = "drip"
+
+
+def endless_cursor(simulator):
+    simulator.serve_pages(BACKUPS, [[]] * 10_000)
+
+
+def duplicates(simulator):
+    simulator.serve_pages(BACKUPS, [simulator.backups(HOSTILE)[:100]] * 5)
+
+
+def token_echo(simulator):
+    echo = {"error": {"status": 400, "message": "x" * 170 + f" bad token {simulator.token}"}}
+    simulator.serve_raw(BACKUPS, json.dumps(echo).encode(), status=400)
+
+
+ATTACKS = {
+    "surrogates": surrogates,
+    "deep-nesting": deep_nesting,
+    "gzip-bomb": gzip_bomb,
+    "huge-body": huge_body,
+    "drip": drip,
+    "endless-cursor": endless_cursor,
+    "duplicates": duplicates,
+    "token-echo": token_echo,
+}
+
+
+def healthy_polls(exporter) -> float:
+    snapshot = exporter.parts[0].poller.snapshot
+    return sum(n for (destination, _), n in snapshot.pages_fetched if destination == HEALTHY)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_the_exporter_holds_against_a_hostile_api(start_simulator, clock, caplog, attack):
+    simulator = start_simulator(destinations=2, faults=Faults(), backups_per_destination=260)
+    clean = Exporter(config_for(simulator), clock=clock)
+    assert poll_once(clean)
+    expected = destination_series(parse_samples(clean.exposition().decode()), HEALTHY)
+    run(clean.aclose())
+    ATTACKS[attack](simulator)
+    before = peak_rss()
+    config = config_for(simulator, interval=0.2, timeout=2.0, max_retries=0)
+    with Serving(Exporter(config, clock=clock)) as serving:
+        deadline = time.monotonic() + 60  # a guard against a hang, not a speed target
+        while healthy_polls(serving.exporter) < POLLS * 3:  # 3 pages a poll
+            assert time.monotonic() < deadline, "the healthy destination stopped being polled"
+            time.sleep(0.05)
+        metrics = httpx.get(f"{serving.url}/metrics", timeout=10)
+        assert metrics.status_code == 200
+        assert httpx.get(f"{serving.url}/-/healthy").status_code == 200
+        assert serving.exporter.health.failures == {}
+    samples = parse_samples(metrics.text)
+    assert destination_series(samples, HEALTHY) == expected
+    assert pick(samples, "northflank_up", destination=HEALTHY) == 1
+    assert peak_rss() - before < PEAK_GROWTH
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    token = simulator.token
+    assert all(token[i : i + 8] not in logged for i in range(len(token) - 8))
