@@ -227,3 +227,73 @@ def test_requests_spent_by_other_clients_of_the_token(start_simulator):
     assert first.headers["x-ratelimit-remaining"] == "1"
     assert get(simulator, "/v1/backup-destinations").headers["x-ratelimit-remaining"] == "0"
     assert get(simulator, "/v1/backup-destinations").status_code == 429
+
+
+# --- the inventory (shared/northflank-api/inventory.md): what should be backed up
+
+
+def walk_inventory(simulator, path, key, per_page=2):
+    items, cursor = [], None
+    while True:
+        params = {"per_page": per_page} | ({"cursor": cursor} if cursor else {})
+        response = get(simulator, path, **params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["data"][key])
+        assert body["pagination"]["count"] == len(body["data"][key])
+        if not body["pagination"]["hasNextPage"]:
+            return items
+        cursor = body["pagination"]["cursor"]
+
+
+def listed_addons(simulator):
+    """(project, addon) of every backup the destinations list, and the backups of each."""
+    found = {}
+    for destination in ("primary-backups", "backups-02"):
+        for item in simulator.backups(destination):
+            key = (item["project"]["id"], item["addon"]["id"])
+            found.setdefault(key, []).append((destination, item))
+    return found
+
+
+def test_projects_and_their_addons_are_those_the_backups_belong_to(simulator):
+    found = listed_addons(simulator)
+    projects = walk_inventory(simulator, "/v1/projects", "projects")
+    assert [p["id"] for p in projects] == sorted({project for project, _ in found})
+    assert all(p["lifecycleStatus"] == "created" and p["name"] for p in projects)
+    for project in projects:
+        addons = walk_inventory(simulator, f"/v1/projects/{project['id']}/addons", "addons")
+        assert {a["id"] for a in addons} == {a for p, a in found if p == project["id"]}
+        assert {a["spec"]["type"] for a in addons} <= {"postgresql", "mongodb", "mysql", "redis"}
+        assert walk_inventory(simulator, f"/v1/projects/{project['id']}/volumes", "volumes") == []
+
+
+def test_an_addons_schedules_and_backups_match_what_its_destination_lists(simulator):
+    for (project, addon), listed in listed_addons(simulator).items():
+        base = f"/v1/projects/{project}/addons/{addon}"
+        schedules = walk_inventory(simulator, f"{base}/backup-schedules", "schedules")
+        declared = next(item["schedules"] for _, item in listed if item.get("schedules"))
+        assert [s["scheduling"] for s in schedules] == declared
+        assert {s["customDestinationId"] for s in schedules} == {d for d, _ in listed}
+        assert all(s["backupType"] == "dump" and s["retentionTime"] > 0 for s in schedules)
+        backups = walk_inventory(simulator, f"{base}/backups", "backups", per_page=7)
+        in_destinations = {item["id"]: (destination, item) for destination, item in listed}
+        assert len(backups) == len(in_destinations)
+        for backup in backups:
+            destination, item = in_destinations[backup["id"]]
+            assert backup["customDestinationId"] == destination
+            assert (backup["status"], backup["createdAt"]) == (item["status"], item["createdAt"])
+            assert backup["config"]["size"] == item["config"]["size"]
+        created = [backup["createdAt"] for backup in backups]
+        assert created == sorted(created, reverse=True)  # newest first, as destinations list
+
+
+def test_the_inventory_answers_under_team_routes_and_404s_what_does_not_exist(start_simulator):
+    simulator = start_simulator(team="platform")
+    projects = walk_inventory(simulator, "/v1/teams/platform/projects", "projects")
+    assert projects == walk_inventory(simulator, "/v1/projects", "projects")
+    project = projects[0]["id"]
+    assert get(simulator, "/v1/teams/other/projects").status_code == 404
+    assert get(simulator, "/v1/projects/nope/addons").status_code == 404
+    assert get(simulator, f"/v1/projects/{project}/addons/nope/backups").status_code == 404
+    assert get(simulator, f"/v1/projects/{project}/volumes/nope/backups").status_code == 404

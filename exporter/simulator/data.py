@@ -162,6 +162,98 @@ class World:
     def destination(self, ident: str) -> SimDestination | None:
         return next((d for d in self.destinations if d.id == ident), None)
 
+    # --- the inventory: what should be backed up (GET /v1/projects/...) ---
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project an addon lives in, as the API lists them."""
+        names = {addon.project_id: addon.project_name for _, addon in self._placed_addons()}
+        return [
+            {
+                "id": ident,
+                "name": names[ident],
+                "description": f"The {names[ident]} project",
+                "uid": f"uid-{ident}",
+                "lifecycleStatus": "created",
+            }
+            for ident in sorted(names)
+        ]
+
+    def addons(self, project: str) -> list[dict[str, Any]]:
+        """The project's addons, each once, however many destinations keep its backups."""
+        found: dict[str, SimAddon] = {}
+        for _, addon in self._placed_addons():
+            if addon.project_id == project:
+                found.setdefault(addon.addon_id, addon)
+        return [
+            {
+                "id": addon.addon_id,
+                "name": addon.addon_name,
+                "appId": f"app-{addon.addon_id}",
+                "uid": f"uid-{project}-{addon.addon_id}",
+                "tags": [],
+                "spec": {"type": addon.addon_type},
+                "status": "running",
+            }
+            for addon in sorted(found.values(), key=lambda addon: addon.addon_id)
+        ]
+
+    def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]:
+        """The addon's backup schedules: dumps into each destination that keeps its backups."""
+        schedules = []
+        for destination, addon in self._placed_addons():
+            if (addon.project_id, addon.addon_id) != (project, addon_id):
+                continue
+            for number, scheduling in enumerate(addon.schedules):
+                stamp = iso(self.anchor - 30 * DAY)
+                schedules.append(
+                    {
+                        "id": f"{addon_id}-{destination.id}-{number}",
+                        "createdAt": stamp,
+                        "updatedAt": stamp,
+                        "backupType": "dump",
+                        "backupCompressionType": "gz",
+                        "scheduling": dict(scheduling),
+                        "retentionTime": round(addon.keep * addon.mean_gap),
+                        "customDestinationId": destination.id,
+                    }
+                )
+        return schedules
+
+    def addon_backups(self, project: str, addon_id: str, now: float) -> list[Listed]:
+        """The addon's backups in every destination, newest first, as the addon lists them."""
+        made = []
+        for destination in self.destinations:
+            for listed in self.backups(destination, now):
+                ref = listed.backup.get("addon") or {}
+                owner = listed.backup.get("project") or {}
+                if (owner.get("id"), ref.get("id")) != (project, addon_id):
+                    continue
+                config = listed.backup["config"]
+                backup = {
+                    "id": listed.backup["id"],
+                    "name": listed.backup["name"],
+                    "uid": f"uid-{listed.backup['id']}",
+                    "status": listed.backup["status"],
+                    "createdAt": listed.backup["createdAt"],
+                    "config": {
+                        "size": config["size"],
+                        "source": {"type": "liveInstance"},
+                        "compressionType": "gz",
+                        "addonVersion": config["addonVersion"],
+                    },
+                    "customDestinationId": destination.id,
+                }
+                if "completedAt" in listed.backup:
+                    backup["completedAt"] = listed.backup["completedAt"]
+                made.append(Listed(listed.created, backup))
+        made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
+        return made
+
+    def _placed_addons(self) -> Iterator[tuple[SimDestination, SimAddon]]:
+        for destination in self.destinations:
+            for addon in destination.addons:
+                yield destination, addon
+
     def backups(self, destination: SimDestination, now: float) -> list[Listed]:
         """The destination's backups at `now`, newest first, with their creation times."""
         made = [

@@ -35,6 +35,12 @@ _ROUTE = re.compile(
     r"^/v1(?:/teams/(?P<team>[^/]+))?/backup-destinations"
     r"(?:/(?P<destination>[^/]+)(?P<backups>/backups)?)?/?$"
 )
+# The inventory: projects, their addons and volumes, an addon's schedules and backups.
+_INVENTORY = re.compile(
+    r"^/v1(?:/teams/(?P<team>[^/]+))?/projects"
+    r"(?:/(?P<project>[^/]+)/(?P<kind>addons|volumes)"
+    r"(?:/(?P<item>[^/]+)/(?P<what>backup-schedules|backups))?)?/?$"
+)
 
 
 def _created_at(backup: Any) -> float:
@@ -403,6 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, path: str, query: dict[str, list[str]]) -> bytes:
         sim = self.sim
+        inventory = _INVENTORY.match(path)
+        if inventory is not None:
+            return _inventory_answer(sim, inventory, query)
         match = _ROUTE.match(path)
         if match is None:
             raise _Unavailable(404, "Route not found")
@@ -524,6 +533,49 @@ def _backup_page(listing: _Listing, per_page: int, page: int, cursor: str | None
     ).encode()
     listing.pages[(start, per_page)] = body
     return body
+
+
+def _offset_page(
+    items: list[Any], per_page: int, page: int, cursor: str | None
+) -> tuple[list[Any], dict[str, Any]]:
+    """A page of a list cut by offset, with the cursor of the next one."""
+    start = (page - 1) * per_page
+    if cursor is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (ValueError, binascii.Error):
+            raise _Unavailable(400, "Invalid cursor") from None
+    chunk = items[start : start + per_page]
+    end = start + len(chunk)
+    next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    return chunk, _pagination(end < len(items), next_cursor, len(chunk))
+
+
+def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, list[str]]) -> bytes:
+    """GET /v1/projects, .../addons, .../volumes, and an addon's backup-schedules and backups."""
+    if match["team"] is not None and match["team"] != sim.team:
+        raise _Unavailable(404, "Team not found")
+    per_page, page, cursor = _page_params(query)
+    world, project = sim.world, match["project"]
+    if project is None:
+        key, items = "projects", world.projects()
+    elif project not in {listed["id"] for listed in world.projects()}:
+        raise _Unavailable(404, "Project not found")
+    elif match["kind"] == "volumes":
+        if match["item"] is not None:
+            raise _Unavailable(404, "Volume not found")
+        key, items = "volumes", []
+    elif match["item"] is None:
+        key, items = "addons", world.addons(project)
+    elif match["item"] not in {addon["id"] for addon in world.addons(project)}:
+        raise _Unavailable(404, "Addon not found")
+    elif match["what"] == "backup-schedules":
+        key, items = "schedules", world.addon_schedules(project, match["item"])
+    else:
+        listed = world.addon_backups(project, match["item"], sim.clock())
+        key, items = "backups", [entry.backup for entry in listed]
+    chunk, pagination = _offset_page(items, per_page, page, cursor)
+    return json.dumps({"data": {key: chunk}, "pagination": pagination}).encode()
 
 
 def _destination_list(world: World, per_page: int, page: int, cursor: str | None) -> bytes:
