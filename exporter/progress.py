@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# A destination whose read has not begun is expected to cost what the others are estimated to.
+# A destination whose read has not begun is expected to cost what the others are estimated to
+# cost, on average; before any estimate, this many pages.
 UNSTARTED_GUESS = 1
 
 
