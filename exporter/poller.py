@@ -88,6 +88,9 @@ class Poller:
             client.backup_pages, poll.full_resync_interval, poll.incremental, self._page_read
         )
         self._progress: CycleProgress | None = None
+        # Polls that outlived their cycle, by destination; one poll-slot pool for all cycles.
+        self._busy: dict[str, asyncio.Future[bool]] = {}
+        self._limit = asyncio.Semaphore(poll.concurrency)
         self.effective_interval = poll.interval
         self._failures: Counter[tuple[str, str]] = Counter()
         self._states: dict[str, DestinationState] = {}
@@ -101,53 +104,88 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every effective interval (start to start) until `stop` is set; a cycle that
         fails is logged and counted, and the next one comes at the usual time."""
-        await supervised(
-            self.loop_name,
-            self._cycle,
-            interval=self._poll.interval,
-            health=self._health,
-            stop=stop,
-            wait=waiting_with(self._sleep),
-        )
+        try:
+            await supervised(
+                self.loop_name,
+                self._cycle,
+                interval=self._poll.interval,
+                health=self._health,
+                stop=stop,
+                wait=waiting_with(self._sleep),
+            )
+        finally:
+            stragglers = list(self._busy.values())
+            for poll in stragglers:
+                poll.cancel()
+            await asyncio.gather(*stragglers, return_exceptions=True)
 
     async def _cycle(self) -> float:
-        """One poll cycle; the seconds until the next one should start."""
+        """One poll cycle; the seconds until the next one should start. A destination still
+        being polled when the interval is up is left to finish on its own (a straggler): it
+        delays only itself, and the next cycles poll the others on time and skip it."""
         started = self._monotonic()
-        await self.poll_all()
+        await self.poll_all(straggle_after=self.effective_interval)
         return max(self.effective_interval - (self._monotonic() - started), 0.0)
 
     def _waiting_for_budget(self, seconds: float) -> None:
         """Waiting for the budget is what the loop should do: not a stall."""
         self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
 
-    async def poll_all(self) -> bool:
-        """One cycle over every destination; True when every request gave a usable answer."""
+    async def poll_all(self, straggle_after: float | None = None) -> bool:
+        """One cycle over every destination; True when every request gave a usable answer.
+        With `straggle_after`, the cycle waits that long (in the event loop's own time) for its
+        polls; any still running go on as stragglers that later cycles skip until they end."""
         listed_ok = await self._refresh_destinations()
-        limit = asyncio.Semaphore(self._poll.concurrency)
-
-        async def bounded(destination: Destination) -> bool:
-            async with limit:
-                return await self._poll_destination(destination)
-
-        states = list(self._states.values())
-        self._progress = CycleProgress(tuple(self._states), self._clock())
+        due = [s.destination for s in self._states.values() if s.destination.id not in self._busy]
+        polls = {asyncio.ensure_future(self._bounded(d)): d.id for d in due}
+        if self._progress is None:  # else a straggler's read is still being told about
+            self._progress = CycleProgress(tuple(polls.values()), self._clock())
         try:
-            results = await asyncio.gather(*(bounded(state.destination) for state in states))
-        finally:
+            done, pending = (
+                await asyncio.wait(polls, timeout=straggle_after) if polls else (set(), set())
+            )
+        except asyncio.CancelledError:
+            for poll in polls:
+                poll.cancel()
             self._progress = None
+            raise
+        for poll in pending:
+            self._straggling(polls[poll], poll)
+        if not self._busy:
+            self._progress = None
+        results = [poll.result() for poll in done]
         self._syncer.forget_all_but(set(self._states))
         self._stretch_interval()
         self._publish()
         if self._render is not None:
             self._render()
-        return listed_ok and all(results)
+        return listed_ok and all(results) and not pending
+
+    async def _bounded(self, destination: Destination) -> bool:
+        async with self._limit:
+            return await self._poll_destination(destination)
+
+    def _straggling(self, ident: str, poll: asyncio.Future[bool]) -> None:
+        self._log.warning(
+            "destination=%s is still being polled after %s: the other destinations go on "
+            "without it",
+            ident,
+            format_duration(self.effective_interval),
+        )
+        self._busy[ident] = poll
+        poll.add_done_callback(lambda _: self._straggler_done(ident))
+
+    def _straggler_done(self, ident: str) -> None:
+        self._busy.pop(ident, None)
+        if not self._busy:
+            self._progress = None  # the long read it was part of is over
 
     def _page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
+        self._health.progress(self.loop_name, self._poll.interval)
         progress = self._progress
         if progress is None:
             return
         progress.page_read(destination, full, read, estimate)
-        self._health.progress(self.loop_name, self._poll.interval)
         self._tell_progress(progress)
 
     def _seconds_left(self, progress: CycleProgress) -> float:

@@ -528,3 +528,27 @@ def test_a_cursor_that_never_ends_is_cut_long_before_max_pages(start_simulator, 
     )
     assert pick(samples, "northflank_up", destination=FAULTY) == 0
     assert pick(samples, "northflank_up", destination="primary-backups") == 1
+
+
+def test_a_destination_that_drips_delays_only_itself(start_simulator, clock):
+    simulator = start_simulator(destinations=2, faults=Faults(destination_fault={FAULTY: "drip"}))
+    # a minute of dripping per request: far longer than the healthy destination's interval
+    config = config_for(simulator, interval=0.2, timeout=60.0, max_retries=0)
+    with Serving(Exporter(config, clock=clock)) as serving:
+        poller = serving.exporter.parts[0].poller
+
+        def healthy_polls():
+            pages = dict(poller.snapshot.pages_fetched)
+            return pages.get(("primary-backups", "full"), 0) + pages.get(
+                ("primary-backups", "incremental"), 0
+            )
+
+        deadline = time.monotonic() + 30  # half the drip's timeout: a cycle waiting for it fails
+        while healthy_polls() < 10:
+            assert time.monotonic() < deadline, "the healthy destination waited for the slow one"
+            time.sleep(0.05)
+        samples = parse_samples(serving.exporter.exposition().decode())
+        assert pick(samples, "northflank_up", destination="primary-backups") == 1
+        # the dripping poll is still under way: it has neither succeeded nor failed
+        assert pick(samples, "northflank_up", destination=FAULTY) is None
+        assert [r for r in simulator.requests if f"{FAULTY}/backups" in r.path] != []
