@@ -579,19 +579,10 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
 
 
 def _destination_list(world: World, per_page: int, page: int, cursor: str | None) -> bytes:
-    start = (page - 1) * per_page
-    if cursor is not None:
-        try:
-            start = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        except (ValueError, binascii.Error):
-            raise _Unavailable(400, "Invalid cursor") from None
-    chunk = world.destinations[start : start + per_page]
-    end = start + len(chunk)
-    has_next = end < len(world.destinations)
-    next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    chunk, pagination = _offset_page(list(world.destinations), per_page, page, cursor)
     return json.dumps(
         {
             "data": {"backupDestinations": [destination.api_object() for destination in chunk]},
-            "pagination": _pagination(has_next, next_cursor, len(chunk)),
+            "pagination": pagination,
         }
     ).encode()
