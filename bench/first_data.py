@@ -160,7 +160,14 @@ def estimate_against_time(budget: int, pages: int) -> tuple[float, float, int]:
     """(estimated seconds, seconds taken, requests made) for a first read of `pages` pages."""
     from dataclasses import replace
 
-    from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
+    from exporter.config import (
+        Account,
+        Config,
+        CoverageSettings,
+        NorthflankSettings,
+        PollSettings,
+        RateLimitSettings,
+    )
     from exporter.durations import parse_duration
     from exporter.runtime import Exporter
     from exporter.simulator import Simulator, build_world
@@ -182,7 +189,11 @@ def estimate_against_time(budget: int, pages: int) -> tuple[float, float, int]:
                 northflank=NorthflankSettings(api_url=simulator.base_url, token=TOKEN),
                 rate_limit=RateLimitSettings(requests_per_hour=budget, reserve=0),
             )
-            config = Config(accounts=(account,), poll=replace(PollSettings(), timeout=300))
+            config = Config(
+                accounts=(account,),
+                poll=replace(PollSettings(), timeout=300),
+                coverage=CoverageSettings(enabled=False),  # the destinations' first read alone
+            )
 
             async def read() -> None:
                 exporter = Exporter(config, clock=lambda: clock[0], sleep=fake_sleep)

@@ -27,7 +27,14 @@ from typing import Any
 
 import httpx
 
-from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import (
+    Account,
+    Config,
+    CoverageSettings,
+    NorthflankSettings,
+    PollSettings,
+    RateLimitSettings,
+)
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.web import WebServer, make_app
@@ -58,7 +65,9 @@ async def polled(addons: int, per_addon: int) -> tuple[Exporter, Any]:
             rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
         )
         config = Config(
-            accounts=(account,), poll=replace(PollSettings(), incremental=False)
+            accounts=(account,),
+            poll=replace(PollSettings(), incremental=False),
+            coverage=CoverageSettings(enabled=False),  # destination series only
         ).with_listen_address("127.0.0.1:0")
         exporter = Exporter(config)
         await exporter.poll_once()

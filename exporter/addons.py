@@ -54,14 +54,17 @@ def summarize_addon(
     now: float,
     warn_until: float,
     rules: AddonRules,
+    declared: tuple[Schedule, ...] | None = None,
 ) -> AddonSummary:
-    """Fold one addon's backups (at least one, in listing order, none expired)."""
+    """Fold one addon's backups (at least one, in listing order, none expired). `declared` are
+    its schedules when known apart from the backups (its backup-schedules, for managed
+    storage, whose listing shows none); else those its newest scheduled backup lists."""
     newest = backups[0]
     for backup in backups:
         if backup.created > newest.created:
             newest = backup
     completed = [backup for backup in backups if backup.status == "completed"]
-    schedules = _declared_schedules(backups)
+    schedules = _declared_schedules(backups) if declared is None else declared
     offsets = week_offsets(schedules)
     created = sorted(backup.created for backup in backups)
     missed = None

@@ -36,6 +36,11 @@ PER_PAGE = 100
 DESTINATIONS_ENDPOINT = "/v1/backup-destinations"
 DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
 BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
+PROJECTS_ENDPOINT = "/v1/projects"
+ADDONS_ENDPOINT = "/v1/projects/{projectId}/addons"
+VOLUMES_ENDPOINT = "/v1/projects/{projectId}/volumes"
+ADDON_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backup-schedules"
+ADDON_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backups"
 _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
 _MAX_MESSAGE = 200
 
@@ -129,6 +134,11 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _in_custom_destination(item: Any) -> bool:
+    custom = item.get("customDestinationId") if isinstance(item, dict) else None
+    return isinstance(custom, str) and bool(custom)
 
 
 def _slug(name: str) -> str:
@@ -233,6 +243,46 @@ class NorthflankClient:
             pagination = page.get("pagination")
             count = pagination.get("count") if isinstance(pagination, dict) else None
             yield Page([wire_item(item) for item in data], count)
+
+    async def listed(self, endpoint: str, suffix: str, key: str) -> list[Any]:
+        """Every item of an inventory listing (`data.{key}[]`), all pages; inventory reads
+        spend the budget's share for full reads: they can wait, the polls after them cannot."""
+        path = self._path(suffix)
+        items: list[Any] = []
+        async for page in self._pages(endpoint, path, full_read=True):
+            data = page.get("data")
+            chunk = data.get(key) if isinstance(data, dict) else None
+            if not isinstance(chunk, list):
+                raise ApiError(f"GET {path}: data.{key} is not a list", "invalid_body")
+            items.extend(chunk)
+        return items
+
+    async def addon_backup_pages(self, addon: str, full_read: bool = False) -> AsyncIterator[Page]:
+        """Yield the backups of `addon` ("projectId/addonId") kept in Northflank-managed storage,
+        one page at a time. The listing also shows the addon's backups in custom destinations
+        (with a customDestinationId): those are counted by their destination, so they are left
+        out here, and the page's count with them."""
+        project, _, ident = addon.partition("/")
+        path = self._path(
+            f"/projects/{quote(project, safe='')}/addons/{quote(ident, safe='')}/backups"
+        )
+        async for page in self._pages(ADDON_BACKUPS_ENDPOINT, path, full_read):
+            data = page.get("data")
+            items = data.get("backups") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise ApiError(f"GET {path}: data.backups is not a list", "invalid_body")
+            if len(items) > PER_PAGE:
+                raise ApiError(
+                    f"GET {path}: a page holds {len(items)} backups, more than the "
+                    f"{PER_PAGE} asked for",
+                    "oversized_page",
+                )
+            kept = [wire_item(item) for item in items if not _in_custom_destination(item)]
+            pagination = page.get("pagination")
+            count = pagination.get("count") if isinstance(pagination, dict) else None
+            if isinstance(count, int) and not isinstance(count, bool):
+                count -= len(items) - len(kept)
+            yield Page(kept, count)
 
     async def _pages(
         self, endpoint: str, path: str, full_read: bool = False

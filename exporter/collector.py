@@ -23,13 +23,22 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.addons import RECENT_SIZES, AddonSummary
 from exporter.config import AddonRules
-from exporter.schedule import last_slot, next_slot, overdue_seconds
+from exporter.coverage import CoverageSnapshot
+from exporter.inventory import MANAGED_STORAGE
+from exporter.schedule import (
+    first_slot_at_or_after,
+    last_slot,
+    next_slot,
+    overdue_seconds,
+    week_offsets,
+)
 from exporter.shard import Shard
 from exporter.snapshot import Snapshot
 
 CACHED = "Cached from the last poll of the Northflank API."
 ACCOUNT = "account"
 Accounts = tuple[tuple[str, Snapshot], ...]  # (account name, its snapshot)
+Coverage = tuple[tuple[str, CoverageSnapshot], ...]  # (account name, its coverage)
 
 
 def _gauge(name: str, documentation: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -56,6 +65,7 @@ class Rendered:
     accounts: Accounts = ()
     shard: Shard = field(default_factory=Shard)
     loop_failures: tuple[tuple[str, int], ...] = ()  # (loop, times a step of it failed)
+    coverage: Coverage = ()  # the accounts whose inventory this exporter takes
 
     def ready(self) -> bool:
         return bool(self.accounts) and all(snapshot.ready for _, snapshot in self.accounts)
@@ -76,7 +86,8 @@ class SnapshotCollector(Collector):
         rendered = self._rendered()
         now = self._clock()
         yield from destination_families(rendered.accounts, now)
-        yield from addon_families(rendered.accounts, now)
+        yield from addon_families(rendered.accounts, now, rendered.coverage)
+        yield from coverage_families(rendered.coverage, now)
         yield from poll_families(rendered.accounts)
         yield from request_families(rendered.accounts)
         yield from process_families(rendered.shard, rendered.loop_failures)
@@ -254,8 +265,23 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
 )
 
 
-def addon_families(accounts: Accounts, now: float) -> Iterator[Metric]:
-    """Each addon's backups as one destination lists them: health against its schedules."""
+def _addon_rows(
+    accounts: Accounts, coverage: Coverage
+) -> Iterator[tuple[str, str, AddonSummary, AddonRules]]:
+    """(account, destination, summary, rules) of every addon in every destination, then of
+    every addon's backups in managed storage."""
+    for account, snapshot in accounts:
+        for state in snapshot.destinations:
+            for summary in state.summary.addons if state.summary else ():
+                yield account, state.destination.id, summary, snapshot.addon_rules
+    for account, covered in coverage:
+        for summary in covered.managed:
+            yield account, MANAGED_STORAGE, summary, covered.rules
+
+
+def addon_families(accounts: Accounts, now: float, coverage: Coverage = ()) -> Iterator[Metric]:
+    """Each addon's backups as one destination (or managed storage, destination
+    "northflank-managed") lists them: health against its schedules."""
     labels = ADDON_LABELS[1:]
     info = _info("northflank_addon", "Addons whose backups are listed (always 1).", labels)
     counts = _gauge(
@@ -267,32 +293,164 @@ def addon_families(accounts: Accounts, now: float) -> Iterator[Metric]:
         [*labels, "interval"],
     )
     gauges = [(_gauge(name, text, labels), value) for name, text, value in ADDON_GAUGES]
-    for account, snapshot in accounts:
-        rules = snapshot.addon_rules
-        for state in snapshot.destinations:
-            for summary in state.summary.addons if state.summary else ():
-                values = [account, state.destination.id, summary.project, summary.addon]
-                info.add_metric(
-                    values,
-                    {
-                        "project_name": summary.project_name,
-                        "addon_name": summary.addon_name,
-                        "addon_type": summary.addon_type,
-                        "addon_version": summary.addon_version,
-                    },
-                )
-                for status, number in summary.backups_by_status:
-                    counts.add_metric([*values, status], number)
-                for interval in sorted({schedule.interval for schedule in summary.schedules}):
-                    schedules.add_metric([*values, interval], {})
-                for family, value in gauges:
-                    measured = value(summary, now, rules)
-                    if measured is not None:
-                        family.add_metric(values, measured)
+    for account, destination, summary, rules in _addon_rows(accounts, coverage):
+        values = [account, destination, summary.project, summary.addon]
+        info.add_metric(
+            values,
+            {
+                "project_name": summary.project_name,
+                "addon_name": summary.addon_name,
+                "addon_type": summary.addon_type,
+                "addon_version": summary.addon_version,
+            },
+        )
+        for status, number in summary.backups_by_status:
+            counts.add_metric([*values, status], number)
+        for interval in sorted({schedule.interval for schedule in summary.schedules}):
+            schedules.add_metric([*values, interval], {})
+        for family, value in gauges:
+            measured = value(summary, now, rules)
+            if measured is not None:
+                family.add_metric(values, measured)
     yield info
     yield counts
     yield schedules
     yield from (family for family, _ in gauges)
+
+
+def coverage_families(coverage: Coverage, now: float) -> Iterator[Metric]:
+    """What should be backed up: every addon and volume, the schedules each declares and where
+    they send backups, and how the inventory went. Linear in addons, whatever their backups."""
+    up = _gauge(
+        "northflank_coverage_up",
+        "1 when the last coverage round read every listing (projects, addons, volumes, "
+        "schedules, managed-storage backups), else 0.",
+    )
+    last = _gauge(
+        "northflank_coverage_last_successful_inventory_timestamp_seconds",
+        "When the inventory last read every listing.",
+    )
+    for account, covered in coverage:
+        if covered.up is not None:
+            up.add_metric([account], 1.0 if covered.up else 0.0)
+        if covered.last_success is not None:
+            last.add_metric([account], covered.last_success)
+    yield from _with_samples(up, last)
+    yield from _addon_coverage(coverage)
+    yield from _volume_coverage(coverage)
+
+
+SCHEDULE_INFO_LABELS = ("schedule", "interval", "backup_type", "destination", "role")
+
+
+def _addon_coverage(coverage: Coverage) -> Iterator[Metric]:
+    labels = ("project", "addon")
+    info = _info(
+        "northflank_coverage_addon",
+        "Every addon of the account, with its type and status (always 1).",
+        labels,
+    )
+    count = _gauge(
+        "northflank_coverage_addon_backup_schedules",
+        "Backup schedules the addon declares (0: nothing backs it up).",
+        labels,
+    )
+    unprotected = _gauge(
+        "northflank_coverage_addon_unprotected",
+        "1 when the addon declares no backup schedule and is not paused, deleting or deleted.",
+        labels,
+    )
+    schedule = _info(
+        "northflank_coverage_addon_backup_schedule",
+        "One series per backup schedule and place it sends backups to: a custom destination "
+        f"id, or {MANAGED_STORAGE} (role primary), plus each additional destination a snapshot "
+        "is copied to (role additional). Always 1.",
+        [*labels, *SCHEDULE_INFO_LABELS],
+    )
+    first_slot = _gauge(
+        "northflank_coverage_addon_backup_schedule_first_slot_timestamp_seconds",
+        "The schedule's first slot after it was created: from then on its backups should arrive.",
+        [*labels, "schedule"],
+    )
+    for account, covered in coverage:
+        for entry in covered.addons:
+            addon = entry.addon
+            values = [account, addon.project, addon.id]
+            info.add_metric(
+                values,
+                {
+                    "project_name": addon.project_name,
+                    "addon_name": addon.name,
+                    "addon_type": addon.type,
+                    "status": addon.status,
+                },
+            )
+            if entry.schedules is None:
+                continue
+            count.add_metric(values, len(entry.schedules))
+            unprotected.add_metric(values, 1.0 if entry.unprotected else 0.0)
+            for declared in entry.schedules:
+                for destination, role in declared.destinations:
+                    schedule.add_metric(
+                        [
+                            *values,
+                            declared.id,
+                            declared.schedule.interval,
+                            declared.backup_type,
+                            destination,
+                            role,
+                        ],
+                        {},
+                    )
+                if declared.created is not None:
+                    offsets = week_offsets((declared.schedule,))
+                    first_slot.add_metric(
+                        [*values, declared.id], first_slot_at_or_after(offsets, declared.created)
+                    )
+    yield from (info, count, unprotected, schedule, first_slot)
+
+
+def _volume_coverage(coverage: Coverage) -> Iterator[Metric]:
+    labels = ("project", "volume")
+    info = _info(
+        "northflank_coverage_volume",
+        "Every volume of the account, with its status (always 1).",
+        labels,
+    )
+    count = _gauge(
+        "northflank_coverage_volume_backup_schedules",
+        "Backup schedules the volume declares (0: nothing backs it up).",
+        labels,
+    )
+    unprotected = _gauge(
+        "northflank_coverage_volume_unprotected",
+        "1 when the volume declares no backup schedule and is not being deleted.",
+        labels,
+    )
+    schedule = _info(
+        "northflank_coverage_volume_backup_schedule",
+        "One series per backup schedule of the volume (named by its place in the volume's "
+        f"list; its backups stay in {MANAGED_STORAGE}). Always 1.",
+        [*labels, "schedule", "interval", "destination"],
+    )
+    for account, covered in coverage:
+        for volume in covered.volumes:
+            values = [account, volume.project, volume.id]
+            info.add_metric(
+                values,
+                {
+                    "project_name": volume.project_name,
+                    "volume_name": volume.name,
+                    "status": volume.status,
+                },
+            )
+            count.add_metric(values, len(volume.schedules))
+            unprotected.add_metric(values, 1.0 if volume.active and not volume.schedules else 0.0)
+            for declared in volume.schedules:
+                schedule.add_metric(
+                    [*values, declared.id, declared.schedule.interval, declared.destination], {}
+                )
+    yield from (info, count, unprotected, schedule)
 
 
 def poll_families(accounts: Accounts) -> Iterator[Metric]:
@@ -461,8 +619,9 @@ def process_families(
     )
     failures = CounterMetricFamily(
         "northflank_exporter_loop_failures",
-        "Rounds of a long-running loop (poll:ACCOUNT, render, reload) that raised an error; the "
-        "loop goes on, and /-/healthy names a loop that stops making progress.",
+        "Rounds of a long-running loop (poll:ACCOUNT, coverage:ACCOUNT, render, reload) that "
+        "raised an error; the loop goes on, and /-/healthy names a loop that stops making "
+        "progress.",
         labels=["loop"],
     )
     for loop, number in loop_failures:

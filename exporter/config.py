@@ -83,6 +83,25 @@ class AddonRules:
         return not any(p.fullmatch(key) for p in self.exclude)
 
 
+@dataclass(frozen=True)
+class CoverageSettings:
+    """The inventory of projects, addons and volumes, and what it reads (`coverage:`)."""
+
+    enabled: bool = True
+    interval: float = 3600.0
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
+    # An addon's schedules are read again at least this often (new addons at once).
+    schedules_max_age: float = 6 * 3600.0
+
+    def wants(self, project: str, item: str) -> bool:
+        """include/exclude are anchored regular expressions over "project/addon" (or volume)."""
+        key = f"{project}/{item}"
+        if self.include and not any(p.fullmatch(key) for p in self.include):
+            return False
+        return not any(p.fullmatch(key) for p in self.exclude)
+
+
 DEFAULT_ACCOUNT = "default"
 
 
@@ -105,6 +124,7 @@ class Config:
     poll: PollSettings = field(default_factory=PollSettings)
     expiry_warning_window: float = 86400.0
     addons: AddonRules = field(default_factory=AddonRules)
+    coverage: CoverageSettings = field(default_factory=CoverageSettings)
     listen_host: str = ""
     listen_port: int = 10117
     shard: Shard = field(default_factory=Shard)
@@ -246,6 +266,13 @@ SCHEMA: dict[str, Any] = {
     "expiry": {"warning_window": _duration},
     "addons": {"enabled": _boolean, "include": _patterns, "exclude": _patterns},
     "schedule": {"tolerance": _duration, "grace": _duration, "lookback": _duration},
+    "coverage": {
+        "enabled": _boolean,
+        "interval": _duration,
+        "include": _patterns,
+        "exclude": _patterns,
+        "schedules_max_age": _duration,
+    },
     "web": {"listen_address": _listen_address},
     "accounts": "accounts",  # a list of ACCOUNT_SCHEMA mappings, checked by _accounts()
 }
@@ -439,6 +466,11 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
         poll=poll,
         expiry_warning_window=values.get("expiry.warning_window", Config.expiry_warning_window),
         addons=_settings(AddonRules, values, ADDON_RULE_KEYS),
+        coverage=_settings(
+            CoverageSettings,
+            values,
+            {name: f"coverage.{name}" for name in _fields(CoverageSettings)},
+        ),
         source=source,
     )
     return config.with_listen_address(values.get("web.listen_address", ":10117"))

@@ -77,7 +77,7 @@ class Poller:
         self.loop_name = f"poll:{account.name}"
         self._health = health or Health(clock)
         if budget is not None:
-            budget.on_wait = self._waiting_for_budget
+            budget.on_wait = self.waiting
         self._client = client
         self._stats = stats
         self._budget = budget
@@ -127,7 +127,7 @@ class Poller:
         await self.poll_all(straggle_after=self.effective_interval)
         return max(self.effective_interval - (self._monotonic() - started), 0.0)
 
-    def _waiting_for_budget(self, seconds: float) -> None:
+    def waiting(self, seconds: float) -> None:
         """Waiting for the budget is what the loop should do: not a stall."""
         self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
 

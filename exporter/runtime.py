@@ -15,6 +15,7 @@ from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.config import Account, Config
+from exporter.coverage import COVERAGE_SHARD_KEY, CoverageSnapshot, CoverageWatcher
 from exporter.exposition import Exposition
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
@@ -34,6 +35,10 @@ class AccountParts:
     budget: RequestBudget
     client: NorthflankClient
     poller: Poller
+    coverage: CoverageWatcher | None = None  # None: disabled, or another shard's work
+
+    def loops(self) -> list[str]:
+        return [self.poller.loop_name] + ([self.coverage.loop_name] if self.coverage else [])
 
 
 class Exporter:
@@ -71,11 +76,18 @@ class Exporter:
         for account in config.accounts:
             before = previous.get(account.name)
             snapshot = None if before is None else before.poller.snapshot
-            parts.append(self._account_parts(config, account, snapshot))
+            covered = (
+                None if before is None or before.coverage is None else before.coverage.snapshot
+            )
+            parts.append(self._account_parts(config, account, snapshot, covered))
         return parts
 
     def _account_parts(
-        self, config: Config, account: Account, snapshot: Snapshot | None
+        self,
+        config: Config,
+        account: Account,
+        snapshot: Snapshot | None,
+        covered: CoverageSnapshot | None = None,
     ) -> AccountParts:
         window = self._windows.setdefault(account.name, RateLimitWindow(self._clock))
         stats = RequestStats()
@@ -110,7 +122,23 @@ class Exporter:
             snapshot=snapshot,
             health=self.health,
         )
-        return AccountParts(account, stats, budget, client, poller)
+        coverage = None
+        if config.coverage.enabled and config.shard.owns(account.name, COVERAGE_SHARD_KEY):
+            coverage = CoverageWatcher(
+                account,
+                client,
+                settings=config.coverage,
+                poll=config.poll,
+                addons=config.addons,
+                expiry_warning_window=config.expiry_warning_window,
+                clock=self._clock,
+                sleep=self._sleep,
+                render=self.render,
+                health=self.health,
+                snapshot=covered,
+            )
+        budget.on_wait = _each(poller.waiting, *([coverage.waiting] if coverage else []))
+        return AccountParts(account, stats, budget, client, poller, coverage)
 
     def render(self) -> None:
         """Render every account's current snapshot for /metrics (after each poll cycle)."""
@@ -118,6 +146,11 @@ class Exporter:
             tuple((part.account.name, part.poller.snapshot) for part in self.parts),
             self.config.shard,
             tuple(sorted(self.health.failures.items())),
+            tuple(
+                (part.account.name, part.coverage.snapshot)
+                for part in self.parts
+                if part.coverage is not None
+            ),
         )
         self.metrics.refresh()
 
@@ -149,24 +182,30 @@ class Exporter:
         return interval
 
     async def poll_once(self) -> bool:
-        """One cycle of every account, side by side; True when every poll was clean."""
+        """One cycle of every account (and its coverage), side by side; True when every poll
+        was clean."""
         results = await asyncio.gather(*(part.poller.poll_all() for part in self.parts))
+        covered = await asyncio.gather(
+            *(part.coverage.step() for part in self.parts if part.coverage is not None)
+        )
+        del covered  # a coverage round's health is northflank_coverage_up, not --once's
         return all(results)
 
     async def aclose(self) -> None:
         await asyncio.gather(*(part.client.aclose() for part in self.parts))
 
     def _start_polling(self, stop: asyncio.Event) -> None:
-        self._polling = asyncio.ensure_future(
-            asyncio.gather(*(part.poller.run(stop) for part in self.parts))
-        )
+        loops = [part.poller.run(stop) for part in self.parts]
+        loops += [part.coverage.run(stop) for part in self.parts if part.coverage is not None]
+        self._polling = asyncio.ensure_future(asyncio.gather(*loops))
 
     async def _stop_polling(self) -> None:
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
         for part in self.parts:
-            self.health.forget(part.poller.loop_name)
+            for loop in part.loops():
+                self.health.forget(loop)
 
     async def reload(self, config: Config) -> None:
         """Poll with a new configuration, keeping what is exported until the next poll."""
@@ -214,6 +253,14 @@ class Exporter:
             await asyncio.gather(refreshing, return_exceptions=True)
             self.web.stop()
             await self.aclose()
+
+
+def _each(*hooks: Callable[[float], None]) -> Callable[[float], None]:
+    def call(seconds: float) -> None:
+        for hook in hooks:
+            hook(seconds)
+
+    return call
 
 
 def _registry(*collectors: Collector) -> CollectorRegistry:

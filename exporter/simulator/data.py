@@ -52,6 +52,7 @@ COVERAGE_BACKUPS = (
 )
 ABORTING_SECONDS = 600
 COVERAGE_MIN_BACKUPS = 50
+MANAGED = "managed"  # SimAddon.target of an addon backed up to Northflank-managed storage
 
 
 def iso(epoch: float) -> str:
@@ -84,6 +85,12 @@ class SimAddon:
     keep: int
     base_size: int
     behaviour: str = "normal"
+    status: str = "running"
+    # Where its schedules send backups: "" for the destinations that list it (a placed addon),
+    # MANAGED for Northflank-managed storage, or a destination id that never receives them.
+    target: str = ""
+    backup_type: str = "dump"
+    copies: tuple[str, ...] = ()  # destinations a snapshot is also copied to
 
     @cached_property
     def day_slots(self) -> tuple[tuple[int, ...], ...]:
@@ -152,12 +159,42 @@ class SimDestination:
 
 
 @dataclass(frozen=True)
+class SimVolume:
+    project_id: str
+    project_name: str
+    volume_id: str
+    name: str
+    schedules: tuple[dict[str, Any], ...]
+    retention: int = 7 * DAY
+
+    def api_object(self, anchor: float) -> dict[str, Any]:
+        stamp = iso(anchor - 60 * DAY)
+        return {
+            "id": self.volume_id,
+            "name": self.name,
+            "status": "running",
+            "tags": [],
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "spec": {"storageSize": 10240, "accessMode": "ReadWriteOnce"},
+            "attachedObjects": [],
+            "backupSchedules": [
+                {"retentionTime": self.retention, "scheduling": dict(scheduling)}
+                for scheduling in self.schedules
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class World:
     seed: int
     anchor: float
     destinations: tuple[SimDestination, ...] = field(default=())
     # Northflank deletes a backup some time after its expiredBy; up to this long here.
     deletion_lag: float = 0.0
+    # Addons no destination keeps: in managed storage, unprotected, or whose backups never come.
+    elsewhere: tuple[SimAddon, ...] = ()
+    volumes: tuple[SimVolume, ...] = ()
 
     def destination(self, ident: str) -> SimDestination | None:
         return next((d for d in self.destinations if d.id == ident), None)
@@ -165,8 +202,9 @@ class World:
     # --- the inventory: what should be backed up (GET /v1/projects/...) ---
 
     def projects(self) -> list[dict[str, Any]]:
-        """Every project an addon lives in, as the API lists them."""
-        names = {addon.project_id: addon.project_name for _, addon in self._placed_addons()}
+        """Every project an addon or a volume lives in, as the API lists them."""
+        names = {addon.project_id: addon.project_name for addon in self._every_addon()}
+        names.update((volume.project_id, volume.project_name) for volume in self.volumes)
         return [
             {
                 "id": ident,
@@ -181,7 +219,7 @@ class World:
     def addons(self, project: str) -> list[dict[str, Any]]:
         """The project's addons, each once, however many destinations keep its backups."""
         found: dict[str, SimAddon] = {}
-        for _, addon in self._placed_addons():
+        for addon in self._every_addon():
             if addon.project_id == project:
                 found.setdefault(addon.addon_id, addon)
         return [
@@ -192,13 +230,25 @@ class World:
                 "uid": f"uid-{project}-{addon.addon_id}",
                 "tags": [],
                 "spec": {"type": addon.addon_type},
-                "status": "running",
+                "status": addon.status,
             }
             for addon in sorted(found.values(), key=lambda addon: addon.addon_id)
         ]
 
+    def volumes_of(self, project: str) -> list[dict[str, Any]]:
+        """The project's volumes, each with the backup schedules it embeds."""
+        return [
+            volume.api_object(self.anchor)
+            for volume in sorted(self.volumes, key=lambda volume: volume.volume_id)
+            if volume.project_id == project
+        ]
+
     def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]:
-        """The addon's backup schedules: dumps into each destination that keeps its backups."""
+        """The addon's backup schedules: dumps into each destination that keeps its backups,
+        or, for an addon no destination keeps, what its own target says."""
+        for addon in self.elsewhere:
+            if (addon.project_id, addon.addon_id) == (project, addon_id):
+                return _elsewhere_schedules(self, addon)
         schedules = []
         for destination, addon in self._placed_addons():
             if (addon.project_id, addon.addon_id) != (project, addon_id):
@@ -220,7 +270,11 @@ class World:
         return schedules
 
     def addon_backups(self, project: str, addon_id: str, now: float) -> list[Listed]:
-        """The addon's backups in every destination, newest first, as the addon lists them."""
+        """The addon's backups, newest first, as the addon lists them: those in every
+        destination (with their customDestinationId) and those in managed storage."""
+        for addon in self.elsewhere:
+            if (addon.project_id, addon.addon_id) == (project, addon_id):
+                return self._managed_backups(addon, now)
         made = []
         for destination in self.destinations:
             for listed in self.backups(destination, now):
@@ -228,24 +282,21 @@ class World:
                 owner = listed.backup.get("project") or {}
                 if (owner.get("id"), ref.get("id")) != (project, addon_id):
                     continue
-                config = listed.backup["config"]
-                backup = {
-                    "id": listed.backup["id"],
-                    "name": listed.backup["name"],
-                    "uid": f"uid-{listed.backup['id']}",
-                    "status": listed.backup["status"],
-                    "createdAt": listed.backup["createdAt"],
-                    "config": {
-                        "size": config["size"],
-                        "source": {"type": "liveInstance"},
-                        "compressionType": "gz",
-                        "addonVersion": config["addonVersion"],
-                    },
-                    "customDestinationId": destination.id,
-                }
-                if "completedAt" in listed.backup:
-                    backup["completedAt"] = listed.backup["completedAt"]
+                made.append(Listed(listed.created, _as_addon_lists(listed.backup, destination.id)))
+        made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
+        return made
+
+    def _managed_backups(self, addon: SimAddon, now: float) -> list[Listed]:
+        """An addon's backups in managed storage (a snapshot copied elsewhere is listed once)."""
+        made = []
+        if addon.target == MANAGED:
+            for run in _runs(self, addon, now):
+                listed = _listed(addon, run, now)
+                backup = _as_addon_lists(listed.backup, None)
+                if addon.copies:
+                    backup["config"]["additionalDestinations"] = list(addon.copies)
                 made.append(Listed(listed.created, backup))
+        made = [listed for listed in made if listed.created <= now]
         made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
         return made
 
@@ -254,11 +305,18 @@ class World:
             for addon in destination.addons:
                 yield destination, addon
 
+    def _every_addon(self) -> Iterator[SimAddon]:
+        for _, addon in self._placed_addons():
+            yield addon
+        yield from self.elsewhere
+
     def backups(self, destination: SimDestination, now: float) -> list[Listed]:
-        """The destination's backups at `now`, newest first, with their creation times."""
+        """The destination's backups at `now`, newest first, with their creation times
+        (copies of managed snapshots included)."""
+        copied = tuple(addon for addon in self.elsewhere if destination.id in addon.copies)
         made = [
             _listed(addon, run, now)
-            for addon in destination.addons
+            for addon in destination.addons + copied
             for run in _runs(self, addon, now)
         ]
         made.extend(_coverage_backups(self, destination, now))
@@ -277,11 +335,15 @@ def build_world(
     scenarios: tuple[str, ...] = (),
     deletion_lag: float = 0.0,
     interval: str | None = None,
+    fleet: bool = False,
 ) -> World:
-    """`interval` ("hourly", "daily", "weekly") gives every generated addon that schedule."""
-    unknown = set(scenarios) - set(SCENARIOS)
+    """`interval` ("hourly", "daily", "weekly") gives every generated addon that schedule;
+    `fleet` adds what no destination shows: addons in managed storage, a paused addon without
+    a schedule, and volumes."""
+    known = (*SCENARIOS, *COVERAGE_SCENARIOS)
+    unknown = set(scenarios) - set(known)
     if unknown:
-        raise ValueError(f"unknown scenario {sorted(unknown)[0]!r}; known: {', '.join(SCENARIOS)}")
+        raise ValueError(f"unknown scenario {sorted(unknown)[0]!r}; known: {', '.join(known)}")
     made = []
     for index in range(destinations):
         ident = f"backups-{index + 1:02d}" if index else "primary-backups"
@@ -298,11 +360,25 @@ def build_world(
                 name="Primary backups" if index == 0 else f"Backups {index + 1:02d}",
                 usage="globalBackups",
                 addons=(tuple(addon for addon in addons if addon.keep > 0) or addons[:1])
-                + (tuple(SCENARIOS[name] for name in scenarios) if index == 0 else ()),
+                + (
+                    tuple(SCENARIOS[name] for name in scenarios if name in SCENARIOS)
+                    if index == 0
+                    else ()
+                ),
                 coverage=coverage,
             )
         )
-    return World(seed=seed, anchor=anchor, destinations=tuple(made), deletion_lag=deletion_lag)
+    chosen = [COVERAGE_SCENARIOS[name] for name in scenarios if name in COVERAGE_SCENARIOS]
+    return World(
+        seed=seed,
+        anchor=anchor,
+        destinations=tuple(made),
+        deletion_lag=deletion_lag,
+        elsewhere=(FLEET_ADDONS if fleet else ())
+        + tuple(item for item in chosen if isinstance(item, SimAddon)),
+        volumes=(FLEET_VOLUMES if fleet else ())
+        + tuple(item for item in chosen if isinstance(item, SimVolume)),
+    )
 
 
 def _schedules_for(interval: str | None, draw: tuple[float, ...]) -> tuple[dict[str, Any], ...]:
@@ -373,6 +449,107 @@ SCENARIOS: dict[str, SimAddon] = {
     # the newest completed backup is a twentieth of the usual size
     "shrunk": _scenario("shrunk", "mysql", {"interval": "daily", "minute": [30], "hour": [3]}, 14),
 }
+
+
+def _elsewhere(
+    project: str,
+    word: str,
+    kind: str,
+    schedules: tuple[dict[str, Any], ...],
+    keep: int,
+    **details: Any,
+) -> SimAddon:
+    """An addon no destination keeps: by default backed up to managed storage."""
+    behaviour = details.get("behaviour", "normal")
+    return SimAddon(
+        project_id=project,
+        project_name=project.title(),
+        addon_id=f"{word}-{kind}",
+        addon_name=f"{word.replace('-', ' ').capitalize()} {kind}",
+        addon_type=kind,
+        addon_version=dict(ADDON_KINDS)[kind],
+        schedules=schedules,
+        keep=keep,
+        base_size=300_000_000,
+        behaviour=behaviour,
+        status=details.get("status", "running"),
+        target=details.get("target", MANAGED),
+        backup_type=details.get("backup_type", "dump"),
+        copies=details.get("copies", ()),
+    )
+
+
+# What a destination-only view misses, in a healthy account (`fleet=True`, and the demo).
+FLEET_ADDONS = (
+    _elsewhere(
+        "billing",
+        "invoices",
+        "postgresql",
+        ({"interval": "daily", "minute": [10], "hour": [1]},),
+        14,
+    ),
+    _elsewhere(
+        "identity",
+        "tokens",
+        "redis",
+        ({"interval": "hourly", "minute": [20]},),
+        48,
+        backup_type="snapshot",
+    ),
+    _elsewhere(
+        "analytics",
+        "warehouse",
+        "mysql",
+        ({"interval": "daily", "minute": [40], "hour": [5]},),
+        7,
+        backup_type="snapshot",
+        copies=("primary-backups",),
+    ),
+    # paused: reported as paused, never as unprotected
+    _elsewhere("storefront", "archive", "mongodb", (), 0, status="paused"),
+)
+FLEET_VOLUMES = (
+    SimVolume(
+        "storefront",
+        "Storefront",
+        "uploads",
+        "Uploads",
+        ({"interval": "daily", "minute": [0], "hour": [3]},),
+    ),
+    SimVolume(
+        "analytics",
+        "Analytics",
+        "exports",
+        "Exports",
+        ({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]},),
+    ),
+)
+# Situations only the inventory shows (`--scenario NAME`), in the project "scenarios".
+COVERAGE_SCENARIOS: dict[str, SimAddon | SimVolume] = {
+    # no backup schedule at all
+    "unprotected": _elsewhere("scenarios", "unprotected", "postgresql", (), 0),
+    # a daily dump into primary-backups that never arrives there
+    "not-arriving": _elsewhere(
+        "scenarios",
+        "not-arriving",
+        "mongodb",
+        ({"interval": "daily", "minute": [0], "hour": [2]},),
+        10,
+        target="primary-backups",
+        behaviour="not-arriving",
+    ),
+    # backed up to managed storage until three slots before the start
+    "managed-stopped": _elsewhere(
+        "scenarios",
+        "managed-stopped",
+        "mysql",
+        ({"interval": "hourly", "minute": [25]},),
+        48,
+        behaviour="stopped",
+    ),
+    # a volume without a backup schedule
+    "volume-unprotected": SimVolume("scenarios", "Scenarios", "scratch", "Scratch", ()),
+}
 STOPPED_SLOTS = 3
 # Scenario runs may expire later than their slot's retention says (the skipped-runs addon's
 # manual backups are half an hour younger); the walk back over slots goes this much further.
@@ -433,7 +610,7 @@ def _still_listed(world: World, run: Run, now: float) -> bool:
 
 def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
     """The addon's listed backups at `now`: its slots within retention, shaped by its behaviour."""
-    if addon.keep <= 0 or not addon.slots_per_week:
+    if addon.keep <= 0 or not addon.slots_per_week or addon.behaviour == "not-arriving":
         return
     retention = addon.keep * addon.mean_gap
     newest = now
@@ -497,6 +674,53 @@ _BEHAVIOURS = {
     "never-completed": _failing_run,
     "expiring": _expiring_run,
 }
+
+
+def _elsewhere_schedules(world: World, addon: SimAddon) -> list[dict[str, Any]]:
+    """The schedules of an addon no destination keeps, sending where its target says."""
+    stamp = iso(world.anchor - 30 * DAY)
+    schedules = []
+    for number, scheduling in enumerate(addon.schedules):
+        schedule: dict[str, Any] = {
+            "id": f"{addon.addon_id}-{number}",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "backupType": addon.backup_type,
+            "scheduling": dict(scheduling),
+            "retentionTime": round(addon.keep * addon.mean_gap),
+        }
+        if addon.backup_type == "dump":
+            schedule["backupCompressionType"] = "zstd"
+        if addon.target != MANAGED:
+            schedule["customDestinationId"] = addon.target
+        if addon.copies:
+            schedule["additionalDestinations"] = [{"destinationId": d} for d in addon.copies]
+        schedules.append(schedule)
+    return schedules
+
+
+def _as_addon_lists(backup: dict[str, Any], destination: str | None) -> dict[str, Any]:
+    """A backup as the addon's own listing shows it: no expiredBy, no schedules, and the
+    customDestinationId of the destination that keeps it (none in managed storage)."""
+    config = backup["config"]
+    shown: dict[str, Any] = {
+        "id": backup["id"],
+        "name": backup["name"],
+        "uid": f"uid-{backup['id']}",
+        "status": backup["status"],
+        "createdAt": backup["createdAt"],
+        "config": {
+            "size": config["size"],
+            "source": {"type": "liveInstance"},
+            "compressionType": "gz",
+            "addonVersion": config["addonVersion"],
+        },
+    }
+    if destination is not None:
+        shown["customDestinationId"] = destination
+    if "completedAt" in backup:
+        shown["completedAt"] = backup["completedAt"]
+    return shown
 
 
 def _coverage_backups(world: World, destination: SimDestination, now: float) -> Iterator[Listed]:

@@ -1,0 +1,435 @@
+"""Coverage: every addon and volume of an account, what backs it up, and its managed backups.
+
+A destination's listing only shows databases that are backed up there. The inventory lists
+projects, their addons and volumes, and each addon's backup schedules, so that a database with
+no schedule, or whose backups never arrive, is seen too. Addons whose schedules keep backups in
+Northflank-managed storage have their own listing read (on the cadence of `cadence.py`) and
+folded by the same `summarize_addon` as destination backups, under the destination
+MANAGED_STORAGE, so every per-addon alert works on them unchanged.
+
+One loop per account does all of this, on one shard only (see `coverage_shard_key`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote
+
+from exporter.addons import AddonSummary, summarize_addon
+from exporter.cadence import next_read, usual_run
+from exporter.client import (
+    ADDON_SCHEDULES_ENDPOINT,
+    ADDONS_ENDPOINT,
+    PROJECTS_ENDPOINT,
+    VOLUMES_ENDPOINT,
+    ApiError,
+    NorthflankClient,
+)
+from exporter.config import Account, AddonRules, CoverageSettings, PollSettings
+from exporter.inventory import (
+    GONE_PROJECT_STATUSES,
+    MANAGED_STORAGE,
+    Addon,
+    CoverageSchedule,
+    InvalidItem,
+    Project,
+    Volume,
+    read_addon,
+    read_addon_schedule,
+    read_project,
+    read_volume,
+)
+from exporter.model import Schedule
+from exporter.schedule import first_uncovered_slot, week_offsets
+from exporter.supervise import Health, supervised, waiting_with
+from exporter.sync import Syncer
+
+log = logging.getLogger(__name__)
+
+# The inventory of an account is taken by the shard that owns this pseudo-destination of it:
+# no destination id is empty, so it collides with none, and every shard works out the same
+# owner without talking to the others. Several accounts spread their inventories over shards.
+COVERAGE_SHARD_KEY = ""
+# What each listing needs, for the log line a 401 or 403 gets.
+PERMISSIONS = {
+    "projects": "Project > General > Read",
+    "addons": "Project > Addons > General > Read",
+    "volumes": "read access to volumes (Project > Volumes > General > Read)",
+    "schedules": "Project > Addons > General > Read",
+    "managed backups": "Project > Addons > General > Read",
+}
+TOKEN_PROBLEMS = frozenset({"401", "403"})
+
+
+@dataclass(frozen=True)
+class CoveredAddon:
+    addon: Addon
+    schedules: tuple[CoverageSchedule, ...] | None  # None: not read successfully yet
+
+    @property
+    def unprotected(self) -> bool | None:
+        """An active addon that declares no schedule (None when its schedules are unknown)."""
+        if self.schedules is None:
+            return None
+        return self.addon.active and not self.schedules
+
+    @property
+    def managed_slots(self) -> tuple[Schedule, ...]:
+        """The slots of its schedules that keep backups in managed storage."""
+        return tuple(s.schedule for s in self.schedules or () if s.destination == MANAGED_STORAGE)
+
+
+@dataclass(frozen=True)
+class CoverageSnapshot:
+    up: bool | None = None  # the last round read everything (None before the first)
+    last_success: float | None = None
+    addons: tuple[CoveredAddon, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
+    rules: AddonRules = field(default_factory=AddonRules)
+
+
+@dataclass
+class _Listing:
+    """What is known of one addon's managed-storage listing."""
+
+    summary: AddonSummary | None = None
+    read_at: float | None = None
+    next_read: float = 0.0
+    last_success: float | None = None
+    up: bool = True
+
+
+@dataclass(frozen=True)
+class _ReadSchedules:
+    read_at: float
+    status: str  # the addon's status when they were read
+    schedules: tuple[CoverageSchedule, ...]
+
+
+class CoverageWatcher:
+    """Takes one account's inventory every coverage.interval and reads its managed backups."""
+
+    def __init__(
+        self,
+        account: Account,
+        client: NorthflankClient,
+        *,
+        settings: CoverageSettings,
+        poll: PollSettings,
+        addons: AddonRules,
+        expiry_warning_window: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        render: Callable[[], None] | None = None,
+        health: Health | None = None,
+        snapshot: CoverageSnapshot | None = None,
+    ) -> None:
+        self._account = account
+        self._client = client
+        self._settings = settings
+        self._poll = poll
+        self._rules = addons
+        self._expiry_warning_window = expiry_warning_window
+        self._clock = clock
+        self._sleep = sleep
+        self._render = render
+        self._health = health or Health(clock)
+        self.loop_name = f"coverage:{account.name}"
+        self._syncer = Syncer(
+            client.addon_backup_pages, poll.full_resync_interval, poll.incremental
+        )
+        self._limit = asyncio.Semaphore(poll.concurrency)
+        self._projects: dict[str, Project] = {}
+        self._addons: dict[tuple[str, str], Addon] = {}
+        self._volumes: dict[str, tuple[Volume, ...]] = {}
+        self._schedules: dict[tuple[str, str], _ReadSchedules] = {}
+        self._listings: dict[tuple[str, str], _Listing] = {}
+        self._inventory_due = 0.0
+        self._inventory_ok: bool | None = None
+        self._last_inventory: float | None = None
+        self._told: set[tuple[str, str]] = set()  # (listing, code) problems already logged
+        self.snapshot = snapshot or CoverageSnapshot(rules=addons)
+
+    def _prefix(self, text: str) -> str:
+        return f"account={self._account.name} coverage: {text}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await supervised(
+            self.loop_name,
+            self.step,
+            interval=self._poll.interval,
+            health=self._health,
+            stop=stop,
+            wait=waiting_with(self._sleep),
+        )
+
+    def waiting(self, seconds: float) -> None:
+        """Waiting for the request budget is what the loop should do: not a stall."""
+        self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
+
+    async def step(self) -> float:
+        """Take the inventory if it is due, read the managed listings that are due, publish;
+        the seconds until something is due again (at most a poll interval)."""
+        if self._clock() >= self._inventory_due:
+            await self.take_inventory()
+            self._inventory_due = self._clock() + self._settings.interval
+        await self.read_due_listings()
+        self._publish()
+        if self._render is not None:
+            self._render()
+        due = min([self._inventory_due, *(read.next_read for read in self._listings.values())])
+        return min(max(due - self._clock(), 1.0), self._poll.interval)
+
+    # --- the inventory ---
+
+    async def take_inventory(self) -> bool:
+        """List projects, their addons and volumes, and the schedules that are due; what a
+        listing that fails held before is kept. True when every listing was read."""
+        try:
+            raw_projects = await self._client.listed(PROJECTS_ENDPOINT, "/projects", "projects")
+        except ApiError as error:
+            self._failed("projects", error)
+            self._inventory_ok = False
+            return False
+        ok = True
+        projects = {}
+        for project in self._read_all(raw_projects, "projects", read_project):
+            if project.status not in GONE_PROJECT_STATUSES:
+                projects[project.id] = project
+        addons: dict[tuple[str, str], Addon] = {}
+        volumes: dict[str, tuple[Volume, ...]] = {}
+        for project in projects.values():
+            ok = await self._list_project(project, addons, volumes) and ok
+        self._projects, self._addons, self._volumes = projects, addons, volumes
+        for key, addon in addons.items():
+            if self._schedules_due(key, addon):
+                ok = await self._read_schedules(key, addon) and ok
+        for gone in set(self._schedules) - set(addons):
+            del self._schedules[gone]
+        self._inventory_ok = ok
+        if ok:
+            self._last_inventory = self._clock()
+            self._told.clear()
+        return ok
+
+    async def _list_project(
+        self,
+        project: Project,
+        addons: dict[tuple[str, str], Addon],
+        volumes: dict[str, tuple[Volume, ...]],
+    ) -> bool:
+        """One project's addons and volumes; on a failure, what was known of them before."""
+        ok = True
+        base = f"/projects/{quote(project.id, safe='')}"
+        try:
+            raw = await self._client.listed(ADDONS_ENDPOINT, f"{base}/addons", "addons")
+        except ApiError as error:
+            self._failed("addons", error)
+            ok = False
+            addons.update((k, a) for k, a in self._addons.items() if k[0] == project.id)
+        else:
+            for addon in self._read_all(raw, "addons", lambda item: read_addon(item, project)):
+                if self._settings.wants(project.id, addon.id):
+                    addons[(project.id, addon.id)] = addon
+        try:
+            raw = await self._client.listed(VOLUMES_ENDPOINT, f"{base}/volumes", "volumes")
+        except ApiError as error:
+            self._failed("volumes", error)
+            ok = False
+            volumes[project.id] = self._volumes.get(project.id, ())
+        else:
+            read = self._read_all(raw, "volumes", lambda item: read_volume(item, project))
+            volumes[project.id] = tuple(
+                volume for volume in read if self._settings.wants(project.id, volume.id)
+            )
+        return ok
+
+    def _schedules_due(self, key: tuple[str, str], addon: Addon) -> bool:
+        """A new addon's schedules are read at once; known ones when its status changed or
+        the last read is schedules_max_age old (schedules rarely change)."""
+        known = self._schedules.get(key)
+        if known is None or known.status != addon.status:
+            return True
+        return self._clock() - known.read_at >= self._settings.schedules_max_age
+
+    async def _read_schedules(self, key: tuple[str, str], addon: Addon) -> bool:
+        project, ident = (quote(part, safe="") for part in key)
+        suffix = f"/projects/{project}/addons/{ident}/backup-schedules"
+        try:
+            raw = await self._client.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules")
+        except ApiError as error:
+            self._failed("schedules", error)
+            return False
+        schedules = []
+        for item in raw:
+            try:
+                schedules.append(read_addon_schedule(item))
+            except InvalidItem as problem:
+                # one unreadable schedule makes the count unknowable: keep what was known
+                log.warning(
+                    self._prefix("addon=%s/%s has a schedule that cannot be read: %s"),
+                    *key,
+                    problem,
+                )
+                return False
+        self._schedules[key] = _ReadSchedules(self._clock(), addon.status, tuple(schedules))
+        return True
+
+    def _read_all(self, raw: list[Any], what: str, read: Callable[[Any], Any]) -> list[Any]:
+        """Every item that can be read; the others are skipped with one line for the lot."""
+        items, invalid = [], []
+        for item in raw:
+            try:
+                items.append(read(item))
+            except InvalidItem as problem:
+                invalid.append(str(problem))
+        if invalid:
+            log.warning(
+                self._prefix("skipped %d %s that cannot be read; first: %s"),
+                len(invalid),
+                what,
+                invalid[0],
+            )
+        return items
+
+    def _failed(self, what: str, error: ApiError) -> None:
+        """One line per listing and code until a round reads everything: a token without a
+        permission fails the same way on every round, and one line says so."""
+        if (what, error.code) in self._told:
+            return
+        self._told.add((what, error.code))
+        if error.code in TOKEN_PROBLEMS:
+            log.warning(
+                self._prefix(
+                    "the API token may not list %s (HTTP %s): it needs the permission %s. "
+                    "Destinations are still polled; northflank_coverage_up is 0 (%s)"
+                ),
+                what,
+                error.code,
+                PERMISSIONS[what],
+                error,
+            )
+        else:
+            log.warning(self._prefix("listing %s failed code=%s: %s"), what, error.code, error)
+
+    # --- managed-storage backups ---
+
+    def _managed_addons(self) -> dict[tuple[str, str], tuple[Schedule, ...]]:
+        """The addons whose schedules keep backups in managed storage, with those schedules."""
+        wanted = {}
+        for key, known in self._schedules.items():
+            covered = CoveredAddon(self._addons[key], known.schedules)
+            slots = covered.managed_slots
+            if slots and self._rules.wants(*key):
+                wanted[key] = slots
+        return wanted
+
+    async def read_due_listings(self) -> None:
+        wanted = self._managed_addons()
+        for gone in set(self._listings) - set(wanted):
+            del self._listings[gone]
+        self._syncer.forget_all_but({f"{p}/{a}" for p, a in wanted})
+        now = self._clock()
+        due = [
+            key
+            for key in wanted
+            if key not in self._listings or self._listings[key].next_read <= now
+        ]
+        await asyncio.gather(*(self._bounded_read(key, wanted[key]) for key in due))
+
+    async def _bounded_read(self, key: tuple[str, str], slots: tuple[Schedule, ...]) -> None:
+        async with self._limit:
+            await self._read_listing(key, slots)
+
+    async def _read_listing(self, key: tuple[str, str], slots: tuple[Schedule, ...]) -> None:
+        listing = self._listings.setdefault(key, _Listing())
+        now = self._clock()
+        try:
+            result = await self._syncer.sync(f"{key[0]}/{key[1]}", now)
+        except ApiError as error:
+            self._failed("managed backups", error)
+            listing.up = False
+            fresh = listing.last_success is not None and (
+                now - listing.last_success <= self._poll.stale_after
+            )
+            listing.summary = listing.summary if fresh else None
+            listing.next_read = now + self._poll.interval
+            return
+        backups = list(result.store)
+        listing.summary = self._summarize(key, backups, slots, now) if backups else None
+        listing.read_at = listing.last_success = now
+        listing.up = True
+        listing.next_read = self._next_read(listing, slots, now)
+
+    def _summarize(
+        self, key: tuple[str, str], backups: list[Any], slots: tuple[Schedule, ...], now: float
+    ) -> AddonSummary:
+        summary = summarize_addon(
+            key[0],
+            key[1],
+            backups,
+            now=now,
+            warn_until=now + self._expiry_warning_window,
+            rules=self._rules,
+            declared=slots,
+        )
+        addon = self._addons[key]
+        # the listing names neither the project, the addon nor its type: the inventory does
+        return replace(
+            summary,
+            project_name=addon.project_name,
+            addon_name=addon.name,
+            addon_type=addon.type,
+        )
+
+    def _next_read(self, listing: _Listing, slots: tuple[Schedule, ...], now: float) -> float:
+        summary = listing.summary
+        offsets = week_offsets(slots)
+        unanswered = None
+        if summary is not None and offsets:
+            unanswered = first_uncovered_slot(
+                offsets,
+                summary.newest_completed_created,
+                summary.oldest_created,
+                self._rules.tolerance,
+            )
+        return next_read(
+            offsets,
+            read_at=now,
+            first_unanswered=unanswered,
+            usual=usual_run(
+                None if summary is None else summary.last_completed_duration, self._rules.grace
+            ),
+            grace=self._rules.grace,
+            retry=self._poll.interval,
+            heartbeat=self._settings.interval,
+        )
+
+    # --- what is exported ---
+
+    def _publish(self) -> None:
+        addons = tuple(
+            CoveredAddon(
+                addon, None if key not in self._schedules else self._schedules[key].schedules
+            )
+            for key, addon in sorted(self._addons.items())
+        )
+        volumes = tuple(v for _, found in sorted(self._volumes.items()) for v in found)
+        listings = [self._listings[key] for key in sorted(self._listings)]
+        up = None
+        if self._inventory_ok is not None:
+            up = self._inventory_ok and all(listing.up for listing in listings)
+        self.snapshot = CoverageSnapshot(
+            up=up,
+            last_success=self._last_inventory,
+            addons=addons,
+            volumes=volumes,
+            managed=tuple(read.summary for read in listings if read.summary is not None),
+            rules=self._rules,
+        )

@@ -1,0 +1,179 @@
+"""Reading what should be backed up: projects, addons, volumes and their backup schedules.
+
+Each reader takes one decoded item of an inventory listing and gives the record the exporter
+keeps, or raises `InvalidItem` naming the first field that cannot be used, as `backups.py` does
+for backups. Schedules are parsed by the same `parse_schedule` that reads a backup's
+`schedules`, so a slot means the same thing wherever it was read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.backups import InvalidBackup, parse_schedule, parse_timestamp
+from exporter.model import Schedule, encodable
+
+# The `destination` label of backups kept in Northflank-managed storage (no custom destination).
+MANAGED_STORAGE = "northflank-managed"
+# Addon statuses that mean "not meant to be running": such an addon is never unprotected.
+INACTIVE_ADDON_STATUSES = frozenset({"paused", "deleting", "deleted"})
+INACTIVE_VOLUME_STATUSES = frozenset({"deleting", "deleted"})
+# Projects that are going or gone: their addons are not listed.
+GONE_PROJECT_STATUSES = frozenset(
+    {"deleting", "deleted", "cluster_deleted", "tearing_down", "deletion_failed"}
+)
+MAX_TEXT = 256
+
+
+class InvalidItem(ValueError):
+    """An inventory item that cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CoverageSchedule:
+    """One declared backup schedule and where it sends its backups."""
+
+    id: str
+    schedule: Schedule
+    backup_type: str
+    destination: str  # a custom destination id, or MANAGED_STORAGE
+    additional: tuple[str, ...] = ()  # destinations a snapshot is also copied to
+    created: float | None = None
+
+    @property
+    def destinations(self) -> tuple[tuple[str, str], ...]:
+        """(destination, role) of every place the schedule's backups should arrive."""
+        return ((self.destination, "primary"), *((d, "additional") for d in self.additional))
+
+
+@dataclass(frozen=True)
+class Addon:
+    project: str
+    project_name: str
+    id: str
+    name: str
+    type: str
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status not in INACTIVE_ADDON_STATUSES
+
+
+@dataclass(frozen=True)
+class Volume:
+    project: str
+    project_name: str
+    id: str
+    name: str
+    status: str
+    schedules: tuple[CoverageSchedule, ...]
+
+    @property
+    def active(self) -> bool:
+        return self.status not in INACTIVE_VOLUME_STATUSES
+
+
+def _text(raw: dict[str, Any], field: str, *, required: bool = True) -> str:
+    value = raw.get(field)
+    if isinstance(value, str) and value and len(value) <= MAX_TEXT:
+        return encodable(value)
+    if required:
+        raise InvalidItem(f"{field}: missing or not a short string")
+    return ""
+
+
+def _object(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidItem(f"{what}: not an object")
+    return raw
+
+
+def read_project(raw: Any) -> Project:
+    item = _object(raw, "project")
+    return Project(
+        id=_text(item, "id"),
+        name=_text(item, "name", required=False),
+        status=_text(item, "lifecycleStatus", required=False),
+    )
+
+
+def read_addon(raw: Any, project: Project) -> Addon:
+    item = _object(raw, "addon")
+    spec = item.get("spec")
+    return Addon(
+        project=project.id,
+        project_name=project.name,
+        id=_text(item, "id"),
+        name=_text(item, "name", required=False),
+        type=_text(spec, "type", required=False) if isinstance(spec, dict) else "",
+        status=_text(item, "status", required=False),
+    )
+
+
+def _scheduling(raw: Any) -> Schedule:
+    try:
+        schedule = parse_schedule(raw)
+    except InvalidBackup as problem:
+        raise InvalidItem(f"scheduling: {problem}") from None
+    if schedule is None:
+        raise InvalidItem("scheduling.interval: not hourly, daily or weekly")
+    return schedule
+
+
+def read_addon_schedule(raw: Any) -> CoverageSchedule:
+    """One entry of an addon's backup-schedules: a dump with a customDestinationId goes there;
+    anything else is kept in managed storage, a snapshot copied to each additionalDestinations
+    entry too."""
+    item = _object(raw, "schedule")
+    custom = item.get("customDestinationId")
+    if custom is not None and not (isinstance(custom, str) and len(custom) <= MAX_TEXT):
+        raise InvalidItem("customDestinationId: not a destination id")
+    additional = item.get("additionalDestinations") or []
+    if not isinstance(additional, list):
+        raise InvalidItem("additionalDestinations: not a list")
+    copies = []
+    for entry in additional:
+        target = entry.get("destinationId") if isinstance(entry, dict) else None
+        if not isinstance(target, str) or not target or len(target) > MAX_TEXT:
+            raise InvalidItem("additionalDestinations: an entry has no destinationId")
+        copies.append(encodable(target))
+    return CoverageSchedule(
+        id=_text(item, "id"),
+        schedule=_scheduling(item.get("scheduling")),
+        backup_type=_text(item, "backupType", required=False),
+        destination=encodable(custom) if custom else MANAGED_STORAGE,
+        additional=tuple(sorted(set(copies))),
+        created=parse_timestamp(item.get("createdAt")),
+    )
+
+
+def read_volume(raw: Any, project: Project) -> Volume:
+    """A volume with the schedules it embeds; they carry no id, so each is named by its place
+    in the list, and no destination, so their backups are taken to stay in managed storage."""
+    item = _object(raw, "volume")
+    embedded = item.get("backupSchedules") or []
+    if not isinstance(embedded, list):
+        raise InvalidItem("backupSchedules: not a list")
+    schedules = []
+    for number, entry in enumerate(embedded):
+        scheduling = _object(entry, "backupSchedules entry").get("scheduling")
+        schedules.append(
+            CoverageSchedule(str(number), _scheduling(scheduling), "", MANAGED_STORAGE)
+        )
+    return Volume(
+        project=project.id,
+        project_name=project.name,
+        id=_text(item, "id"),
+        name=_text(item, "name", required=False),
+        status=_text(item, "status", required=False),
+        schedules=tuple(schedules),
+    )
