@@ -31,7 +31,7 @@ def test_a_dump_with_a_custom_destination_goes_there():
     assert read.schedule == Schedule("daily", (30,), (2,))
 
 
-def test_a_schedule_without_destination_keeps_backups_in_managed_storage_and_copies_to_each_additional():
+def test_without_a_destination_backups_stay_in_managed_storage_and_copy_to_each_additional():
     read = read_addon_schedule(
         schedule(
             backupType="snapshot",
