@@ -1,10 +1,14 @@
-"""Requests per hour at steady state: full polls against incremental sync.
+"""Requests per hour at steady state: full polls against incremental sync, and the
+managed-storage listings of coverage read on their slot cadence against every poll.
 
 20 destinations of 5,000 hourly-scheduled backups, polled every minute, against the simulator
 on loopback with a simulated clock moved on a minute between polls, so an hour takes minutes.
+Then 50 addons backed up to managed storage only (hourly, daily and weekly schedules), watched
+for a simulated day with poll.interval 5m: read every poll, or as `exporter/cadence.py` plans.
 The simulator's own request log is what is counted.
 
     python bench/requests.py [--destinations 20] [--backups 5000] [--minutes 60]
+                             [--managed 50] [--hours 24]
 """
 
 from __future__ import annotations
@@ -15,9 +19,17 @@ import sys
 import time
 from dataclasses import replace
 
-from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import (
+    Account,
+    Config,
+    CoverageSettings,
+    NorthflankSettings,
+    PollSettings,
+    RateLimitSettings,
+)
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
+from exporter.simulator.data import managed_fleet
 
 HOUR = 3600.0
 TARGET_RATIO = 20.0
@@ -31,7 +43,12 @@ class SimulatedTime:
         return self.now
 
 
-def config(simulator: Simulator, interval: float, incremental: bool) -> Config:
+def config(
+    simulator: Simulator,
+    interval: float,
+    incremental: bool,
+    coverage: CoverageSettings | None = None,
+) -> Config:
     account = Account(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
         # Unlimited here: the point is what each mode needs, not what a budget allows.
@@ -40,6 +57,7 @@ def config(simulator: Simulator, interval: float, incremental: bool) -> Config:
     return Config(
         accounts=(account,),
         poll=replace(PollSettings(), interval=interval, incremental=incremental, concurrency=4),
+        coverage=coverage or CoverageSettings(enabled=False),
     )
 
 
@@ -111,6 +129,70 @@ async def measure(args: argparse.Namespace) -> int:
     return 0 if ratio >= TARGET_RATIO and same and oldest <= interval else 1
 
 
+COVERAGE_INTERVAL = 300.0
+TARGET_PER_BACKUP = 2.0
+
+
+def listing_reads(simulator: Simulator) -> int:
+    return sum(1 for r in simulator.requests if "/addons/" in r.path and "/backups" in r.path)
+
+
+async def watch(simulator: Simulator, clock: SimulatedTime, hours: float, heartbeat: float) -> int:
+    """Managed-listing reads over `hours` of the coverage loop's own steps, the clock moved
+    on to each step's next due moment (never more than a minute at a time)."""
+    settings = CoverageSettings(interval=heartbeat)
+    exporter = Exporter(config(simulator, COVERAGE_INTERVAL, True, settings), clock=clock)
+    watcher = exporter.parts[0].coverage
+    assert watcher is not None
+    simulator.requests.clear()
+    end = clock.now + hours * HOUR
+    due = clock.now
+    while clock.now < end:
+        if clock.now >= due:
+            due = clock.now + await watcher.step()
+        clock.now = min(due, clock.now + 60.0)
+    await exporter.aclose()
+    return listing_reads(simulator)
+
+
+async def measure_coverage(args: argparse.Namespace) -> bool:
+    start = time.time()
+    clock = SimulatedTime(start)
+    world = replace(build_world(1, start, 1, 100), elsewhere=managed_fleet(1, args.managed))
+    with Simulator(world, token="bench", clock=clock, rate_limit=10**9) as simulator:  # noqa: S106
+        began = time.monotonic()
+        every_poll = await watch(simulator, clock, args.hours, COVERAGE_INTERVAL)
+        clock.now = start
+        cadence = await watch(simulator, clock, args.hours, CoverageSettings().interval)
+        took = time.monotonic() - began
+    scheduled = 0
+    for addon in world.elsewhere:
+        for slot in addon.slots_backwards(start + args.hours * HOUR):
+            if slot <= start:
+                break
+            scheduled += 1
+    heartbeats = args.managed * args.hours * HOUR / CoverageSettings().interval
+    per_backup = (cadence - heartbeats) / scheduled
+    print()
+    print(
+        f"{args.managed} managed-storage addons, {scheduled} scheduled backups in "
+        f"{args.hours:g} simulated hours ({took:.0f}s), poll.interval 5m, heartbeat 1h"
+    )
+    print(f"{'listing reads':<14}{'requests/hour':>16}")
+    print(f"{'every poll':<14}{every_poll / args.hours:>16.0f}")
+    print(
+        f"{'cadence':<14}{cadence / args.hours:>16.0f}   ({per_backup:.2f} per scheduled "
+        f"backup beyond the {heartbeats / args.hours:.0f} heartbeat reads an hour)"
+    )
+    met = per_backup <= TARGET_PER_BACKUP
+    verdict = "met" if met else "MISSED"
+    print(
+        f"ratio: {every_poll / cadence:.1f}x fewer requests (target <= "
+        f"{TARGET_PER_BACKUP:.0f} per scheduled backup plus the heartbeat: {verdict})"
+    )
+    return met
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,7 +201,12 @@ def main() -> int:
     parser.add_argument("--backups", type=int, default=5000)
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--full-cycles", type=int, default=2)
-    return asyncio.run(measure(parser.parse_args()))
+    parser.add_argument("--managed", type=int, default=50)
+    parser.add_argument("--hours", type=float, default=24.0)
+    args = parser.parse_args()
+    destinations = asyncio.run(measure(args))
+    coverage = asyncio.run(measure_coverage(args))
+    return 1 if destinations or not coverage else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import Account, Config, NorthflankSettings, PollSettings, RateLimitSettings
+from exporter.config import (
+    Account,
+    Config,
+    CoverageSettings,
+    NorthflankSettings,
+    PollSettings,
+    RateLimitSettings,
+)
 from exporter.runtime import Exporter
 from exporter.simulator import Faults, Simulator, build_world
 
@@ -66,6 +73,7 @@ def start_simulator(clock: Clock) -> Iterator[Callable[..., Simulator]]:
         seed: int = 7,
         scenarios: tuple[str, ...] = (),
         addons_per_destination: int | None = None,
+        fleet: bool = False,
         **options: Any,
     ) -> Simulator:
         world = build_world(
@@ -75,6 +83,7 @@ def start_simulator(clock: Clock) -> Iterator[Callable[..., Simulator]]:
             backups_per_destination,
             scenarios=scenarios,
             addons_per_destination=addons_per_destination,
+            fleet=fleet,
         )
         options.setdefault("token", TOKEN)
         options.setdefault("faults", Faults())
@@ -92,16 +101,21 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
     return start_simulator()
 
 
-def config_for(simulator: Simulator, **poll: Any) -> Config:
+def config_for(simulator: Simulator, *, coverage: bool = False, **poll: Any) -> Config:
+    """One account on the simulator with a budget that never binds. Coverage (the inventory,
+    on by default in the product) is off unless asked for: these tests count and time the
+    destination polls, and tests/test_coverage.py tests the inventory."""
     poll.setdefault("retry_backoff", 0.01)
     poll.setdefault("max_retry_wait", 2.0)
     account = Account(
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
         rate_limit=RateLimitSettings(requests_per_hour=1_000_000, reserve=0),
     )
-    return Config(accounts=(account,), poll=replace(PollSettings(), **poll)).with_listen_address(
-        "127.0.0.1:0"
-    )
+    return Config(
+        accounts=(account,),
+        poll=replace(PollSettings(), **poll),
+        coverage=CoverageSettings(enabled=coverage),
+    ).with_listen_address("127.0.0.1:0")
 
 
 def with_account(config: Config, **changes: Any) -> Config:

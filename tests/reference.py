@@ -125,9 +125,11 @@ def _one_addon(group, now, window, tolerance, grace, lookback):
     ]
     want["running_age"] = now - min(running) if running else None
     want["never_completed"] = 0 if completed else 1
-    expiries = [float(item["expiredBy"]) / 1000 for item in group]
+    # an addon's own listing (managed storage) sends no expiredBy
+    expiries = [float(item["expiredBy"]) / 1000 for item in group if "expiredBy" in item]
     want["restorable_until"] = max(
-        (float(item["expiredBy"]) / 1000 for item in completed), default=None
+        (float(item["expiredBy"]) / 1000 for item in completed if "expiredBy" in item),
+        default=None,
     )
     want["expiring"] = sum(1 for e in expiries if now < e <= now + window)
     scheduled = [item for item in group if item.get("schedules")]
@@ -176,3 +178,26 @@ def approx_equal(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, abs_tol=1e-3)
+
+
+def managed_now(simulator, now):
+    """(project, addon, items) of every addon the simulator backs up to managed storage at
+    `now`: its own listing, given the project and addon objects, type and declared schedules
+    a destination's listing would carry, so that `addon_expectations` reads it."""
+    world = simulator.world
+    for addon in world.elsewhere:
+        if not addon.schedules or addon.target != "managed":
+            continue
+        items = []
+        for listed in world.addon_backups(addon.project_id, addon.addon_id, now):
+            item = listed.backup
+            items.append(
+                {
+                    **item,
+                    "project": {"id": addon.project_id, "name": addon.project_name},
+                    "addon": {"id": addon.addon_id, "name": addon.addon_name},
+                    "config": {**item["config"], "addonType": addon.addon_type},
+                    "schedules": list(addon.schedules),
+                }
+            )
+        yield addon.project_id, addon.addon_id, items

@@ -43,7 +43,18 @@ def test_the_requests_benchmark_counts_both_modes_from_the_simulators_log():
     # so few backups a destination that a full poll is only 3 pages: the target is missed,
     # and the script says so and fails
     out = run_bench(
-        "requests.py", "--destinations", "2", "--backups", "300", "--minutes", "10", exit_code=1
+        "requests.py",
+        "--destinations",
+        "2",
+        "--backups",
+        "300",
+        "--minutes",
+        "10",
+        "--managed",
+        "4",
+        "--hours",
+        "6",
+        exit_code=1,
     )
     assert "(target >= 20x: MISSED)" in out
     counted = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()[2:4]}
@@ -51,6 +62,13 @@ def test_the_requests_benchmark_counts_both_modes_from_the_simulators_log():
     assert counted["full"] == 7 * 60
     assert counted["incremental"] < counted["full"]
     assert "incremental exposition equals a full poll's: yes" in out
+    # the managed-storage listings: every poll (12 reads an hour each) against the cadence
+    reads = {
+        line.split()[0]: line.split() for line in out.split("listing reads")[1].splitlines()[1:3]
+    }
+    assert reads["every"][2] == str(4 * 12)
+    assert int(reads["cadence"][1]) < 4 * 12
+    assert "plus the heartbeat: met)" in out
 
 
 def test_the_first_data_benchmark_times_a_user_start_and_the_estimates():

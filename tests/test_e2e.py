@@ -25,10 +25,11 @@ import httpx
 import pytest
 import yaml
 
+from exporter.inventory import MANAGED_STORAGE
 from exporter.simulator import Faults, Simulator, build_world
-from exporter.simulator.data import SCENARIOS
+from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS
 from tests.conftest import free_port, wait_until_ready
-from tests.reference import addon_expectations
+from tests.reference import addon_expectations, managed_now
 
 MONITORING = Path(__file__).parent.parent / "monitoring"
 RULES = MONITORING / "alerts.yaml"
@@ -97,8 +98,9 @@ class Processes:
 
 
 def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
-    # The side exporter polls slowly: its token has 50 requests left, which must last the run
-    # (a spent window would turn its destinations down and fire alerts nobody expects).
+    # The side exporter polls slowly and takes no inventory: its token has 50 requests left,
+    # which must last the run (a spent window would turn its destinations down and fire alerts
+    # nobody expects).
     interval = "2s" if addons else "20s"
     path.write_text(
         yaml.safe_dump(
@@ -107,6 +109,7 @@ def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
                 "poll": {"interval": interval, "retry_backoff": "100ms", "max_retries": 1},
                 "rate_limit": {"requests_per_hour": 100_000, "reserve": 0},
                 "addons": {"enabled": addons},
+                "coverage": {"enabled": addons},
             }
         )
     )
@@ -129,7 +132,7 @@ def stack(tmp_path_factory):
     anchor = time.time()
     clock = lambda: anchor  # noqa: E731 - the data stays put while the stack runs
     main = Simulator(
-        build_world(3, anchor, 2, 300, scenarios=tuple(SCENARIOS)),
+        build_world(3, anchor, 2, 300, scenarios=(*SCENARIOS, *COVERAGE_SCENARIOS), fleet=True),
         token=TOKEN,
         rate_limit=100_000,
         clock=clock,
@@ -272,8 +275,9 @@ def expected_alerts(stack) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
     instance = f"127.0.0.1:{stack['ports']['main']}"
     must: set[tuple[str, ...]] = set()
     unsure: set[tuple[str, ...]] = set()
-    for destination in ("primary-backups", "backups-02"):
-        items = main.backups(destination)
+    listings = {d: main.backups(d) for d in ("primary-backups", "backups-02")}
+    listings[MANAGED_STORAGE] = [i for _, _, items in managed_now(main, anchor) for i in items]
+    for destination, items in listings.items():
         early = addon_expectations(items, anchor)
         late = addon_expectations(items, anchor + MARGIN)
         for (project, addon), first in early.items():
@@ -291,6 +295,16 @@ def expected_alerts(stack) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         ("NorthflankBackupExporterDown", dead, "", "", ""),
         ("NorthflankBackupDestinationDown", side, "backups-02", "", ""),
         ("NorthflankBackupRateLimitLow", side, "", "", ""),
+        # what only the inventory shows
+        ("NorthflankBackupAddonUnprotected", instance, "", "scenarios", "unprotected-postgresql"),
+        ("NorthflankBackupVolumeUnprotected", instance, "", "scenarios", ""),
+        (
+            "NorthflankBackupScheduleNotArriving",
+            instance,
+            "primary-backups",
+            "scenarios",
+            "not-arriving-mongodb",
+        ),
     }
     return must, unsure
 
@@ -343,6 +357,10 @@ def test_alerts_reach_the_webhook_with_the_right_labels_and_no_others(stack):
         ("NorthflankBackupAddonRestorableWindowEnding", "expiring-postgresql"),
         ("NorthflankBackupAddonFailing", "expiring-postgresql"),
         ("NorthflankBackupAddonSizeDrop", "shrunk-mysql"),
+        ("NorthflankBackupAddonOverdue", "managed-stopped-mysql"),
+        ("NorthflankBackupAddonMissedRuns", "managed-stopped-mysql"),
+        ("NorthflankBackupAddonUnprotected", "unprotected-postgresql"),
+        ("NorthflankBackupScheduleNotArriving", "not-arriving-mongodb"),
     }
     assert scenario_alerts <= {(key[0], key[4]) for key in must}
     webhook = stack["webhook"]
@@ -398,7 +416,7 @@ def test_promtool_checks_and_unit_tests_the_rules():
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 13 rules found" in checked.stdout
+    assert "SUCCESS: 17 rules found" in checked.stdout
     tested = subprocess.run(
         [promtool, "test", "rules", "alerts.test.yaml"],
         cwd=MONITORING,

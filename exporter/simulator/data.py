@@ -524,6 +524,20 @@ FLEET_VOLUMES = (
         ({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]},),
     ),
 )
+
+
+def managed_fleet(seed: int, count: int) -> tuple[SimAddon, ...]:
+    """`count` addons backed up to managed storage only, with the usual mix of schedules."""
+    made = []
+    for number in range(count):
+        draw = _numbers(seed, "managed", number)
+        kind = ADDON_KINDS[int(draw[0] * len(ADDON_KINDS))][0]
+        schedules = SCHEDULE_CHOICES[int(draw[1] * len(SCHEDULE_CHOICES))]
+        keep = 48 if schedules[0]["interval"] == "hourly" else 14
+        made.append(_elsewhere("fleet", f"managed-{number:03d}", kind, schedules, keep))
+    return tuple(made)
+
+
 # Situations only the inventory shows (`--scenario NAME`), in the project "scenarios".
 COVERAGE_SCENARIOS: dict[str, SimAddon | SimVolume] = {
     # no backup schedule at all

@@ -564,7 +564,7 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
     elif match["kind"] == "volumes":
         if match["item"] is not None:
             raise _Unavailable(404, "Volume not found")
-        key, items = "volumes", []
+        key, items = "volumes", world.volumes_of(project)
     elif match["item"] is None:
         key, items = "addons", world.addons(project)
     elif match["item"] not in {addon["id"] for addon in world.addons(project)}:

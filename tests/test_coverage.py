@@ -1,0 +1,354 @@
+"""Coverage: every addon and volume, what backs it up, and managed-storage backups held to the
+same reference as destination backups; permissions, sharding and the request cadence."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from exporter.config import CoverageSettings
+from exporter.inventory import MANAGED_STORAGE
+from exporter.runtime import Exporter
+from exporter.shard import Shard
+from exporter.simulator.data import COVERAGE_SCENARIOS
+from tests.conftest import config_for, parse_samples, pick, poll_once, run, series
+from tests.reference import addon_expectations, approx_equal, managed_now
+from tests.test_scenarios import GAUGES
+
+
+@pytest.fixture
+def fleet_simulator(start_simulator):
+    return start_simulator(fleet=True, scenarios=tuple(COVERAGE_SCENARIOS), destinations=3)
+
+
+def scrape(exporter):
+    return parse_samples(exporter.exposition().decode())
+
+
+def api(simulator, path):
+    """Every item of an inventory listing, read straight from the simulator."""
+    items, cursor = [], None
+    key = path.rstrip("/").rsplit("/", 1)[-1].replace("backup-", "")
+    while True:
+        params = {"per_page": 100} | ({"cursor": cursor} if cursor else {})
+        response = httpx.get(
+            simulator.base_url + path,
+            params=params,
+            headers={"Authorization": f"Bearer {simulator.token}"},
+        )
+        body = response.json()
+        items.extend(body["data"][key])
+        if not body["pagination"]["hasNextPage"]:
+            return items
+        cursor = body["pagination"]["cursor"]
+
+
+def every_addon(simulator):
+    for project in api(simulator, "/v1/projects"):
+        for addon in api(simulator, f"/v1/projects/{project['id']}/addons"):
+            yield project, addon
+
+
+def test_every_addon_and_volume_is_seen_with_what_backs_it_up(fleet_simulator, clock):
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    assert poll_once(exporter)
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_up") == 1
+    assert pick(samples, "northflank_coverage_last_successful_inventory_timestamp_seconds") == (
+        clock.now
+    )
+    listed = list(every_addon(fleet_simulator))
+    assert len(series(samples, "northflank_coverage_addon_info")) == len(listed) > 15
+    for project, addon in listed:
+        labels = {"project": project["id"], "addon": addon["id"]}
+        info = {
+            "project_name": project["name"],
+            "addon_name": addon["name"],
+            "addon_type": addon["spec"]["type"],
+            "status": addon["status"],
+        }
+        assert pick(samples, "northflank_coverage_addon_info", **labels, **info) == 1
+        base = f"/v1/projects/{project['id']}/addons/{addon['id']}"
+        declared = api(fleet_simulator, f"{base}/backup-schedules")
+        assert pick(samples, "northflank_coverage_addon_backup_schedules", **labels) == len(
+            declared
+        )
+        unprotected = not declared and addon["status"] == "running"
+        assert pick(samples, "northflank_coverage_addon_unprotected", **labels) == unprotected
+        for schedule in declared:
+            where = [(schedule.get("customDestinationId") or MANAGED_STORAGE, "primary")]
+            where += [
+                (d["destinationId"], "additional")
+                for d in schedule.get("additionalDestinations", [])
+            ]
+            for destination, role in where:
+                assert (
+                    pick(
+                        samples,
+                        "northflank_coverage_addon_backup_schedule_info",
+                        **labels,
+                        schedule=schedule["id"],
+                        interval=schedule["scheduling"]["interval"],
+                        backup_type=schedule["backupType"],
+                        destination=destination,
+                        role=role,
+                    )
+                    == 1
+                )
+    # the named cases, spelled out
+    assert (
+        pick(
+            samples,
+            "northflank_coverage_addon_unprotected",
+            project="scenarios",
+            addon="unprotected-postgresql",
+        )
+        == 1
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_coverage_addon_unprotected",
+            project="storefront",
+            addon="archive-mongodb",
+        )
+        == 0
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_coverage_addon_backup_schedules",
+            project="storefront",
+            addon="archive-mongodb",
+        )
+        == 0
+    )
+    assert (
+        pick(
+            samples, "northflank_coverage_volume_unprotected", project="scenarios", volume="scratch"
+        )
+        == 1
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_coverage_volume_unprotected",
+            project="storefront",
+            volume="uploads",
+        )
+        == 0
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_coverage_volume_backup_schedule_info",
+            project="analytics",
+            volume="exports",
+            schedule="0",
+            interval="weekly",
+            destination=MANAGED_STORAGE,
+        )
+        == 1
+    )
+    assert len(series(samples, "northflank_coverage_volume_info")) == 3
+
+
+def managed_items(simulator, project, addon, declared):
+    """An addon's managed-storage backups in the shape the reference reads."""
+    items = []
+    for item in api(simulator, f"/v1/projects/{project['id']}/addons/{addon['id']}/backups"):
+        if item.get("customDestinationId"):
+            continue
+        items.append(
+            {
+                **item,
+                "project": {"id": project["id"], "name": project["name"]},
+                "addon": {"id": addon["id"], "name": addon["name"]},
+                "config": {**item["config"], "addonType": addon["spec"]["type"]},
+                "schedules": [s["scheduling"] for s in declared],
+            }
+        )
+    return items
+
+
+@pytest.mark.parametrize("hours_later", [0, 5, 30])
+def test_managed_storage_backups_match_the_reference_and_are_counted_once(
+    fleet_simulator, clock, hours_later
+):
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    clock.now += hours_later * 3600
+    assert poll_once(exporter)
+    samples = scrape(exporter)
+    managed = {}
+    for project, addon in every_addon(fleet_simulator):
+        base = f"/v1/projects/{project['id']}/addons/{addon['id']}"
+        declared = [
+            s
+            for s in api(fleet_simulator, f"{base}/backup-schedules")
+            if not s.get("customDestinationId")
+        ]
+        if declared:
+            managed[(project["id"], addon["id"])] = managed_items(
+                fleet_simulator, project, addon, declared
+            )
+    assert len(managed) == 4  # three healthy addons and managed-stopped
+    published = {
+        (dict(labels)["project"], dict(labels)["addon"])
+        for labels in series(samples, "northflank_addon_info")
+        if dict(labels)["destination"] == MANAGED_STORAGE
+    }
+    assert published == set(managed)
+    for key, items in managed.items():
+        (want,) = addon_expectations(items, clock.now).values()
+        labels = {"destination": MANAGED_STORAGE, "project": key[0], "addon": key[1]}
+        for status, number in want["counts"].items():
+            assert pick(samples, "northflank_addon_backups", **labels, status=status) == number
+        for name, metric in GAUGES.items():
+            got = pick(samples, metric, **labels)
+            assert approx_equal(got, want[name]), (key, name, got, want[name])
+    stopped = {
+        "destination": MANAGED_STORAGE,
+        "project": "scenarios",
+        "addon": "managed-stopped-mysql",
+    }
+    assert pick(samples, "northflank_addon_backup_overdue_seconds", **stopped) > 0
+    # no expiredBy in an addon's listing: no restorable_until is made up
+    assert not [
+        labels
+        for labels in series(samples, "northflank_addon_backup_restorable_until_timestamp_seconds")
+        if dict(labels)["destination"] == MANAGED_STORAGE
+    ]
+
+
+def test_a_token_without_project_access_says_so_once_and_destinations_go_on(
+    fleet_simulator, clock, caplog
+):
+    fleet_simulator.serve_raw(
+        "/v1/projects",
+        b'{"error": {"status": 403, "message": "Missing permission"}}',
+        status=403,
+    )
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        poll_once(exporter)
+        clock.now += 3600
+        poll_once(exporter)
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_up") == 0
+    assert not series(samples, "northflank_coverage_addon_info")
+    lines = [r.getMessage() for r in caplog.records if "may not list projects" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "Project > General > Read" in lines[0] and "HTTP 403" in lines[0]
+    assert fleet_simulator.token not in caplog.text
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    assert (
+        pick(samples, "northflank_backups", destination="primary-backups", status="completed") > 0
+    )
+
+
+def test_coverage_can_be_turned_off_and_filtered(fleet_simulator, clock):
+    config = config_for(fleet_simulator, coverage=True)
+    off = Exporter(replace(config, coverage=CoverageSettings(enabled=False)), clock=clock)
+    poll_once(off)
+    assert not [key for key in scrape(off) if key[0].startswith("northflank_coverage")]
+    assert all(not r.path.startswith("/v1/projects") for r in fleet_simulator.requests)
+    import re
+
+    only = CoverageSettings(
+        include=(re.compile("scenarios/.*"),), exclude=(re.compile(".*/scratch"),)
+    )
+    exporter = Exporter(replace(config, coverage=only), clock=clock)
+    poll_once(exporter)
+    samples = scrape(exporter)
+    assert {dict(k)["project"] for k in series(samples, "northflank_coverage_addon_info")} == {
+        "scenarios"
+    }
+    assert not series(samples, "northflank_coverage_volume_info")
+
+
+def test_one_shard_takes_the_inventory_and_the_shards_add_up_to_one_exporter(
+    fleet_simulator, clock
+):
+    whole = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    poll_once(whole)
+    expected = {
+        key: value
+        for key, value in scrape(whole).items()
+        if key[0].startswith("northflank_coverage")
+        or dict(key[1]).get("destination") == MANAGED_STORAGE
+    }
+    combined: dict = {}
+    takers = []
+    for ordinal in range(3):
+        config = replace(config_for(fleet_simulator, coverage=True), shard=Shard(ordinal, 3))
+        exporter = Exporter(config, clock=clock)
+        poll_once(exporter)
+        mine = {
+            key: value
+            for key, value in scrape(exporter).items()
+            if key[0].startswith("northflank_coverage")
+            or dict(key[1]).get("destination") == MANAGED_STORAGE
+        }
+        if mine:
+            takers.append(ordinal)
+        assert not set(mine) & set(combined), "a coverage series on two shards"
+        combined.update(mine)
+    assert len(takers) == 1
+    assert combined == expected
+
+
+def test_managed_listings_are_read_on_the_slot_cadence_and_overdue_shows_within_a_poll(
+    start_simulator, clock
+):
+    """Two simulated days, stepped every poll interval: the simulator's own listing at each
+    step says when an addon truly turns overdue (the reference, not the exporter's code); the
+    exporter must show it by the next step, never show it when it has not been true for the
+    grace (a late backup that arrives clears it at the read planned for its slot: a few
+    minutes late), and spend at most two reads per scheduled backup plus the heartbeat."""
+    start = clock.now
+    simulator = start_simulator(fleet=True, scenarios=("managed-stopped",), destinations=1)
+    # the managed-stopped addon stops a day into the run
+    simulator.set_world(replace(simulator.world, anchor=start + 86400))
+    exporter = Exporter(config_for(simulator, coverage=True), clock=clock)
+    watcher = exporter.parts[0].coverage
+    interval, grace = 300.0, 3600.0
+    due = clock.now
+    truth_since: dict = {}
+    last_true: dict = {}
+    late: list = []
+    false_alarms: list = []
+    while clock.now < start + 2 * 86400:
+        if clock.now >= due:
+            due = clock.now + run(watcher.step())
+        exporter.render()
+        samples = scrape(exporter)
+        for project, addon, items in managed_now(simulator, clock.now):
+            (want,) = addon_expectations(items, clock.now, grace=grace).values()
+            labels = {"destination": MANAGED_STORAGE, "project": project, "addon": addon}
+            shown = pick(samples, "northflank_addon_backup_overdue_seconds", **labels)
+            if want["overdue"] > 0:
+                truth_since.setdefault(addon, clock.now)
+                last_true[addon] = clock.now
+                if not shown and clock.now - truth_since[addon] >= interval:
+                    late.append((addon, clock.now))
+            else:
+                truth_since.pop(addon, None)
+                if shown and clock.now - last_true.get(addon, start - grace) > grace:
+                    false_alarms.append((addon, clock.now))
+        clock.now += interval
+    assert "managed-stopped-mysql" in truth_since, "the stopped addon never turned overdue"
+    assert late == []
+    assert false_alarms == []
+    reads = [r for r in simulator.requests if r.path.endswith("/backups") and "/addons/" in r.path]
+    slots = {
+        "tokens-redis": 48,
+        "invoices-postgresql": 2,
+        "warehouse-mysql": 2,
+        "managed-stopped-mysql": 24,
+    }
+    for addon, scheduled in slots.items():
+        made = sum(1 for r in reads if f"/addons/{addon}/" in r.path)
+        assert made <= 2 * scheduled + 48 + 1, (addon, made)
