@@ -26,7 +26,7 @@ from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter
 from exporter.shard import Shard
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import SCENARIOS
+from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS
 from exporter.webconfig import WebConfig, load_web_config
 
 PROG = "northflank-backup-exporter"
@@ -105,7 +105,8 @@ def start_demo_simulator() -> Simulator:
         anchor=time.time(),
         destinations=3,
         backups_per_destination=200,
-        scenarios=tuple(SCENARIOS),
+        scenarios=(*SCENARIOS, *COVERAGE_SCENARIOS),
+        fleet=True,
     )
     return Simulator(world, token=secrets.token_urlsafe(24), rate_limit=DEMO_RATE_LIMIT).start()
 

@@ -369,7 +369,9 @@ def _addon_coverage(coverage: Coverage) -> Iterator[Metric]:
     )
     first_slot = _gauge(
         "northflank_coverage_addon_backup_schedule_first_slot_timestamp_seconds",
-        "The schedule's first slot after it was created: from then on its backups should arrive.",
+        "The schedule's first slot after it was created: from then on its backups should arrive. "
+        "Only for addons that get per-addon series (addons.*), which the alert on backups that "
+        "never arrive joins with.",
         [*labels, "schedule"],
     )
     for account, covered in coverage:
@@ -402,7 +404,7 @@ def _addon_coverage(coverage: Coverage) -> Iterator[Metric]:
                         ],
                         {},
                     )
-                if declared.created is not None:
+                if declared.created is not None and covered.rules.wants(addon.project, addon.id):
                     offsets = week_offsets((declared.schedule,))
                     first_slot.add_metric(
                         [*values, declared.id], first_slot_at_or_after(offsets, declared.created)

@@ -112,6 +112,16 @@ class _ReadSchedules:
     schedules: tuple[CoverageSchedule, ...]
 
 
+async def _first_of(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class CoverageWatcher:
     """Takes one account's inventory every coverage.interval and reads its managed backups."""
 
@@ -129,7 +139,12 @@ class CoverageWatcher:
         render: Callable[[], None] | None = None,
         health: Health | None = None,
         snapshot: CoverageSnapshot | None = None,
+        after: asyncio.Event | None = None,
     ) -> None:
+        """`after` is set when the account's destinations have had their first read: the
+        loop starts then, so that a large inventory never slows the destinations' first
+        numbers (both spend the budget's share for full reads)."""
+        self._after = after
         self._account = account
         self._client = client
         self._settings = settings
@@ -160,6 +175,8 @@ class CoverageWatcher:
         return f"account={self._account.name} coverage: {text}"
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self._after is not None:
+            await _first_of(self._after.wait(), stop.wait())
         await supervised(
             self.loop_name,
             self.step,

@@ -136,6 +136,7 @@ class Exporter:
                 render=self.render,
                 health=self.health,
                 snapshot=covered,
+                after=poller.first_cycle_over,
             )
         budget.on_wait = _each(poller.waiting, *([coverage.waiting] if coverage else []))
         return AccountParts(account, stats, budget, client, poller, coverage)

@@ -4,6 +4,7 @@ same reference as destination backups; permissions, sharding and the request cad
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import httpx
@@ -14,7 +15,7 @@ from exporter.inventory import MANAGED_STORAGE
 from exporter.runtime import Exporter
 from exporter.shard import Shard
 from exporter.simulator.data import COVERAGE_SCENARIOS
-from tests.conftest import config_for, parse_samples, pick, poll_once, run, series
+from tests.conftest import Serving, config_for, parse_samples, pick, poll_once, run, series
 from tests.reference import addon_expectations, approx_equal, managed_now
 from tests.test_scenarios import GAUGES
 
@@ -352,3 +353,30 @@ def test_managed_listings_are_read_on_the_slot_cadence_and_overdue_shows_within_
     for addon, scheduled in slots.items():
         made = sum(1 for r in reads if f"/addons/{addon}/" in r.path)
         assert made <= 2 * scheduled + 48 + 1, (addon, made)
+
+
+def test_the_inventory_starts_once_the_destinations_had_their_first_read(fleet_simulator, clock):
+    """Both spend the budget's share for full reads: a large inventory must never hold up the
+    destinations' first numbers."""
+    exporter = Exporter(config_for(fleet_simulator, coverage=True))
+    with Serving(exporter):
+        deadline = time.monotonic() + 20
+        while exporter.rendered.coverage == () or exporter.rendered.coverage[0][1].up is None:
+            assert time.monotonic() < deadline, "the inventory never ran"
+            time.sleep(0.01)
+    paths = [record.path for record in fleet_simulator.requests]
+    first_inventory = min(i for i, path in enumerate(paths) if path.startswith("/v1/projects"))
+    last_destination = max(i for i, path in enumerate(paths) if "/backup-destinations" in path)
+    assert last_destination < first_inventory
+
+
+def test_without_per_addon_series_no_schedule_is_judged_for_arrival(fleet_simulator, clock):
+    config = config_for(fleet_simulator, coverage=True)
+    exporter = Exporter(replace(config, addons=replace(config.addons, enabled=False)), clock=clock)
+    poll_once(exporter)
+    samples = scrape(exporter)
+    assert series(samples, "northflank_coverage_addon_backup_schedule_info")
+    assert not series(
+        samples, "northflank_coverage_addon_backup_schedule_first_slot_timestamp_seconds"
+    )
+    assert not series(samples, "northflank_addon_info")  # nor managed-storage series

@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import datetime
 
-from exporter.simulator.data import SCENARIOS, build_world
+from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS, build_world
 from exporter.simulator.server import Faults, Simulator
 
 
@@ -37,8 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scenario",
         action="append",
         default=[],
-        choices=[*SCENARIOS, "all"],
+        choices=[*SCENARIOS, *COVERAGE_SCENARIOS, "all"],
         help="add a named situation on an addon of its own (repeatable; 'all' for every one)",
+    )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="add what no destination lists: managed-storage addons, a paused addon, volumes",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=1000, help="requests per hour")
@@ -70,7 +75,10 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         args.destinations,
         args.backups_per_destination,
         addons_per_destination=args.addons_per_destination,
-        scenarios=tuple(SCENARIOS) if "all" in args.scenario else tuple(args.scenario),
+        scenarios=(*SCENARIOS, *COVERAGE_SCENARIOS)
+        if "all" in args.scenario
+        else tuple(args.scenario),
+        fleet=args.fleet,
     )
     faults = Faults(
         error_rate=args.error_rate,
