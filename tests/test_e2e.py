@@ -98,9 +98,9 @@ class Processes:
 
 
 def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
-    # The side exporter polls slowly and takes no inventory: its token has 50 requests left,
-    # which must last the run (a spent window would turn its destinations down and fire alerts
-    # nobody expects).
+    # The side exporter polls slowly: its token has 50 requests left, which must last the run
+    # (a spent window would turn its destinations down and fire alerts nobody expects); its
+    # inventory stops at the first listing, which the token may not read.
     interval = "2s" if addons else "20s"
     path.write_text(
         yaml.safe_dump(
@@ -109,7 +109,6 @@ def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
                 "poll": {"interval": interval, "retry_backoff": "100ms", "max_retries": 1},
                 "rate_limit": {"requests_per_hour": 100_000, "reserve": 0},
                 "addons": {"enabled": addons},
-                "coverage": {"enabled": addons},
             }
         )
     )
@@ -146,6 +145,11 @@ def stack(tmp_path_factory):
         clock=clock,
         faults=Faults(destination_status={"backups-02": 403}),
     ).start()
+    side.serve_raw(
+        "/v1/projects",
+        b'{"error": {"status": 403, "message": "Missing permission Project > General > Read"}}',
+        status=403,
+    )
     processes = Processes()
     webhook = Webhook()
     ports = {name: free_port() for name in ("main", "side", "dead", "prometheus", "alertmanager")}
@@ -295,6 +299,7 @@ def expected_alerts(stack) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         ("NorthflankBackupExporterDown", dead, "", "", ""),
         ("NorthflankBackupDestinationDown", side, "backups-02", "", ""),
         ("NorthflankBackupRateLimitLow", side, "", "", ""),
+        ("NorthflankBackupCoverageDown", side, "", "", ""),
         # what only the inventory shows
         ("NorthflankBackupAddonUnprotected", instance, "", "scenarios", "unprotected-postgresql"),
         ("NorthflankBackupVolumeUnprotected", instance, "", "scenarios", ""),
@@ -539,5 +544,6 @@ def test_runbook_sections_exist_for_every_alert():
 def test_the_logs_name_the_forbidden_destination_and_never_the_token(stack):
     log = (stack["tmp"] / "side.log").read_text()
     assert "destination=backups-02 poll failed code=403" in log
+    assert "coverage: the API token may not list projects (HTTP 403)" in log
     for name in ("main.log", "side.log"):
         assert TOKEN not in (stack["tmp"] / name).read_text()
