@@ -136,6 +136,24 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _backups_of(items: Any, path: str, where: str) -> list[Any]:
+    """A page's list of backups, checked: a list, and no longer than asked for."""
+    if not isinstance(items, list):
+        raise ApiError(f"GET {path}: {where} is not a list", "invalid_body")
+    if len(items) > PER_PAGE:
+        raise ApiError(
+            f"GET {path}: a page holds {len(items)} backups, more than the {PER_PAGE} asked for",
+            "oversized_page",
+        )
+    return items
+
+
+def _page_count(page: dict[str, Any]) -> Any:
+    """pagination.count as sent (the number of items on this page, in theory)."""
+    pagination = page.get("pagination")
+    return pagination.get("count") if isinstance(pagination, dict) else None
+
+
 def _in_custom_destination(item: Any) -> bool:
     custom = item.get("customDestinationId") if isinstance(item, dict) else None
     return isinstance(custom, str) and bool(custom)
@@ -231,18 +249,8 @@ class NorthflankClient:
         the budget's share for full reads."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
         async for page in self._pages(BACKUPS_ENDPOINT, path, full_read):
-            data = page.get("data")
-            if not isinstance(data, list):
-                raise ApiError(f"GET {path}: data is not a list", "invalid_body")
-            if len(data) > PER_PAGE:
-                raise ApiError(
-                    f"GET {path}: a page holds {len(data)} backups, more than the "
-                    f"{PER_PAGE} asked for",
-                    "oversized_page",
-                )
-            pagination = page.get("pagination")
-            count = pagination.get("count") if isinstance(pagination, dict) else None
-            yield Page([wire_item(item) for item in data], count)
+            data = _backups_of(page.get("data"), path, "data")
+            yield Page([wire_item(item) for item in data], _page_count(page))
 
     async def listed(self, endpoint: str, suffix: str, key: str) -> list[Any]:
         """Every item of an inventory listing (`data.{key}[]`), all pages; inventory reads
@@ -268,18 +276,11 @@ class NorthflankClient:
         )
         async for page in self._pages(ADDON_BACKUPS_ENDPOINT, path, full_read):
             data = page.get("data")
-            items = data.get("backups") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise ApiError(f"GET {path}: data.backups is not a list", "invalid_body")
-            if len(items) > PER_PAGE:
-                raise ApiError(
-                    f"GET {path}: a page holds {len(items)} backups, more than the "
-                    f"{PER_PAGE} asked for",
-                    "oversized_page",
-                )
+            items = _backups_of(
+                data.get("backups") if isinstance(data, dict) else None, path, "data.backups"
+            )
             kept = [wire_item(item) for item in items if not _in_custom_destination(item)]
-            pagination = page.get("pagination")
-            count = pagination.get("count") if isinstance(pagination, dict) else None
+            count = _page_count(page)
             if isinstance(count, int) and not isinstance(count, bool):
                 count -= len(items) - len(kept)
             yield Page(kept, count)

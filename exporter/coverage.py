@@ -46,7 +46,7 @@ from exporter.inventory import (
 )
 from exporter.model import Schedule
 from exporter.schedule import first_uncovered_slot, week_offsets
-from exporter.supervise import Health, supervised, waiting_with
+from exporter.supervise import Health, first_of, supervised, waiting_with
 from exporter.sync import Syncer
 
 log = logging.getLogger(__name__)
@@ -112,16 +112,6 @@ class _ReadSchedules:
     schedules: tuple[CoverageSchedule, ...]
 
 
-async def _first_of(*waits: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 class CoverageWatcher:
     """Takes one account's inventory every coverage.interval and reads its managed backups."""
 
@@ -176,7 +166,7 @@ class CoverageWatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         if self._after is not None:
-            await _first_of(self._after.wait(), stop.wait())
+            await first_of(self._after.wait(), stop.wait())
         await supervised(
             self.loop_name,
             self.step,

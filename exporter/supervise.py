@@ -51,15 +51,20 @@ def waiting_with(sleep: Callable[[float], Awaitable[None]]) -> Wait:
     """A wait between steps that `sleep` times (a fake clock's, in tests) and `stop` cuts."""
 
     async def wait(stop: asyncio.Event, seconds: float) -> None:
-        waits = [asyncio.ensure_future(sleep(seconds)), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        await first_of(sleep(seconds), stop.wait())
 
     return wait
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def supervised(

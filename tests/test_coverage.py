@@ -270,29 +270,29 @@ def test_coverage_can_be_turned_off_and_filtered(fleet_simulator, clock):
     assert not series(samples, "northflank_coverage_volume_info")
 
 
+def coverage_series(exporter):
+    """The coverage families and the managed-storage per-addon series of an exporter."""
+    return {
+        key: value
+        for key, value in scrape(exporter).items()
+        if key[0].startswith("northflank_coverage")
+        or dict(key[1]).get("destination") == MANAGED_STORAGE
+    }
+
+
 def test_one_shard_takes_the_inventory_and_the_shards_add_up_to_one_exporter(
     fleet_simulator, clock
 ):
     whole = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
     poll_once(whole)
-    expected = {
-        key: value
-        for key, value in scrape(whole).items()
-        if key[0].startswith("northflank_coverage")
-        or dict(key[1]).get("destination") == MANAGED_STORAGE
-    }
+    expected = coverage_series(whole)
     combined: dict = {}
     takers = []
     for ordinal in range(3):
         config = replace(config_for(fleet_simulator, coverage=True), shard=Shard(ordinal, 3))
         exporter = Exporter(config, clock=clock)
         poll_once(exporter)
-        mine = {
-            key: value
-            for key, value in scrape(exporter).items()
-            if key[0].startswith("northflank_coverage")
-            or dict(key[1]).get("destination") == MANAGED_STORAGE
-        }
+        mine = coverage_series(exporter)
         if mine:
             takers.append(ordinal)
         assert not set(mine) & set(combined), "a coverage series on two shards"
