@@ -32,6 +32,7 @@ class AddonSummary:
     last_completed_duration: float | None
     newest_completed_created: float | None
     last_failure: float | None
+    consecutive_failures: int
     oldest_running_created: float | None
     restorable_until: float | None
     expiring: int
@@ -69,15 +70,17 @@ def summarize_addon(
     created = sorted(backup.created for backup in backups)
     missed = None
     if offsets:
+        since = created[0] if declared is not None else _declared_since(backups, schedules)
         missed = missed_slots(
             offsets,
             created,
-            created[0],
+            max(created[0], since),
             now=now,
             tolerance=rules.tolerance,
             lookback=rules.lookback,
         )
     last = _last_completed(completed)
+    newest_completed_created = max((b.created for b in completed), default=None)
     return AddonSummary(
         project=project,
         addon=addon,
@@ -90,8 +93,9 @@ def summarize_addon(
         last_completed_size=None if last is None else last.size,
         recent_size_median=_recent_size_median(completed),
         last_completed_duration=_duration(last),
-        newest_completed_created=max((b.created for b in completed), default=None),
+        newest_completed_created=newest_completed_created,
         last_failure=_last_failure(backups),
+        consecutive_failures=_failures_since(backups, newest_completed_created),
         oldest_running_created=min(
             (b.created for b in backups if b.status in RUNNING_STATUSES), default=None
         ),
@@ -113,6 +117,31 @@ def _declared_schedules(backups: list[Backup]) -> tuple[Schedule, ...]:
         if backup.schedules and (declaring is None or backup.created > declaring.created):
             declaring = backup
     return () if declaring is None else declaring.schedules
+
+
+def _declared_since(backups: list[Backup], schedules: tuple[Schedule, ...]) -> float:
+    """When the current schedules were first declared: the oldest backup of the newest
+    unbroken run of scheduled backups that list them. Slots of a schedule before it took
+    effect were never meant to be run, so they are not missed."""
+    since = None
+    for backup in sorted(backups, key=lambda b: b.created, reverse=True):
+        if not backup.schedules:
+            continue  # taken by hand: says nothing of the schedule
+        if backup.schedules != schedules:
+            break
+        since = backup.created
+    return since if since is not None else min(backup.created for backup in backups)
+
+
+def _failures_since(backups: list[Backup], completed_created: float | None) -> int:
+    """Failed or aborted backups created after the newest completed one: a run of failures,
+    where one alone (a blip the next run answers) is 1."""
+    return sum(
+        1
+        for backup in backups
+        if backup.status in FAILED_STATUSES
+        and (completed_created is None or backup.created > completed_created)
+    )
 
 
 def _last_completed(completed: list[Backup]) -> Backup | None:

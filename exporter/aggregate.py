@@ -14,7 +14,7 @@ from typing import Any
 from exporter.addons import AddonSummary, summarize_addon
 from exporter.backups import read_page, wire_item
 from exporter.config import AddonRules
-from exporter.model import by_status
+from exporter.model import Backup, by_status
 from exporter.store import BackupStore
 
 
@@ -50,8 +50,8 @@ def summarize_store(
     last_completed: float | None = None
     next_expiry: float | None = None
     expiring = 0
-    rows_by_addon: dict[AddonKey, list[int]] = {}
-    for row, backup in enumerate(store):
+    by_addon: dict[AddonKey, list[Backup]] = {}
+    for backup in store:
         if backup.is_expired(now):
             continue
         counts[backup.status] += 1
@@ -64,11 +64,10 @@ def summarize_store(
                 expiring += 1
         if rules.enabled and backup.addon_id is not None:
             key = (backup.project_id or "", backup.addon_id)
-            rows_by_addon.setdefault(key, []).append(row)
+            by_addon.setdefault(key, []).append(backup)
     addons = []
-    for (project, addon), rows in sorted(rows_by_addon.items()):
+    for (project, addon), backups in sorted(by_addon.items()):
         if rules.wants(project, addon):
-            backups = [store.backup(row) for row in rows]
             addons.append(
                 summarize_addon(
                     project, addon, backups, now=now, warn_until=warn_until, rules=rules

@@ -73,10 +73,16 @@ class Rendered:
 
 class SnapshotCollector(Collector):
     def __init__(
-        self, rendered: Callable[[], Rendered], clock: Callable[[], float] = time.time
+        self,
+        rendered: Callable[[], Rendered],
+        clock: Callable[[], float] = time.time,
+        only: frozenset[str] | None = None,
     ) -> None:
+        """`only`: the sample names to render (None: all). The alert backtest renders just the
+        families its rules read: per-addon families are most of a rendering."""
         self._rendered = rendered
         self._clock = clock
+        self._only = only
 
     def describe(self) -> list[Metric]:
         # Families differ between snapshots, so the registry must not pre-collect them.
@@ -86,7 +92,7 @@ class SnapshotCollector(Collector):
         rendered = self._rendered()
         now = self._clock()
         yield from destination_families(rendered.accounts, now)
-        yield from addon_families(rendered.accounts, now, rendered.coverage)
+        yield from addon_families(rendered.accounts, now, rendered.coverage, self._only)
         yield from coverage_families(rendered.coverage, now)
         yield from poll_families(rendered.accounts)
         yield from request_families(rendered.accounts)
@@ -216,6 +222,11 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
         lambda s, now, rules: s.last_failure,
     ),
     (
+        "northflank_addon_backup_consecutive_failures",
+        f"Failed or aborted backups created since the addon's newest completed one. {CACHED}",
+        lambda s, now, rules: s.consecutive_failures,
+    ),
+    (
         "northflank_addon_backup_running_age_seconds",
         "Age of the addon's oldest backup still scheduled, in progress or aborting, "
         "as of the last rendering (every poll).",
@@ -279,7 +290,12 @@ def _addon_rows(
             yield account, MANAGED_STORAGE, summary, covered.rules
 
 
-def addon_families(accounts: Accounts, now: float, coverage: Coverage = ()) -> Iterator[Metric]:
+def addon_families(
+    accounts: Accounts,
+    now: float,
+    coverage: Coverage = (),
+    only: frozenset[str] | None = None,
+) -> Iterator[Metric]:
     """Each addon's backups as one destination (or managed storage, destination
     "northflank-managed") lists them: health against its schedules."""
     labels = ADDON_LABELS[1:]
@@ -292,22 +308,37 @@ def addon_families(accounts: Accounts, now: float, coverage: Coverage = ()) -> I
         "Backup schedules the addon's newest scheduled backup declares (always 1).",
         [*labels, "interval"],
     )
-    gauges = [(_gauge(name, text, labels), value) for name, text, value in ADDON_GAUGES]
+    gauges = [
+        (_gauge(name, text, labels), value)
+        for name, text, value in ADDON_GAUGES
+        if only is None or name in only
+    ]
+    show_info, show_counts, show_schedules = (
+        only is None or name in only
+        for name in (
+            "northflank_addon_info",
+            "northflank_addon_backups",
+            "northflank_addon_backup_schedule_info",
+        )
+    )
     for account, destination, summary, rules in _addon_rows(accounts, coverage):
         values = [account, destination, summary.project, summary.addon]
-        info.add_metric(
-            values,
-            {
-                "project_name": summary.project_name,
-                "addon_name": summary.addon_name,
-                "addon_type": summary.addon_type,
-                "addon_version": summary.addon_version,
-            },
-        )
-        for status, number in summary.backups_by_status:
-            counts.add_metric([*values, status], number)
-        for interval in sorted({schedule.interval for schedule in summary.schedules}):
-            schedules.add_metric([*values, interval], {})
+        if show_info:
+            info.add_metric(
+                values,
+                {
+                    "project_name": summary.project_name,
+                    "addon_name": summary.addon_name,
+                    "addon_type": summary.addon_type,
+                    "addon_version": summary.addon_version,
+                },
+            )
+        if show_counts:
+            for status, number in summary.backups_by_status:
+                counts.add_metric([*values, status], number)
+        if show_schedules:
+            for interval in sorted({schedule.interval for schedule in summary.schedules}):
+                schedules.add_metric([*values, interval], {})
         for family, value in gauges:
             measured = value(summary, now, rules)
             if measured is not None:

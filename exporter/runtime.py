@@ -143,7 +143,12 @@ class Exporter:
 
     def render(self) -> None:
         """Render every account's current snapshot for /metrics (after each poll cycle)."""
-        self.rendered = Rendered(
+        self.rendered = self.gather()
+        self.metrics.refresh()
+
+    def gather(self) -> Rendered:
+        """What a rendering now would show: every account's snapshot and coverage."""
+        return Rendered(
             tuple((part.account.name, part.poller.snapshot) for part in self.parts),
             self.config.shard,
             tuple(sorted(self.health.failures.items())),
@@ -153,7 +158,6 @@ class Exporter:
                 if part.coverage is not None
             ),
         )
-        self.metrics.refresh()
 
     def ready(self) -> bool:
         """Every destination of every account polled (what /-/ready answers)."""

@@ -9,6 +9,7 @@ binary search in that set plus whole weeks.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +28,14 @@ WeekOffsets = tuple[int, ...]
 
 def week_offsets(schedules: Iterable[Schedule]) -> WeekOffsets:
     """Every slot of the schedules, as sorted seconds after Monday 00:00 UTC."""
+    return _week_offsets(tuple(schedules))
+
+
+# Every addon's offsets are worked out again at every poll, from schedules that almost never
+# change: 4.7 million generator steps in 145 polls of 209 addons in monitoring/backtest.py's
+# replay; cached, that replay took 32.3 s instead of 34.7 s (cProfile, 7% less).
+@functools.lru_cache(maxsize=4096)
+def _week_offsets(schedules: tuple[Schedule, ...]) -> WeekOffsets:
     offsets: set[int] = set()
     for schedule in schedules:
         hours: Sequence[int] = range(24) if schedule.interval == "hourly" else schedule.hours

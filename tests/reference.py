@@ -118,6 +118,13 @@ def _one_addon(group, now, window, tolerance, grace, lookback):
         if item["status"] in ("failed", "aborted")
     ]
     want["last_failure"] = max(failures, default=None)
+    newest_completed = max((epoch(item["createdAt"]) for item in completed), default=None)
+    want["consecutive_failures"] = sum(
+        1
+        for item in group
+        if item["status"] in ("failed", "aborted")
+        and (newest_completed is None or epoch(item["createdAt"]) > newest_completed)
+    )
     running = [
         epoch(item["createdAt"])
         for item in group
@@ -157,7 +164,13 @@ def _schedule_expectations(group, scheduled, completed, now, tolerance, grace, l
         first_unanswered = _slot_from(schedules, oldest - tolerance, strictly_after=False)
     else:
         first_unanswered = _slot_from(schedules, newest_completed + tolerance, strictly_after=True)
-    start = max(now - lookback, oldest - tolerance)
+    # slots count from when the current schedules were first declared, without a break
+    declared_since = oldest
+    for item in sorted(scheduled, key=lambda item: epoch(item["createdAt"]), reverse=True):
+        if item["schedules"] != schedules:
+            break
+        declared_since = epoch(item["createdAt"])
+    start = max(now - lookback, max(oldest, declared_since) - tolerance)
     missed = 0
     minute = _slot_from(schedules, start, strictly_after=False)
     while minute <= now - tolerance:

@@ -11,6 +11,7 @@ The rules' `for:` durations are set to 0s here so the run takes a minute, not an
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -321,13 +322,11 @@ def _stuck(want, now):
 
 
 ADDON_CONDITIONS = {
-    "NorthflankBackupAddonOverdue": lambda w, now: (w["overdue"] or 0) > 0,
-    "NorthflankBackupAddonMissedRuns": lambda w, now: (w["missed"] or 0) > 0,
-    "NorthflankBackupAddonFailing": lambda w, now: (
-        w["last_failure"] is not None
-        and w["last_completed"] is not None
-        and w["last_failure"] > w["last_completed"]
+    "NorthflankBackupAddonOverdue": lambda w, now: (
+        (w["overdue"] or 0) > (w["expected_interval"] or math.inf)
     ),
+    "NorthflankBackupAddonMissedRuns": lambda w, now: (w["missed"] or 0) > 0,
+    "NorthflankBackupAddonFailing": lambda w, now: w["consecutive_failures"] >= 2,
     "NorthflankBackupAddonStuck": _stuck,
     "NorthflankBackupAddonNeverCompleted": lambda w, now: w["never_completed"] == 1,
     "NorthflankBackupAddonRestorableWindowEnding": lambda w, now: (

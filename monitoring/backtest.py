@@ -1,0 +1,759 @@
+"""Backtest the alert rules on simulated history: false alarms, and time to detect.
+
+    python monitoring/backtest.py [--addons 200] [--days 30] [--seed 1] [--json]
+
+A fleet (`monitoring/fleet.py`: healthy noise and one addon per incident, each with a known
+start) is served by the simulator on loopback. The real exporter polls it every poll.interval
+on a fake clock, through its real client, sync, folds and collector; each rendering of the
+families the rules read is kept with its timestamp. The history is written as OpenMetrics,
+turned into a TSDB by `promtool tsdb create-blocks-from openmetrics`, and served by a real
+Prometheus; each alert's expression is evaluated over the whole range with `query_range` (step:
+the evaluation interval) and its `for:` applied to the result. Firings are matched to the
+incidents; the table says, per alert, what was detected, how late, and what fired for nothing.
+
+Why this equals what a live Prometheus would fire, and where it does not: monitoring/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exporter.config import (  # noqa: E402
+    Account,
+    Config,
+    CoverageSettings,
+    NorthflankSettings,
+    PollSettings,
+    RateLimitSettings,
+)
+from exporter.collector import SnapshotCollector  # noqa: E402
+from exporter.runtime import Exporter  # noqa: E402
+from exporter.simulator import Faults, Simulator  # noqa: E402
+from monitoring.fleet import (  # noqa: E402
+    DAY,
+    HOUR,
+    MINUTE,
+    FleetAddon,
+    INCIDENTS as INCIDENT_KINDS,
+    FleetAt,
+    build_fleet,
+    scheduled_slots,
+    skipped,
+)
+
+RULES = Path(__file__).resolve().parent / "alerts.yaml"
+POLL = 300.0
+EVALUATION = 60.0
+JOB = "northflank-backup-exporter"
+# The fleet's destinations are replayed by this many processes side by side (a 2-core machine):
+# each is one exporter of its own (instance backtest-N), as sharded exporters would be.
+WORKERS = 2
+OUTAGE = 20 * MINUTE
+MAX_POINTS = 10_000  # Prometheus answers at most 11,000 points a series per query_range
+TOKEN = "backtest-token-0123456789"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    expr: str
+    hold: float  # for:
+    severity: str
+
+
+@dataclass(frozen=True)
+class Incident:
+    kind: str
+    addon: str
+    start: float  # when the failure became true
+    alert: str  # the alert that detects it
+    target: float  # the longest time to detect allowed
+
+
+@dataclass
+class Firing:
+    alert: str
+    labels: dict[str, str]
+    start: float  # when it fired (its condition held for `for:`)
+    end: float
+
+
+@dataclass
+class History:
+    """Every sample rendered, per series: the timestamps and values, kept compactly."""
+
+    series: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[array, array]] = field(
+        default_factory=dict
+    )
+
+    def add(self, name: str, labels: dict[str, str], moment: float, value: float) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        times, values = self.series.setdefault(key, (array("d"), array("d")))
+        times.append(moment)
+        values.append(value)
+
+    def write_openmetrics(self, path: Path) -> int:
+        """One family after another, each series' samples together and in time order."""
+        by_family: dict[str, list[Any]] = {}
+        for (name, labels), points in self.series.items():
+            by_family.setdefault(_family(name), []).append((name, labels, points))
+        written = 0
+        with path.open("w") as out:
+            for family, members in sorted(by_family.items()):
+                kind = (
+                    "info"
+                    if members[0][0].endswith("_info") and family != members[0][0]
+                    else "gauge"
+                )
+                out.write(f"# TYPE {family} {kind}\n")
+                for name, labels, (times, values) in sorted(members, key=lambda m: m[:2]):
+                    text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                    for moment, value in zip(times, values, strict=True):
+                        out.write(f"{name}{{{text}}} {value!r} {moment:.3f}\n")
+                        written += 1
+            out.write("# EOF\n")
+        return written
+
+
+def _family(name: str) -> str:
+    return name[: -len("_info")] if name.endswith("_info") else name
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def load_rules() -> list[Rule]:
+    rules = []
+    for rule in yaml.safe_load(RULES.read_text())["groups"][0]["rules"]:
+        rules.append(
+            Rule(
+                rule["alert"],
+                rule["expr"],
+                _seconds(rule.get("for", "0s")),
+                rule["labels"]["severity"],
+            )
+        )
+    return rules
+
+
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+
+
+def rule_metrics(rules: list[Rule]) -> set[str]:
+    return {name for rule in rules for name in re.findall(r"\bnorthflank_[a-z0-9_]+", rule.expr)}
+
+
+# --- the replay
+
+
+def _config(simulator: Simulator) -> Config:
+    account = Account(
+        northflank=NorthflankSettings(api_url=simulator.base_url, token=TOKEN),
+        rate_limit=RateLimitSettings(requests_per_hour=10**9, reserve=0),
+    )
+    return Config(
+        accounts=(account,),
+        poll=replace(
+            PollSettings(), interval=POLL, concurrency=4, retry_backoff=0.01, max_retries=1
+        ),
+        coverage=CoverageSettings(),
+    ).with_listen_address("127.0.0.1:0")
+
+
+def _render(
+    exporter: Exporter, names: set[str], moment: float, history: History, instance: str
+) -> None:
+    """The families the rules read, as one scrape at `moment` would see them."""
+    rendered = exporter.gather()  # the families, without the text a scrape would be sent
+    collector = SnapshotCollector(lambda: rendered, clock=lambda: moment, only=frozenset(names))
+    for family in collector.collect():
+        for sample in family.samples:
+            if sample.name in names:
+                labels = {**sample.labels, "job": JOB, "instance": instance}
+                history.add(sample.name, labels, moment, sample.value)
+    history.add("up", {"job": JOB, "instance": instance}, moment, 1.0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One replay process's share: its destinations, the window, and the noise."""
+
+    seed: int
+    addons: int
+    days: float
+    start: float
+    worker: int
+    names: frozenset[str]
+    restart_at: float
+    outage_at: float
+
+    @property
+    def end(self) -> float:
+        return self.start + self.days * DAY
+
+    @property
+    def instance(self) -> str:
+        return f"backtest-{self.worker}:10117"
+
+
+def replay_share(plan: Plan, workdir: str) -> tuple[int, int]:
+    """Replay this worker's destinations; write their history to workdir; (polls, samples)."""
+    logging.getLogger("exporter").setLevel(logging.CRITICAL)  # the outage's lines are meant
+    fleet, _ = build_fleet(plan.seed, plan.addons, plan.days, plan.start)
+    mine = tuple(d for n, d in enumerate(fleet.destinations) if n % WORKERS == plan.worker)
+    ids = {d.id for d in mine}
+    fleet = replace(
+        fleet, destinations=mine, addons=tuple(a for a in fleet.addons if a.destination in ids)
+    )
+    history, polls = asyncio.run(replay(fleet, plan))
+    samples = history.write_openmetrics(Path(workdir) / f"history-{plan.worker}.om")
+    return polls, samples
+
+
+async def replay(fleet: Any, plan: Plan) -> tuple[History, int]:
+    start, end, names, instance = plan.start, plan.end, plan.names, plan.instance
+    restart_at, outage_at = plan.restart_at, plan.outage_at
+    clock = [start]
+    history = History()
+    at = FleetAt(fleet, lambda: clock[0])
+    with Simulator(
+        at, token=TOKEN, clock=lambda: clock[0], rate_limit=10**9, refresh_seconds=0
+    ) as simulator:  # type: ignore[arg-type]
+        exporter = Exporter(_config(simulator), clock=lambda: clock[0])
+        polls = 0
+        while clock[0] <= end:
+            moment = clock[0]
+            simulator.faults.error_rate = 1.0 if outage_at <= moment < outage_at + OUTAGE else 0.0
+            if restart_at <= moment < restart_at + POLL:
+                # the process is gone for this scrape; the new one starts with nothing held
+                await exporter.aclose()
+                exporter = Exporter(_config(simulator), clock=lambda: clock[0])
+                history.add("up", {"job": JOB, "instance": instance}, moment, 0.0)
+            else:
+                await exporter.poll_once()
+                _render(exporter, set(names), moment, history, instance)
+            polls += 1
+            clock[0] += POLL
+        await exporter.aclose()
+    return history, polls
+
+
+# --- evaluating the rules over the history
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Replayed:
+    """A Prometheus serving the history's TSDB, for query_range."""
+
+    def __init__(self, workdir: Path) -> None:
+        """Each history-N.om file of `workdir` becomes blocks of one TSDB (the workers'
+        series differ by instance, so their blocks overlap in time and never in series)."""
+        self.workdir = workdir
+        blocks = workdir / "tsdb"
+        for data in sorted(workdir.glob("history-*.om")):
+            subprocess.run(
+                [
+                    _binary("promtool"),
+                    "tsdb",
+                    "create-blocks-from",
+                    "openmetrics",
+                    str(data),
+                    str(blocks),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            data.unlink()
+        (workdir / "prometheus.yml").write_text("global: {}\n")
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                _binary("prometheus"),
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={blocks}",
+                "--storage.tsdb.retention.time=100y",
+                f"--query.lookback-delta={POLL + EVALUATION:.0f}s",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=(workdir / "prometheus.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while not self._ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replay Prometheus did not start: see prometheus.log")
+            time.sleep(0.2)
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/-/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def true_steps(self, expr: str, start: float, end: float) -> dict[tuple, list[float]]:
+        """For each series of the result, the evaluation steps at which the expression held."""
+        found: dict[tuple, list[float]] = {}
+        chunk = MAX_POINTS * EVALUATION
+        begin = start
+        while begin <= end:
+            finish = min(end, begin + chunk - EVALUATION)
+            answer = httpx.post(
+                f"{self.url}/api/v1/query_range",
+                data={"query": expr, "start": begin, "end": finish, "step": EVALUATION},
+                timeout=600,
+            ).json()
+            if answer["status"] != "success":
+                raise RuntimeError(f"{expr}: {answer}")
+            for result in answer["data"]["result"]:
+                key = tuple(sorted(result["metric"].items()))
+                found.setdefault(key, []).extend(float(t) for t, _ in result["values"])
+            begin = finish + EVALUATION
+        return found
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemExit(f"{name} is needed: `make test` installs Debian's prometheus packages")
+    return path
+
+
+def firings(rule: Rule, steps: dict[tuple, list[float]]) -> Iterator[Firing]:
+    """Apply `for:`: an alert fires once its expression has held at every evaluation for
+    `for:`, and stays firing while it holds (an evaluation where it does not resets it)."""
+    for key, moments in steps.items():
+        labels = dict(key)
+        run_start = previous = None
+        fired: Firing | None = None
+        for moment in moments:
+            if previous is None or moment - previous > EVALUATION * 1.5:
+                run_start, fired = moment, None
+            previous = moment
+            if fired is None and moment - run_start >= rule.hold:
+                fired = Firing(rule.name, labels, moment, moment)
+                yield fired
+            elif fired is not None:
+                fired.end = moment
+
+
+# --- what should fire, and when
+
+
+def incidents(
+    fleet: Any, incident_addons: list[FleetAddon], rules: dict[str, Rule]
+) -> list[Incident]:
+    grace, tolerance = 3600.0, 300.0
+    found = []
+    for addon in incident_addons:
+        at = addon.incident_at
+        assert at is not None
+        kind = addon.incident
+        if kind == "unprotected":
+            found.append(
+                _one_slot(kind, addon, at, "NorthflankBackupAddonUnprotected", HOUR, rules)
+            )
+            continue
+        first = scheduled_slots(addon, at, at + 8 * DAY)[0]
+        gap = _gap(addon)
+        if kind == "stopped":
+            hold = rules["NorthflankBackupAddonOverdue"].hold
+            found.append(
+                Incident(
+                    kind,
+                    addon.ident,
+                    first,
+                    "NorthflankBackupAddonOverdue",
+                    gap + grace + hold + POLL,
+                )
+            )
+        elif kind == "skipped-runs":
+            slot = next(s for s in scheduled_slots(addon, at, at + 8 * DAY) if skipped(s))
+            found.append(
+                _one_slot(
+                    kind, addon, slot + tolerance, "NorthflankBackupAddonMissedRuns", gap, rules
+                )
+            )
+        elif kind == "stuck":
+            threshold = max(3 * _longest_run(fleet, addon, first), 3600)
+            hold = rules["NorthflankBackupAddonStuck"].hold
+            found.append(
+                Incident(
+                    kind, addon.ident, first, "NorthflankBackupAddonStuck", threshold + hold + POLL
+                )
+            )
+        elif kind == "never-completed":
+            found.append(
+                _one_slot(kind, addon, first, "NorthflankBackupAddonNeverCompleted", gap, rules)
+            )
+        elif kind == "failing":
+            found.append(
+                _one_slot(
+                    kind,
+                    addon,
+                    _ended(fleet, addon, first),
+                    "NorthflankBackupAddonFailing",
+                    gap,
+                    rules,
+                )
+            )
+        elif kind == "shrunk":
+            found.append(
+                _one_slot(
+                    kind,
+                    addon,
+                    _first_shrunk_end(fleet, addon, at),
+                    "NorthflankBackupAddonSizeDrop",
+                    gap,
+                    rules,
+                )
+            )
+        elif kind == "retention-ending":
+            last = _last_completed_expiry(fleet, addon, at)
+            found.append(
+                _one_slot(
+                    kind,
+                    addon,
+                    last - DAY,
+                    "NorthflankBackupAddonRestorableWindowEnding",
+                    gap,
+                    rules,
+                )
+            )
+        elif kind == "unprotected":
+            found.append(
+                _one_slot(kind, addon, at, "NorthflankBackupAddonUnprotected", HOUR, rules)
+            )
+        elif kind == "not-arriving":
+            # the rule waits an hour past the first slot before it judges
+            found.append(
+                _one_slot(
+                    kind, addon, first + HOUR, "NorthflankBackupScheduleNotArriving", 0.0, rules
+                )
+            )
+    return found
+
+
+def _one_slot(
+    kind: str, addon: FleetAddon, start: float, alert: str, slot: float, rules: dict[str, Rule]
+) -> Incident:
+    return Incident(kind, addon.ident, start, alert, slot + rules[alert].hold + POLL)
+
+
+def _gap(addon: FleetAddon) -> float:
+    slots = scheduled_slots(addon, addon.incident_at or 0, (addon.incident_at or 0) + 8 * DAY)
+    return max(b - a for a, b in zip(slots, slots[1:], strict=False))
+
+
+def _listed_at(fleet: Any, addon: FleetAddon, moment: float) -> list[dict[str, Any]]:
+    return [listed.backup for listed in fleet.listed(addon, moment)]
+
+
+def _ended(fleet: Any, addon: FleetAddon, slot: float) -> float:
+    """When the run of `slot` ended, read from the listing a day later."""
+    for backup in _listed_at(fleet, addon, slot + DAY):
+        if backup["id"] == f"{addon.ident}-{slot:.0f}":
+            return _epoch(backup["completedAt"])
+    raise AssertionError(f"no run at {slot} for {addon.ident}")
+
+
+def _first_shrunk_end(fleet: Any, addon: FleetAddon, at: float) -> float:
+    """When the first backup (scheduled or manual) taken after `at` completed."""
+    ends = [
+        _epoch(b["completedAt"])
+        for b in _listed_at(fleet, addon, at + 2 * DAY)
+        if b["status"] == "completed" and _epoch(b["createdAt"]) >= at
+    ]
+    return min(ends)
+
+
+def _longest_run(fleet: Any, addon: FleetAddon, moment: float) -> float:
+    runs = [
+        _epoch(b["completedAt"]) - _epoch(b["createdAt"])
+        for b in _listed_at(fleet, addon, moment)
+        if b["status"] == "completed"
+    ]
+    return max(runs)
+
+
+def _last_completed_expiry(fleet: Any, addon: FleetAddon, moment: float) -> float:
+    return max(
+        b["expiredBy"] / 1000
+        for b in _listed_at(fleet, addon, moment)
+        if b["status"] == "completed"
+    )
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+# --- the verdict
+
+
+@dataclass
+class Score:
+    alert: str
+    severity: str
+    injected: int = 0
+    detected: int = 0
+    detect_seconds: list[float] = field(default_factory=list)
+    targets: list[float] = field(default_factory=list)
+    false: int = 0
+    outage: int = 0
+    firing_seconds: float = 0.0
+
+    def false_per_100_week(self, addons: int, days: float) -> float:
+        return self.false / (addons / 100) / (days / 7)
+
+
+@dataclass(frozen=True)
+class Noise:
+    outage: tuple[float, float]  # when the API answered 5xx
+    restart: float
+
+
+def score(
+    rules: list[Rule],
+    fired: list[Firing],
+    expected: list[Incident],
+    incident_starts: dict[str, float],
+    noise: Noise,
+) -> list[Score]:
+    scores = {rule.name: Score(rule.name, rule.severity) for rule in rules}
+    for incident in expected:
+        entry = scores[incident.alert]
+        entry.injected += 1
+        entry.targets.append(incident.target)
+        hits = [
+            f
+            for f in fired
+            if f.alert == incident.alert
+            and f.labels.get("addon") == incident.addon
+            and f.end >= incident.start
+        ]
+        if hits:
+            entry.detected += 1
+            entry.detect_seconds.append(min(f.start for f in hits) - incident.start)
+    for firing in fired:
+        entry = scores[firing.alert]
+        entry.firing_seconds += firing.end - firing.start + EVALUATION
+        addon = firing.labels.get("addon")
+        if addon is not None and addon in incident_starts:
+            if firing.end >= incident_starts[addon]:
+                continue  # on an addon whose incident had begun
+        elif addon is None and _overlaps(firing, noise.outage):
+            entry.outage += 1  # a destination truly down while the API was
+            continue
+        entry.false += 1
+    return list(scores.values())
+
+
+def _overlaps(firing: Firing, window: tuple[float, float]) -> bool:
+    return firing.start <= window[1] + HOUR and firing.end >= window[0]
+
+
+def verdicts(scores: list[Score], expected: list[Incident], addons: int, days: float) -> list[str]:
+    """Each target the run missed, as one line; none when all were met."""
+    missed = []
+    for entry in scores:
+        if entry.detected < entry.injected:
+            missed.append(
+                f"{entry.alert}: {entry.injected - entry.detected} incident(s) not detected"
+            )
+        if entry.severity == "critical" and entry.false:
+            missed.append(f"{entry.alert}: {entry.false} false critical firing(s)")
+        if entry.severity == "warning" and entry.false_per_100_week(addons, days) > 1:
+            missed.append(
+                f"{entry.alert}: {entry.false_per_100_week(addons, days):.2f} false firings "
+                "per 100 addons per week (target <= 1)"
+            )
+        for took, target in zip(entry.detect_seconds, entry.targets, strict=False):
+            if took > target:
+                missed.append(
+                    f"{entry.alert}: detected after {_hours(took)}, target {_hours(target)}"
+                )
+    return missed
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f}h"
+
+
+def table(scores: list[Score], addons: int, days: float) -> str:
+    lines = [
+        f"{'alert':<44}{'severity':<10}{'incidents':>10}{'detected':>9}"
+        f"{'detect median':>15}{'max':>8}{'target':>8}{'false/100/wk':>13}{'outage':>7}{'firing h':>9}"
+    ]
+    for s in scores:
+        median = _hours(statistics.median(s.detect_seconds)) if s.detect_seconds else "-"
+        longest = _hours(max(s.detect_seconds)) if s.detect_seconds else "-"
+        target = _hours(max(s.targets)) if s.targets else "-"
+        lines.append(
+            f"{s.alert:<44}{s.severity:<10}{s.injected:>10}{s.detected:>9}{median:>15}"
+            f"{longest:>8}{target:>8}{s.false_per_100_week(addons, days):>13.2f}{s.outage:>7}"
+            f"{s.firing_seconds / 3600:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    began = time.monotonic()
+    # the outage and the restart are meant: the exporter's own lines about them are noise here
+    logging.getLogger("exporter").setLevel(logging.CRITICAL)
+    rules = load_rules()
+    start = (time.time() // DAY) * DAY - (args.days + 1) * DAY
+    end = start + args.days * DAY
+    fleet, incident_addons = build_fleet(args.seed, args.addons, args.days, start)
+    noise = Noise(
+        outage=(
+            start + args.days * DAY * 0.7 + 13 * MINUTE,
+            start + args.days * DAY * 0.7 + 13 * MINUTE + OUTAGE,
+        ),
+        restart=start + args.days * DAY * 0.55 + 2 * MINUTE,
+    )
+    plans = [
+        Plan(
+            args.seed,
+            args.addons,
+            args.days,
+            start,
+            worker,
+            frozenset(rule_metrics(rules)),
+            noise.restart,
+            noise.outage[0],
+        )
+        for worker in range(WORKERS)
+    ]
+    with tempfile.TemporaryDirectory(prefix="backtest-") as scratch:
+        with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+            shares = pool.starmap(replay_share, [(plan, scratch) for plan in plans])
+        polls = sum(p for p, _ in shares)
+        samples = sum(s for _, s in shares)
+        replayed_at = time.monotonic()
+        prometheus = Replayed(Path(scratch))
+        try:
+            fired: list[Firing] = []
+            for rule in rules:
+                fired.extend(firings(rule, prometheus.true_steps(rule.expr, start, end)))
+        finally:
+            prometheus.stop()
+    by_name = {rule.name: rule for rule in rules}
+    expected = [i for i in incidents(fleet, incident_addons, by_name) if i.start + i.target <= end]
+    starts = {a.ident: a.incident_at for a in incident_addons if a.incident_at is not None}
+    scores = score(rules, fired, expected, starts, noise)
+    missed = verdicts(scores, expected, args.addons, args.days)
+    return {
+        "seed": args.seed,
+        "addons": args.addons,
+        "days": args.days,
+        "poll_interval_seconds": POLL,
+        "evaluation_interval_seconds": EVALUATION,
+        "polls": polls,
+        "samples": samples,
+        "seconds": {
+            "replay": round(replayed_at - began, 1),
+            "total": round(time.monotonic() - began, 1),
+        },
+        "scores": [
+            {
+                "alert": s.alert,
+                "severity": s.severity,
+                "incidents": s.injected,
+                "detected": s.detected,
+                "detect_seconds": s.detect_seconds,
+                "target_seconds": s.targets,
+                "false_firings": s.false,
+                "false_per_100_addons_per_week": round(
+                    s.false_per_100_week(args.addons, args.days), 3
+                ),
+                "outage_firings": s.outage,
+                "firing_seconds": s.firing_seconds,
+            }
+            for s in scores
+        ],
+        "false_firings": [
+            {"alert": f.alert, "labels": f.labels, "start": f.start, "end": f.end}
+            for f in fired
+            if not _explained(f, starts, noise)
+        ][:50],
+        "missed_targets": missed,
+        "_scores": scores,
+    }
+
+
+def _explained(firing: Firing, starts: dict[str, float], noise: Noise) -> bool:
+    addon = firing.labels.get("addon")
+    if addon is not None and addon in starts:
+        return firing.end >= starts[addon]
+    return addon is None and _overlaps(firing, noise.outage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--addons", type=int, default=200)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    result = run(args)
+    scores = result.pop("_scores")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"backtest: seed {args.seed}, {args.addons} addons (+{len(INCIDENT_KINDS)} with incidents), "
+            f"{args.days:g} days, poll.interval {POLL:.0f}s, evaluation every {EVALUATION:.0f}s"
+        )
+        print(table(scores, args.addons, args.days))
+        for line in result["missed_targets"]:
+            print(f"MISSED: {line}")
+        if not result["missed_targets"]:
+            print("every target met")
+        print(
+            f"took {result['seconds']['total']:.0f}s ({result['seconds']['replay']:.0f}s replaying "
+            f"{result['polls']} polls, {result['samples']} samples)"
+        )
+    return 1 if result["missed_targets"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
