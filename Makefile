@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test tools bench
+.PHONY: demo test tools bench backtest
 
 demo: $(VENV)/.installed
 	$(BIN)/northflank-backup-exporter --demo
@@ -20,6 +20,10 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/requests.py
 	$(BIN)/python bench/first_data.py
+
+# The alert rules replayed on a month of simulated history (monitoring/README.md, "Backtest").
+backtest: $(VENV)/.installed-test tools
+	$(BIN)/python monitoring/backtest.py
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[bench]'

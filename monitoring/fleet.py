@@ -409,8 +409,13 @@ def build_fleet(
     made = [_healthy(seed, n, destinations[n % DESTINATIONS].id, start) for n in range(addons)]
     # one schedule change and one legitimate shrink, mid-run, on healthy addons
     change = start + days * DAY / 2 + 11 * HOUR
+    # a daily backup moved from 02:30 to 14:30 (a change of interval, hourly to daily say,
+    # makes the old schedule look broken until the first backup of the new one: see
+    # monitoring/README.md)
     made[1] = replace(
         made[1],
+        schedules=({"interval": "daily", "minute": [30], "hour": [2]},),
+        retention=RETENTION["daily"],
         schedules_after=({"interval": "daily", "minute": [30], "hour": [14]},),
         change_at=change,
     )
