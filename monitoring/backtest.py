@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.config import (  # noqa: E402
+from exporter.collector import SnapshotCollector
+from exporter.config import (
     Account,
     Config,
     CoverageSettings,
@@ -49,19 +52,20 @@ from exporter.config import (  # noqa: E402
     PollSettings,
     RateLimitSettings,
 )
-from exporter.collector import SnapshotCollector  # noqa: E402
-from exporter.runtime import Exporter  # noqa: E402
-from exporter.simulator import Faults, Simulator  # noqa: E402
-from monitoring.fleet import (  # noqa: E402
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator
+from monitoring.fleet import (
     DAY,
     HOUR,
     MINUTE,
     FleetAddon,
-    INCIDENTS as INCIDENT_KINDS,
     FleetAt,
     build_fleet,
     scheduled_slots,
     skipped,
+)
+from monitoring.fleet import (
+    INCIDENTS as INCIDENT_KINDS,
 )
 
 RULES = Path(__file__).resolve().parent / "alerts.yaml"
@@ -74,7 +78,7 @@ WORKERS = 2
 OUTAGE = 20 * MINUTE
 KEEPALIVE = 30 * MINUTE
 MAX_POINTS = 10_000  # Prometheus answers at most 11,000 points a series per query_range
-TOKEN = "backtest-token-0123456789"
+TOKEN = "backtest-token-0123456789"  # noqa: S105 - the simulator's, nothing real
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,7 @@ class Replayed:
         self.workdir = workdir
         blocks = workdir / "tsdb"
         for data in sorted(workdir.glob("history-*.om")):
-            subprocess.run(
+            subprocess.run(  # noqa: S603 - promtool from PATH, our own arguments
                 [
                     _binary("promtool"),
                     "tsdb",
@@ -327,7 +331,7 @@ class Replayed:
             data.unlink()
         (workdir / "prometheus.yml").write_text("global: {}\n")
         self.port = free_port()
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - prometheus from PATH, our own arguments
             [
                 _binary("prometheus"),
                 f"--config.file={workdir / 'prometheus.yml'}",
@@ -416,7 +420,14 @@ def incidents(
         kind = addon.incident
         if kind == "unprotected":
             found.append(
-                _one_slot(kind, addon, at, "NorthflankBackupAddonUnprotected", HOUR, rules)
+                _one_slot(
+                    kind,
+                    addon,
+                    at,
+                    alert="NorthflankBackupAddonUnprotected",
+                    slot=HOUR,
+                    rules=rules,
+                )
             )
             continue
         first = scheduled_slots(addon, at, at + 8 * DAY)[0]
@@ -436,7 +447,12 @@ def incidents(
             slot = next(s for s in scheduled_slots(addon, at, at + 8 * DAY) if skipped(s))
             found.append(
                 _one_slot(
-                    kind, addon, slot + tolerance, "NorthflankBackupAddonMissedRuns", gap, rules
+                    kind,
+                    addon,
+                    slot + tolerance,
+                    alert="NorthflankBackupAddonMissedRuns",
+                    slot=gap,
+                    rules=rules,
                 )
             )
         elif kind == "stuck":
@@ -449,7 +465,14 @@ def incidents(
             )
         elif kind == "never-completed":
             found.append(
-                _one_slot(kind, addon, first, "NorthflankBackupAddonNeverCompleted", gap, rules)
+                _one_slot(
+                    kind,
+                    addon,
+                    first,
+                    alert="NorthflankBackupAddonNeverCompleted",
+                    slot=gap,
+                    rules=rules,
+                )
             )
         elif kind == "failing":
             # it fires on the second failure: "one slot" is from the first failure's end to
@@ -457,7 +480,14 @@ def incidents(
             ended = _ended(fleet, addon, first)
             second = _ended(fleet, addon, scheduled_slots(addon, first + 1, first + 8 * DAY)[0])
             found.append(
-                _one_slot(kind, addon, ended, "NorthflankBackupAddonFailing", second - ended, rules)
+                _one_slot(
+                    kind,
+                    addon,
+                    ended,
+                    alert="NorthflankBackupAddonFailing",
+                    slot=second - ended,
+                    rules=rules,
+                )
             )
         elif kind == "shrunk":
             found.append(
@@ -465,9 +495,9 @@ def incidents(
                     kind,
                     addon,
                     _first_shrunk_end(fleet, addon, at),
-                    "NorthflankBackupAddonSizeDrop",
-                    gap,
-                    rules,
+                    alert="NorthflankBackupAddonSizeDrop",
+                    slot=gap,
+                    rules=rules,
                 )
             )
         elif kind == "retention-ending":
@@ -477,34 +507,35 @@ def incidents(
                     kind,
                     addon,
                     last - DAY,
-                    "NorthflankBackupAddonRestorableWindowEnding",
-                    gap,
-                    rules,
+                    alert="NorthflankBackupAddonRestorableWindowEnding",
+                    slot=gap,
+                    rules=rules,
                 )
-            )
-        elif kind == "unprotected":
-            found.append(
-                _one_slot(kind, addon, at, "NorthflankBackupAddonUnprotected", HOUR, rules)
             )
         elif kind == "not-arriving":
             # the rule waits an hour past the first slot before it judges
             found.append(
                 _one_slot(
-                    kind, addon, first + HOUR, "NorthflankBackupScheduleNotArriving", 0.0, rules
+                    kind,
+                    addon,
+                    first + HOUR,
+                    alert="NorthflankBackupScheduleNotArriving",
+                    slot=0.0,
+                    rules=rules,
                 )
             )
     return found
 
 
 def _one_slot(
-    kind: str, addon: FleetAddon, start: float, alert: str, slot: float, rules: dict[str, Rule]
+    kind: str, addon: FleetAddon, start: float, *, alert: str, slot: float, rules: dict[str, Rule]
 ) -> Incident:
     return Incident(kind, addon.ident, start, alert, slot + rules[alert].hold + POLL)
 
 
 def _gap(addon: FleetAddon) -> float:
     slots = scheduled_slots(addon, addon.incident_at or 0, (addon.incident_at or 0) + 8 * DAY)
-    return max(b - a for a, b in zip(slots, slots[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(slots))
 
 
 def _listed_at(fleet: Any, addon: FleetAddon, moment: float) -> list[dict[str, Any]]:
@@ -547,8 +578,6 @@ def _last_completed_expiry(fleet: Any, addon: FleetAddon, moment: float) -> floa
 
 
 def _epoch(text: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -647,7 +676,8 @@ def _hours(seconds: float) -> str:
 def table(scores: list[Score], addons: int, days: float) -> str:
     lines = [
         f"{'alert':<44}{'severity':<10}{'incidents':>10}{'detected':>9}"
-        f"{'detect median':>15}{'max':>8}{'target':>8}{'false/100/wk':>13}{'outage':>7}{'firing h':>9}"
+        f"{'detect median':>15}{'max':>8}{'target':>8}{'false/100/wk':>13}{'outage':>7}"
+        f"{'firing h':>9}"
     ]
     for s in scores:
         median = _hours(statistics.median(s.detect_seconds)) if s.detect_seconds else "-"
@@ -768,7 +798,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"backtest: seed {args.seed}, {args.addons} addons (+{len(INCIDENT_KINDS)} with incidents), "
+            f"backtest: seed {args.seed}, {args.addons} addons "
+            f"(+{len(INCIDENT_KINDS)} with incidents), "
             f"{args.days:g} days, poll.interval {POLL:.0f}s, evaluation every {EVALUATION:.0f}s"
         )
         print(table(scores, args.addons, args.days))

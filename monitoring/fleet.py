@@ -97,9 +97,6 @@ class Fleet:
     end: float
     addons: tuple[FleetAddon, ...]
     destinations: tuple[SimDestination, ...]
-    deletion_lag: float = 0.0
-    elsewhere: tuple[Any, ...] = ()
-    volumes: tuple[Any, ...] = ()
     _by_destination: dict[str, list[FleetAddon]] = field(default_factory=dict, compare=False)
     _runs: dict[str, tuple[list[Run], list[float]]] = field(default_factory=dict, compare=False)
     _final: dict[tuple[str, str], Listed] = field(default_factory=dict, compare=False)
@@ -177,9 +174,6 @@ class Fleet:
                     }
                     for number, scheduling in enumerate(addon.schedules_at(now))
                 ]
-        return []
-
-    def volumes_of(self, project: str) -> list[dict[str, Any]]:
         return []
 
 
