@@ -693,8 +693,6 @@ def table(scores: list[Score], addons: int, days: float) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
-    # the outage and the restart are meant: the exporter's own lines about them are noise here
-    logging.getLogger("exporter").setLevel(logging.CRITICAL)
     rules = load_rules()
     start = (time.time() // DAY) * DAY - (args.days + 1) * DAY
     end = start + args.days * DAY
