@@ -344,13 +344,15 @@ def _manual_runs(
         factor = 0.6 if addon.shrink_at is not None and moment >= addon.shrink_at else 1.0
         if started and addon.incident == "shrunk":
             factor = 0.05
+        # a database whose backups fail from a point on fails its manual ones too
+        outcome = "failed" if started and addon.incident == "failing" else "completed"
         suffix = f"{moment:.0f}-manual"
         yield Run(
             suffix,
             moment,
             10,
             addon.base_duration,
-            "completed",
+            outcome,
             factor,
             moment + retention,
             False,
