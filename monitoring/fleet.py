@@ -97,9 +97,14 @@ class Fleet:
     end: float
     addons: tuple[FleetAddon, ...]
     destinations: tuple[SimDestination, ...]
-    _by_destination: dict[str, list[FleetAddon]] = field(default_factory=dict, compare=False)
-    _runs: dict[str, tuple[list[Run], list[float]]] = field(default_factory=dict, compare=False)
-    _final: dict[tuple[str, str], Listed] = field(default_factory=dict, compare=False)
+    # caches, never passed on by dataclasses.replace (a shared index listed every addon twice)
+    _by_destination: dict[str, list[FleetAddon]] = field(
+        default_factory=dict, compare=False, init=False
+    )
+    _runs: dict[str, tuple[list[Run], list[float]]] = field(
+        default_factory=dict, compare=False, init=False
+    )
+    _final: dict[tuple[str, str], Listed] = field(default_factory=dict, compare=False, init=False)
 
     def __post_init__(self) -> None:
         for addon in self.addons:

@@ -5,11 +5,13 @@ every incident detected in time, and no critical alert firing for nothing."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+from dataclasses import replace
 
 import pytest
 
-from monitoring.backtest import run
-from monitoring.fleet import INCIDENTS
+from monitoring.backtest import Plan, replay, run
+from monitoring.fleet import DAY, INCIDENTS, build_fleet
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +39,26 @@ def test_no_critical_alert_fires_for_nothing(result):
     # the API outage took every destination down, and said so
     down = next(s for s in result["scores"] if s["alert"] == "NorthflankBackupDestinationDown")
     assert down["outage_firings"] > 0
+
+
+def test_a_worker_share_of_the_fleet_lists_every_backup_once():
+    """dataclasses.replace once handed the share the whole fleet's index, and every addon was
+    listed twice: the exporter rightly read every page on every poll, and said so."""
+    start = 1_790_000_000.0 - 1_790_000_000.0 % DAY
+    fleet, _ = build_fleet(3, 20, 2, start)
+    share = replace(fleet, destinations=fleet.destinations[:1])
+    listed = [b.backup["id"] for b in share.backups(share.destinations[0], start + DAY)]
+    assert listed
+    assert len(listed) == len(set(listed))
+
+
+def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
+    """A fleet that lists a backup twice draws the exporter's warning, and the run says so."""
+    start = 1_790_000_000.0 - 1_790_000_000.0 % DAY
+    fleet, _ = build_fleet(3, 4, 1, start)
+    doubled = replace(fleet, addons=fleet.addons + fleet.addons[:1])
+    plan = Plan(3, 4, 0.05, start, 0, frozenset(), start + DAY, start + DAY)
+    _, polls, warnings = asyncio.run(replay(doubled, plan))
+    assert polls == 15
+    assert warnings
+    assert "more than once" in warnings[0][1]
