@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from exporter.config import AddonRules
 from exporter.model import FAILED_STATUSES, RUNNING_STATUSES, Backup, Schedule, by_status
-from exporter.schedule import WeekOffsets, longest_gap, missed_slots, week_offsets
+from exporter.schedule import WeekOffsets, longest_gap, missed_slot_times, week_offsets
 
 # How many of the newest completed backups the median size is taken over.
 RECENT_SIZES = 10
@@ -41,6 +41,7 @@ class AddonSummary:
     offsets: WeekOffsets
     expected_interval: float | None
     missed_slots: int | None
+    last_missed_slot: float | None
 
     @property
     def never_completed(self) -> bool:
@@ -71,7 +72,7 @@ def summarize_addon(
     missed = None
     if offsets:
         since = created[0] if declared is not None else _declared_since(backups, schedules)
-        missed = missed_slots(
+        missed = missed_slot_times(
             offsets,
             created,
             max(created[0], since),
@@ -105,7 +106,8 @@ def summarize_addon(
         schedules=schedules,
         offsets=offsets,
         expected_interval=longest_gap(offsets) if offsets else None,
-        missed_slots=missed,
+        missed_slots=None if missed is None else len(missed),
+        last_missed_slot=missed[-1] if missed else None,
     )
 
 

@@ -273,6 +273,12 @@ ADDON_GAUGES: tuple[tuple[str, str, AddonValue], ...] = (
         f"Schedule slots in the lookback with no backup of any status created near them. {CACHED}",
         lambda s, now, rules: s.missed_slots,
     ),
+    (
+        "northflank_addon_backup_last_missed_slot_timestamp_seconds",
+        "The newest schedule slot in the lookback with no backup of any status created near it; "
+        f"absent when none. {CACHED}",
+        lambda s, now, rules: s.last_missed_slot,
+    ),
 )
 
 

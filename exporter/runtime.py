@@ -187,13 +187,13 @@ class Exporter:
         return interval
 
     async def poll_once(self) -> bool:
-        """One cycle of every account (and its coverage), side by side; True when every poll
-        was clean."""
+        """One cycle of every account side by side, then their coverage (after the destinations,
+        as when serving); True when every destination poll was clean. Coverage's health is
+        northflank_coverage_up, not this result."""
         results = await asyncio.gather(*(part.poller.poll_all() for part in self.parts))
-        covered = await asyncio.gather(
+        await asyncio.gather(
             *(part.coverage.step() for part in self.parts if part.coverage is not None)
         )
-        del covered  # a coverage round's health is northflank_coverage_up, not --once's
         return all(results)
 
     async def aclose(self) -> None:

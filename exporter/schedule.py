@@ -132,7 +132,7 @@ def overdue_seconds(
     return max(0.0, now - (due + grace))
 
 
-def missed_slots(
+def missed_slot_times(
     offsets: WeekOffsets,
     created: Sequence[float],
     oldest_created: float,
@@ -140,18 +140,18 @@ def missed_slots(
     now: float,
     tolerance: float,
     lookback: float,
-) -> int:
+) -> list[float]:
     """Slots in the lookback (not before the oldest listed backup) with no backup of any status
-    created within `tolerance` of them. `created` is sorted. Slots younger than `tolerance`
-    are not judged yet: their backup may still be about to appear."""
-    missed = 0
+    created within `tolerance` of them, oldest first. `created` is sorted. Slots younger than
+    `tolerance` are not judged yet: their backup may still be about to appear."""
+    missed = []
     for slot in slots_between(
         offsets, max(now - lookback, oldest_created - tolerance), now - tolerance
     ):
         # the first backup created at or after slot - tolerance answers it if it is near enough
         first = bisect.bisect_left(created, slot - tolerance)
         if first == len(created) or created[first] > slot + tolerance:
-            missed += 1
+            missed.append(slot)
     return missed
 
 

@@ -444,128 +444,146 @@ def firings(rule: Rule, steps: dict[tuple, list[float]]) -> Iterator[Firing]:
 # --- what should fire, and when
 
 
+GRACE = 3600.0  # the exporter's default schedule.grace
+TOLERANCE = 300.0  # and schedule.tolerance
+
+
 def incidents(
     fleet: Any, incident_addons: list[FleetAddon], rules: dict[str, Rule]
 ) -> list[Incident]:
-    grace, tolerance = 3600.0, 300.0
-    found = []
-    for addon in incident_addons:
-        at = addon.incident_at
-        assert at is not None
-        kind = addon.incident
-        if kind == "unprotected":
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    at,
-                    alert="NorthflankBackupAddonUnprotected",
-                    slot=HOUR,
-                    rules=rules,
-                )
-            )
-            continue
-        first = scheduled_slots(addon, at, at + 8 * DAY)[0]
-        gap = _gap(addon)
-        if kind == "stopped":
-            hold = rules["NorthflankBackupAddonOverdue"].hold
-            found.append(
-                Incident(
-                    kind,
-                    addon.ident,
-                    first,
-                    "NorthflankBackupAddonOverdue",
-                    gap + grace + hold + POLL,
-                )
-            )
-        elif kind == "skipped-runs":
-            slot = next(s for s in scheduled_slots(addon, at, at + 8 * DAY) if skipped(s))
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    slot + tolerance,
-                    alert="NorthflankBackupAddonMissedRuns",
-                    slot=gap,
-                    rules=rules,
-                )
-            )
-        elif kind == "stuck":
-            threshold = max(3 * _longest_run(fleet, addon, first), 3600)
-            hold = rules["NorthflankBackupAddonStuck"].hold
-            found.append(
-                Incident(
-                    kind, addon.ident, first, "NorthflankBackupAddonStuck", threshold + hold + POLL
-                )
-            )
-        elif kind == "never-completed":
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    first,
-                    alert="NorthflankBackupAddonNeverCompleted",
-                    slot=gap,
-                    rules=rules,
-                )
-            )
-        elif kind == "failing":
-            # it fires on the second failure: "one slot" is from the first failure's end to
-            # the second's, run times included
-            ended = _ended(fleet, addon, first)
-            second = _ended(fleet, addon, scheduled_slots(addon, first + 1, first + 8 * DAY)[0])
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    ended,
-                    alert="NorthflankBackupAddonFailing",
-                    slot=second - ended,
-                    rules=rules,
-                )
-            )
-        elif kind == "shrunk":
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    _first_shrunk_end(fleet, addon, at),
-                    alert="NorthflankBackupAddonSizeDrop",
-                    slot=gap,
-                    rules=rules,
-                )
-            )
-        elif kind == "retention-ending":
-            last = _last_completed_expiry(fleet, addon, at)
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    last - DAY,
-                    alert="NorthflankBackupAddonRestorableWindowEnding",
-                    slot=gap,
-                    rules=rules,
-                )
-            )
-        elif kind == "not-arriving":
-            # the rule waits an hour past the first slot before it judges
-            found.append(
-                _one_slot(
-                    kind,
-                    addon,
-                    first + HOUR,
-                    alert="NorthflankBackupScheduleNotArriving",
-                    slot=0.0,
-                    rules=rules,
-                )
-            )
-    return found
+    """What each incident addon should fire, from when, and how late at most."""
+    return [EXPECTED[addon.incident or ""](fleet, addon, rules) for addon in incident_addons]
+
+
+def _stopped(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    alert = "NorthflankBackupAddonOverdue"
+    target = _gap(addon) + GRACE + rules[alert].hold + POLL
+    return Incident("stopped", addon.ident, _first_slot(addon), alert, target)
+
+
+def _skipped_runs(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    at = _incident_at(addon)
+    slot = next(s for s in scheduled_slots(addon, at, at + 8 * DAY) if skipped(s))
+    return _one_slot(
+        addon,
+        slot + TOLERANCE,
+        alert="NorthflankBackupAddonMissedRuns",
+        slot=_gap(addon),
+        rules=rules,
+    )
+
+
+def _skipped_once(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    return _one_slot(
+        addon,
+        _first_slot(addon) + TOLERANCE,
+        alert="NorthflankBackupAddonMissedRuns",
+        slot=_gap(addon),
+        rules=rules,
+    )
+
+
+def _stuck(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    alert = "NorthflankBackupAddonStuck"
+    first = _first_slot(addon)
+    threshold = max(3 * _longest_run(fleet, addon, first), 3600)
+    return Incident("stuck", addon.ident, first, alert, threshold + rules[alert].hold + POLL)
+
+
+def _never_completed(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    return _one_slot(
+        addon,
+        _first_slot(addon),
+        alert="NorthflankBackupAddonNeverCompleted",
+        slot=_gap(addon),
+        rules=rules,
+    )
+
+
+def _failing(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    """It fires on the second failure: "one slot" is from the first failure's end to the
+    second's, run times included."""
+    first = _first_slot(addon)
+    ended = _ended(fleet, addon, first)
+    second = _ended(fleet, addon, scheduled_slots(addon, first + 1, first + 8 * DAY)[0])
+    return _one_slot(
+        addon, ended, alert="NorthflankBackupAddonFailing", slot=second - ended, rules=rules
+    )
+
+
+def _shrunk(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    return _one_slot(
+        addon,
+        _first_shrunk_end(fleet, addon, _incident_at(addon)),
+        alert="NorthflankBackupAddonSizeDrop",
+        slot=_gap(addon),
+        rules=rules,
+    )
+
+
+def _retention_ending(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    last = _last_completed_expiry(fleet, addon, _incident_at(addon))
+    return _one_slot(
+        addon,
+        last - DAY,
+        alert="NorthflankBackupAddonRestorableWindowEnding",
+        slot=_gap(addon),
+        rules=rules,
+    )
+
+
+def _unprotected(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    return _one_slot(
+        addon,
+        _incident_at(addon),
+        alert="NorthflankBackupAddonUnprotected",
+        slot=HOUR,
+        rules=rules,
+    )
+
+
+def _not_arriving(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    """The rule waits an hour past the schedule's first slot before it judges."""
+    return _one_slot(
+        addon,
+        _first_slot(addon) + HOUR,
+        alert="NorthflankBackupScheduleNotArriving",
+        slot=0.0,
+        rules=rules,
+    )
+
+
+EXPECTED = {
+    "stopped": _stopped,
+    "skipped-runs": _skipped_runs,
+    "skipped-once": _skipped_once,
+    "stuck": _stuck,
+    "never-completed": _never_completed,
+    "failing": _failing,
+    "shrunk": _shrunk,
+    "retention-ending": _retention_ending,
+    "unprotected": _unprotected,
+    "not-arriving": _not_arriving,
+}
+assert set(EXPECTED) == set(INCIDENT_KINDS), "every incident of the fleet has an expectation"
+
+
+def _incident_at(addon: FleetAddon) -> float:
+    assert addon.incident_at is not None
+    return addon.incident_at
+
+
+def _first_slot(addon: FleetAddon) -> float:
+    """The addon's first slot from its incident's start."""
+    at = _incident_at(addon)
+    return scheduled_slots(addon, at, at + 8 * DAY)[0]
 
 
 def _one_slot(
-    kind: str, addon: FleetAddon, start: float, *, alert: str, slot: float, rules: dict[str, Rule]
+    addon: FleetAddon, start: float, *, alert: str, slot: float, rules: dict[str, Rule]
 ) -> Incident:
-    return Incident(kind, addon.ident, start, alert, slot + rules[alert].hold + POLL)
+    assert addon.incident is not None
+    return Incident(addon.incident, addon.ident, start, alert, slot + rules[alert].hold + POLL)
 
 
 def _gap(addon: FleetAddon) -> float:
@@ -653,13 +671,7 @@ def score(
         entry = scores[incident.alert]
         entry.injected += 1
         entry.targets.append(incident.target)
-        hits = [
-            f
-            for f in fired
-            if f.alert == incident.alert
-            and f.labels.get("addon") == incident.addon
-            and f.end >= incident.start
-        ]
+        hits = _hits(incident, fired)
         if hits:
             entry.detected += 1
             entry.detect_seconds.append(min(f.start for f in hits) - incident.start)
@@ -675,6 +687,36 @@ def score(
             continue
         entry.false += 1
     return list(scores.values())
+
+
+def _hits(incident: Incident, fired: list[Firing]) -> list[Firing]:
+    """The firings of the alert that should detect the incident, on its addon, after it began."""
+    return [
+        f
+        for f in fired
+        if f.alert == incident.alert
+        and f.labels.get("addon") == incident.addon
+        and f.end >= incident.start
+    ]
+
+
+def incident_rows(expected: list[Incident], fired: list[Firing]) -> list[dict[str, Any]]:
+    """Per incident: how late it was detected, against its target, and how long its alert
+    fired (an incident that ends, like one skipped run, shows how long it kept paging)."""
+    rows = []
+    for incident in expected:
+        hits = _hits(incident, fired)
+        rows.append(
+            {
+                "incident": incident.kind,
+                "addon": incident.addon,
+                "alert": incident.alert,
+                "detect_seconds": min(f.start for f in hits) - incident.start if hits else None,
+                "target_seconds": incident.target,
+                "firing_seconds": sum(f.end - f.start + EVALUATION for f in hits),
+            }
+        )
+    return rows
 
 
 def _overlaps(firing: Firing, window: tuple[float, float]) -> bool:
@@ -722,6 +764,18 @@ def table(scores: list[Score], addons: int, days: float) -> str:
             f"{s.alert:<44}{s.severity:<10}{s.injected:>10}{s.detected:>9}{median:>15}"
             f"{longest:>8}{target:>8}{s.false_per_100_week(addons, days):>13.2f}{s.outage:>7}"
             f"{s.firing_seconds / 3600:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def incident_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'incident':<18}{'alert':<44}{'detected after':>15}{'target':>8}{'firing h':>9}"]
+    for row in rows:
+        took = row["detect_seconds"]
+        lines.append(
+            f"{row['incident']:<18}{row['alert']:<44}"
+            f"{'-' if took is None else _hours(took):>15}{_hours(row['target_seconds']):>8}"
+            f"{row['firing_seconds'] / 3600:>9.1f}"
         )
     return "\n".join(lines)
 
@@ -807,6 +861,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for s in scores
         ],
+        "incidents": incident_rows(expected, fired),
         "false_firings": [
             {"alert": f.alert, "labels": f.labels, "start": f.start, "end": f.end}
             for f in fired
@@ -852,6 +907,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.days:g} days, poll.interval {POLL:.0f}s, evaluation every {EVALUATION:.0f}s"
         )
         print(table(scores, args.addons, args.days))
+        print()
+        print(incident_table(result["incidents"]))
         for line in result["missed_targets"]:
             print(f"MISSED: {line}")
         if not result["missed_targets"]:

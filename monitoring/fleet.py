@@ -40,6 +40,7 @@ RETENTION = {"hourly": 30 * HOUR, "daily": 4 * DAY, "weekly": 16 * DAY}
 INCIDENTS = (
     "stopped",
     "skipped-runs",
+    "skipped-once",
     "stuck",
     "never-completed",
     "failing",
@@ -310,6 +311,8 @@ def _slot_runs(
                 draw,
             )
             return
+        case "skipped-once" if started and slot == _first_slot_from(addon, at):
+            return
         case "stuck" if started and slot == _first_slot_from(addon, at):
             duration = FOREVER
         case "never-completed" | "failing" if started:
@@ -452,6 +455,7 @@ def _healthy(seed: int, number: int, destination: str, start: float) -> FleetAdd
 INCIDENT_SCHEDULES = {
     "stopped": {"interval": "hourly", "minute": [10]},
     "skipped-runs": {"interval": "hourly", "minute": [0]},
+    "skipped-once": {"interval": "daily", "minute": [15], "hour": [1]},
     "stuck": {"interval": "hourly", "minute": [20]},
     "never-completed": {"interval": "daily", "minute": [0], "hour": [4]},
     "failing": {"interval": "hourly", "minute": [35]},

@@ -155,6 +155,7 @@ def _schedule_expectations(group, scheduled, completed, now, tolerance, grace, l
             "next_scheduled": None,
             "overdue": None,
             "missed": None,
+            "last_missed": None,
         }
     schedules = max(scheduled, key=lambda item: epoch(item["createdAt"]))["schedules"]
     created = [epoch(item["createdAt"]) for item in group]
@@ -172,10 +173,12 @@ def _schedule_expectations(group, scheduled, completed, now, tolerance, grace, l
         declared_since = epoch(item["createdAt"])
     start = max(now - lookback, max(oldest, declared_since) - tolerance)
     missed = 0
+    last_missed = None
     minute = _slot_from(schedules, start, strictly_after=False)
     while minute <= now - tolerance:
         if not any(abs(c - minute) <= tolerance for c in created):
             missed += 1
+            last_missed = minute
         minute = _slot_from(schedules, minute, strictly_after=True)
     return {
         "intervals": {schedule["interval"] for schedule in schedules},
@@ -184,6 +187,7 @@ def _schedule_expectations(group, scheduled, completed, now, tolerance, grace, l
         "next_scheduled": _slot_from(schedules, now, strictly_after=True),
         "overdue": max(0.0, now - (first_unanswered + grace)),
         "missed": missed,
+        "last_missed": last_missed,
     }
 
 

@@ -226,6 +226,7 @@ def test_every_addon_summary_matches_the_reference_fold(draw_items):
             "restorable_until": addon.restorable_until,
             "expiring": addon.expiring,
             "missed": addon.missed_slots,
+            "last_missed": addon.last_missed_slot,
             "expected_interval": addon.expected_interval,
         }
         assert got == {key: want[key] for key in got}

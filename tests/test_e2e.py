@@ -325,7 +325,9 @@ ADDON_CONDITIONS = {
     "NorthflankBackupAddonOverdue": lambda w, now: (
         (w["overdue"] or 0) > (w["expected_interval"] or math.inf)
     ),
-    "NorthflankBackupAddonMissedRuns": lambda w, now: (w["missed"] or 0) > 0,
+    "NorthflankBackupAddonMissedRuns": lambda w, now: (
+        (w["missed"] or 0) > 0 and now - w["last_missed"] < 86400
+    ),
     "NorthflankBackupAddonFailing": lambda w, now: w["consecutive_failures"] >= 2,
     "NorthflankBackupAddonStuck": _stuck,
     "NorthflankBackupAddonNeverCompleted": lambda w, now: w["never_completed"] == 1,

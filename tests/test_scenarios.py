@@ -27,6 +27,7 @@ GAUGES = {
     "next_scheduled": "northflank_addon_backup_next_scheduled_timestamp_seconds",
     "overdue": "northflank_addon_backup_overdue_seconds",
     "missed": "northflank_addon_backup_missed_slots",
+    "last_missed": "northflank_addon_backup_last_missed_slot_timestamp_seconds",
 }
 
 
@@ -91,6 +92,7 @@ def test_what_each_scenario_shows(scenario_simulator, clock):
     skipped = scenario_values(exporter, "skipped-runs-mysql")
     assert skipped["overdue"] == 0  # manual backups keep it fresh...
     assert skipped["missed"] >= 20  # ...but the scheduler skipped every other run
+    assert clock.now - skipped["last_missed"] <= 2 * 3600  # the newest of them, within a slot
     stuck = scenario_values(exporter, "stuck-mongodb")
     assert stuck["running_age"] > 5 * 3600
     assert stuck["overdue"] == 0
@@ -201,5 +203,5 @@ def test_series_count_depends_on_addons_not_backups(start_simulator, clock):
         assert len(simulator.backups("primary-backups")) == backups
         counts.append(addon_series_count(exporter.exposition().decode()))
     assert counts[0] == counts[1]
-    # The README promises at most 27 series an addon (plus one per status the API invents).
-    assert 20 * 3 <= counts[0] <= 27 * 3
+    # The README promises at most 28 series an addon (plus one per status the API invents).
+    assert 20 * 3 <= counts[0] <= 28 * 3

@@ -14,7 +14,7 @@ from exporter.schedule import (
     first_uncovered_slot,
     last_slot,
     longest_gap,
-    missed_slots,
+    missed_slot_times,
     next_slot,
     overdue_seconds,
     slots_backwards,
@@ -90,7 +90,7 @@ def test_slots_between_are_exactly_the_matching_minutes(schedules, start):
     st.lists(st.floats(min_value=0, max_value=3 * DAY), max_size=40),
     st.sampled_from([0, 60, 300, 3600]),
 )
-def test_missed_slots_counts_the_matching_minutes_with_no_creation_near(
+def test_missed_slot_times_are_the_matching_minutes_with_no_creation_near(
     schedules, now, ages, tolerance
 ):
     offsets = week_offsets(schedules)
@@ -98,15 +98,15 @@ def test_missed_slots_counts_the_matching_minutes_with_no_creation_near(
     oldest = created[0] if created else now - DAY
     start, end = max(now - 2 * DAY, oldest - tolerance), now - tolerance
     first_minute = (int(start) // MINUTE + (start % MINUTE > 0)) * MINUTE
-    brute = sum(
-        1
+    brute = [
+        float(m)
         for m in range(first_minute, int(end) + 1, MINUTE)
         if start <= m <= end
         and matches(schedules, m)
         and not any(abs(c - m) <= tolerance for c in created)
-    )
+    ]
     assert (
-        missed_slots(offsets, created, oldest, now=now, tolerance=tolerance, lookback=2 * DAY)
+        missed_slot_times(offsets, created, oldest, now=now, tolerance=tolerance, lookback=2 * DAY)
         == brute
     )
 
@@ -242,46 +242,37 @@ def test_missed_slots_hand_worked():
     )
     # 12:00 is younger than the tolerance at 12:02, so not judged yet; 05:00 is before the
     # oldest listed backup, so not judged at all.
-    assert (
-        missed_slots(
-            HOURLY_00,
-            created,
-            created[0],
-            now=at("2026-11-30T12:02:00"),
-            tolerance=300,
-            lookback=7 * DAY,
-        )
-        == 2
-    )
-    assert (
-        missed_slots(
-            HOURLY_00,
-            created,
-            created[0],
-            now=at("2026-11-30T12:06:00"),
-            tolerance=300,
-            lookback=7 * DAY,
-        )
-        == 3
-    )
+    assert missed_slot_times(
+        HOURLY_00,
+        created,
+        created[0],
+        now=at("2026-11-30T12:02:00"),
+        tolerance=300,
+        lookback=7 * DAY,
+    ) == [at("2026-11-30T08:00:00"), at("2026-11-30T09:00:00")]
+    assert missed_slot_times(
+        HOURLY_00,
+        created,
+        created[0],
+        now=at("2026-11-30T12:06:00"),
+        tolerance=300,
+        lookback=7 * DAY,
+    ) == [at("2026-11-30T08:00:00"), at("2026-11-30T09:00:00"), at("2026-11-30T12:00:00")]
     # a lookback of 3h judges 09:00, 10:00, 11:00 (and 12:00 at 12:06)
-    assert (
-        missed_slots(
-            HOURLY_00,
-            created,
-            created[0],
-            now=at("2026-11-30T12:06:00"),
-            tolerance=300,
-            lookback=3 * HOUR + 360,
-        )
-        == 2
-    )
+    assert missed_slot_times(
+        HOURLY_00,
+        created,
+        created[0],
+        now=at("2026-11-30T12:06:00"),
+        tolerance=300,
+        lookback=3 * HOUR + 360,
+    ) == [at("2026-11-30T09:00:00"), at("2026-11-30T12:00:00")]
 
 
 def test_backups_of_any_status_answer_a_slot_for_missed_slots():
     created = [at("2026-11-30T10:00:30")]  # whatever its status, the scheduler did run
     assert (
-        missed_slots(
+        missed_slot_times(
             HOURLY_00,
             created,
             created[0],
@@ -289,7 +280,7 @@ def test_backups_of_any_status_answer_a_slot_for_missed_slots():
             tolerance=300,
             lookback=DAY,
         )
-        == 0
+        == []
     )
 
 
