@@ -34,7 +34,7 @@ import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class Rule:
     expr: str
     hold: float  # for:
     severity: str
+    keep: float = 0.0  # keep_firing_for:
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def load_rules() -> list[Rule]:
                 rule["expr"],
                 _seconds(rule.get("for", "0s")),
                 rule["labels"]["severity"],
+                _seconds(rule.get("keep_firing_for", "0s")),
             )
         )
     return rules
@@ -196,6 +198,18 @@ def load_rules() -> list[Rule]:
 def _seconds(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+
+
+# An instant selector of one of our series, with its label matchers, not followed by a range.
+_INSTANT = re.compile(r"\b(northflank_[a-z0-9_]+)(\{[^}]*\})?(?![\w{])(?!\s*\[)")
+
+
+def stale_free(expr: str) -> str:
+    """The expression with every instant selector of our series read as `(selector > -Inf)`,
+    which drops NaN samples: a series that vanished (a NaN sample, see History) is then absent
+    at once, for `unless` and `count` too, as a live staleness marker makes it. The exporter
+    never publishes NaN, so nothing else is dropped; range selectors are left as they are."""
+    return _INSTANT.sub(r"(\1\2 > -Inf)", expr)
 
 
 def rule_metrics(rules: list[Rule]) -> set[str]:
@@ -424,21 +438,32 @@ def _binary(name: str) -> str:
 
 
 def firings(rule: Rule, steps: dict[tuple, list[float]]) -> Iterator[Firing]:
-    """Apply `for:`: an alert fires once its expression has held at every evaluation for
-    `for:`, and stays firing while it holds (an evaluation where it does not resets it)."""
+    """Apply `for:` and `keep_firing_for:` as Prometheus does: an alert fires once its
+    expression has held at every evaluation for `for:`, and stays firing while it holds. An
+    evaluation where it does not hold resets a pending alert; a firing one keeps firing until
+    `keep_firing_for` has passed since the first evaluation where it stopped holding, and goes
+    on firing if it holds again by then."""
     for key, moments in steps.items():
         labels = dict(key)
-        run_start = previous = None
+        run_start = previous = -math.inf
         fired: Firing | None = None
         for moment in moments:
-            if previous is None or moment - previous > EVALUATION * 1.5:
-                run_start, fired = moment, None
+            gap = moment - previous > EVALUATION * 1.5
+            if fired is not None and gap:
+                if moment - previous < rule.keep + 2 * EVALUATION:
+                    gap = False  # it kept firing through the gap
+                else:
+                    fired.end, fired = previous + rule.keep, None
+            if gap:
+                run_start = moment
             previous = moment
             if fired is None and moment - run_start >= rule.hold:
                 fired = Firing(rule.name, labels, moment, moment)
                 yield fired
             elif fired is not None:
                 fired.end = moment
+        if fired is not None:
+            fired.end = previous + rule.keep
 
 
 # --- what should fire, and when
@@ -714,9 +739,35 @@ def incident_rows(expected: list[Incident], fired: list[Firing]) -> list[dict[st
                 "detect_seconds": min(f.start for f in hits) - incident.start if hits else None,
                 "target_seconds": incident.target,
                 "firing_seconds": sum(f.end - f.start + EVALUATION for f in hits),
+                "unbroken_seconds": _unbroken(incident, fired),
+                "other_alerts": sorted(
+                    {
+                        f.alert.removeprefix("NorthflankBackup")
+                        for f in fired
+                        if f.labels.get("addon") == incident.addon
+                        and f.alert != incident.alert
+                        and f.end >= incident.start
+                    }
+                ),
             }
         )
     return rows
+
+
+def _unbroken(incident: Incident, fired: list[Firing]) -> float | None:
+    """From its detection, how long some alert kept firing on the addon without a gap (one
+    alert may hand over to another: Overdue to ScheduleNotArriving once the last backup
+    expired and the addon left the listing)."""
+    hits = _hits(incident, fired)
+    if not hits:
+        return None
+    detected = until = min(f.start for f in hits)
+    spans = sorted((f.start, f.end) for f in fired if f.labels.get("addon") == incident.addon)
+    for begin, end in spans:
+        if begin > until + 2 * EVALUATION:
+            break
+        until = max(until, end)
+    return until - detected + EVALUATION
 
 
 def _overlaps(firing: Firing, window: tuple[float, float]) -> bool:
@@ -769,13 +820,17 @@ def table(scores: list[Score], addons: int, days: float) -> str:
 
 
 def incident_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'incident':<18}{'alert':<44}{'detected after':>15}{'target':>8}{'firing h':>9}"]
+    lines = [
+        f"{'incident':<18}{'alert':<44}{'detected after':>15}{'target':>8}{'firing h':>9}"
+        f"{'unbroken h':>11}  also fired"
+    ]
     for row in rows:
         took = row["detect_seconds"]
         lines.append(
             f"{row['incident']:<18}{row['alert']:<44}"
             f"{'-' if took is None else _hours(took):>15}{_hours(row['target_seconds']):>8}"
-            f"{row['firing_seconds'] / 3600:>9.1f}"
+            f"{row['firing_seconds'] / 3600:>9.1f}{(row['unbroken_seconds'] or 0) / 3600:>11.1f}"
+            f"  {', '.join(row['other_alerts']) or '-'}"
         )
     return "\n".join(lines)
 
@@ -817,7 +872,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             fired: list[Firing] = []
             for rule in rules:
-                fired.extend(firings(rule, prometheus.true_steps(rule.expr, start, end)))
+                fired.extend(
+                    firings(rule, prometheus.true_steps(stale_free(rule.expr), start, end))
+                )
         finally:
             prometheus.stop()
     by_name = {rule.name: rule for rule in rules}
@@ -862,6 +919,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for s in scores
         ],
         "incidents": incident_rows(expected, fired),
+        "incident_firings": [
+            {"alert": f.alert, "addon": f.labels["addon"], "start": f.start, "end": f.end}
+            for f in sorted(fired, key=lambda f: (f.labels.get("addon", ""), f.start))
+            if f.labels.get("addon") in starts
+        ],
         "false_firings": [
             {"alert": f.alert, "labels": f.labels, "start": f.start, "end": f.end}
             for f in fired
@@ -887,6 +949,12 @@ def _explained(firing: Firing, starts: dict[str, float], noise: Noise) -> bool:
     return addon is None and _overlaps(firing, noise.outage)
 
 
+def _where(labels: dict[str, str]) -> str:
+    if "addon" in labels:
+        return f"{labels.get('project')}/{labels['addon']} ({labels.get('destination')})"
+    return labels.get("destination") or labels.get("instance") or "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -909,6 +977,12 @@ def main(argv: list[str] | None = None) -> int:
         print(table(scores, args.addons, args.days))
         print()
         print(incident_table(result["incidents"]))
+        for firing in result["false_firings"]:
+            print(
+                f"false: {firing['alert']} on {_where(firing['labels'])}, "
+                f"{_hours(firing['end'] - firing['start'] + EVALUATION)} from "
+                f"{datetime.fromtimestamp(firing['start'], tz=UTC):%Y-%m-%d %H:%M}"
+            )
         for line in result["missed_targets"]:
             print(f"MISSED: {line}")
         if not result["missed_targets"]:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from monitoring.backtest import Plan, replay, run
+from monitoring.backtest import Plan, Rule, firings, replay, run, stale_free
 from monitoring.fleet import DAY, INCIDENTS, build_fleet
 
 
@@ -62,3 +62,30 @@ def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
     assert polls == 15
     assert warnings
     assert "more than once" in warnings[0][1]
+
+
+def test_instant_selectors_drop_the_nan_that_ends_a_series():
+    expr = (
+        "a unless on (x) northflank_addon_info and "
+        'max_over_time(northflank_d[7d]) > northflank_u{y="1"}'
+    )
+    assert stale_free(expr) == (
+        "a unless on (x) (northflank_addon_info > -Inf) and "
+        'max_over_time(northflank_d[7d]) > (northflank_u{y="1"} > -Inf)'
+    )
+
+
+def _spans(hold, keep, moments):
+    rule = Rule("A", "x", hold, "warning", keep)
+    fired = list(firings(rule, {(("addon", "a"),): moments}))  # ends are known once all is read
+    return [(f.start, f.end) for f in fired]
+
+
+def test_for_and_keep_firing_for_are_applied_as_prometheus_applies_them():
+    minutes = [m * 60.0 for m in (0, 1, 2, 3, 4, 10, 11, 12, 13, 40, 41)]
+    # for: 2m fires at the third evaluation; a gap resets it, and a short run never fires
+    assert _spans(120, 0, minutes) == [(120, 240), (720, 780)]
+    # keep_firing_for: 10m bridges the 6-minute gap, not the 27-minute one, and outlasts the run
+    assert _spans(120, 600, minutes) == [(120, 780 + 600)]
+    # a pending alert is never kept
+    assert _spans(600, 600, minutes) == []
