@@ -18,6 +18,16 @@ RECENT_SIZES = 10
 
 
 @dataclass(frozen=True)
+class ReadSchedules:
+    """An addon's schedules that send backups to one destination, as its backup-schedules
+    said when read (`rescheduled.py`): newer than its backups when it was rescheduled."""
+
+    schedules: tuple[Schedule, ...]
+    read_at: float
+    changed_at: float | None  # the newest updatedAt among them, when the API gives one
+
+
+@dataclass(frozen=True)
 class AddonSummary:
     project: str
     addon: str
@@ -42,6 +52,8 @@ class AddonSummary:
     expected_interval: float | None
     missed_slots: int | None
     last_missed_slot: float | None
+    # when the schedules it is judged by took effect, where they are newer than its backups
+    schedules_since: float | None = None
 
     @property
     def never_completed(self) -> bool:
@@ -57,21 +69,33 @@ def summarize_addon(
     warn_until: float,
     rules: AddonRules,
     declared: tuple[Schedule, ...] | None = None,
+    read: ReadSchedules | None = None,
 ) -> AddonSummary:
     """Fold one addon's backups (at least one, in listing order, none expired). `declared` are
     its schedules when known apart from the backups (its backup-schedules, for managed
-    storage, whose listing shows none); else those its newest scheduled backup lists."""
+    storage, whose listing shows none); else those its newest scheduled backup lists, unless
+    `read` is newer and says otherwise (the addon was rescheduled since)."""
     newest = backups[0]
     for backup in backups:
         if backup.created > newest.created:
             newest = backup
     completed = [backup for backup in backups if backup.status == "completed"]
     schedules = _declared_schedules(backups) if declared is None else declared
+    rescheduled = None
+    if declared is None and read is not None:
+        rescheduled = _rescheduled(backups, read)
+        if rescheduled is not None:
+            schedules = read.schedules
     offsets = week_offsets(schedules)
     created = sorted(backup.created for backup in backups)
     missed = None
     if offsets:
-        since = created[0] if declared is not None else _declared_since(backups, schedules)
+        if rescheduled is not None:
+            since = rescheduled
+        elif declared is not None:
+            since = created[0]
+        else:
+            since = _declared_since(backups, schedules)
         missed = missed_slot_times(
             offsets,
             created,
@@ -108,7 +132,24 @@ def summarize_addon(
         expected_interval=longest_gap(offsets) if offsets else None,
         missed_slots=None if missed is None else len(missed),
         last_missed_slot=missed[-1] if missed else None,
+        schedules_since=rescheduled,
     )
+
+
+def _rescheduled(backups: list[Backup], read: ReadSchedules) -> float | None:
+    """When the addon was rescheduled, if `read` is newer than its newest scheduled backup and
+    differs from what that backup lists; else None (the backups tell the schedule in effect).
+    From the schedules' updatedAt, and never before that backup; without one, from the read."""
+    newest: Backup | None = None
+    for backup in backups:
+        if backup.schedules and (newest is None or backup.created > newest.created):
+            newest = backup
+    if newest is None or read.read_at <= newest.created:
+        return None
+    if set(read.schedules) == set(newest.schedules):
+        return None
+    changed = read.read_at if read.changed_at is None else read.changed_at
+    return max(changed, newest.created)
 
 
 def _declared_schedules(backups: list[Backup]) -> tuple[Schedule, ...]:

@@ -7,11 +7,11 @@ always give the same summary.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.addons import AddonSummary, summarize_addon
+from exporter.addons import AddonSummary, ReadSchedules, summarize_addon
 from exporter.backups import read_page, wire_item
 from exporter.config import AddonRules
 from exporter.model import Backup, by_status
@@ -41,8 +41,11 @@ def summarize_store(
     warning_window: float,
     rules: AddonRules | None = None,
     invalid: int = 0,
+    *,
+    read: Callable[[str, str], ReadSchedules | None] | None = None,
 ) -> DestinationSummary:
-    """The summary of every backup the store holds that has not expired by `now`."""
+    """The summary of every backup the store holds that has not expired by `now`; `read`
+    gives what was read of an addon's backup-schedules (project, addon), if anything."""
     rules = rules or AddonRules(enabled=False)
     warn_until = now + warning_window
     counts: Counter[str] = Counter()
@@ -70,7 +73,13 @@ def summarize_store(
         if rules.wants(project, addon):
             addons.append(
                 summarize_addon(
-                    project, addon, backups, now=now, warn_until=warn_until, rules=rules
+                    project,
+                    addon,
+                    backups,
+                    now=now,
+                    warn_until=warn_until,
+                    rules=rules,
+                    read=None if read is None else read(project, addon),
                 )
             )
     return DestinationSummary(
@@ -98,9 +107,11 @@ def summarize(
     now: float,
     warning_window: float,
     rules: AddonRules | None = None,
+    *,
+    read: Callable[[str, str], ReadSchedules | None] | None = None,
 ) -> DestinationSummary:
     """Read and fold decoded JSON items at once (for tests and tools; the poller reads pages)."""
-    read = read_page([wire_item(raw) for raw in raw_backups])
+    page = read_page([wire_item(raw) for raw in raw_backups])
     store = BackupStore()
-    store.extend(read.backups)
-    return summarize_store(store, now, warning_window, rules, invalid=len(read.invalid))
+    store.extend(page.backups)
+    return summarize_store(store, now, warning_window, rules, invalid=len(page.invalid), read=read)

@@ -265,6 +265,13 @@ class NorthflankClient:
             items.extend(chunk)
         return items
 
+    async def addon_schedules(self, project: str, addon: str) -> list[Any]:
+        """The raw entries of an addon's backup-schedules (`data.schedules[]`), all pages."""
+        suffix = (
+            f"/projects/{quote(project, safe='')}/addons/{quote(addon, safe='')}/backup-schedules"
+        )
+        return await self.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules")
+
     async def addon_backup_pages(self, addon: str, full_read: bool = False) -> AsyncIterator[Page]:
         """Yield the backups of `addon` ("projectId/addonId") kept in Northflank-managed storage,
         one page at a time. The listing also shows the addon's backups in custom destinations

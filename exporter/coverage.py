@@ -23,7 +23,6 @@ from urllib.parse import quote
 from exporter.addons import AddonSummary, summarize_addon
 from exporter.cadence import next_read, usual_run
 from exporter.client import (
-    ADDON_SCHEDULES_ENDPOINT,
     ADDONS_ENDPOINT,
     PROJECTS_ENDPOINT,
     VOLUMES_ENDPOINT,
@@ -266,10 +265,8 @@ class CoverageWatcher:
         return self._clock() - known.read_at >= self._settings.schedules_max_age
 
     async def _read_schedules(self, key: tuple[str, str], addon: Addon) -> bool:
-        project, ident = (quote(part, safe="") for part in key)
-        suffix = f"/projects/{project}/addons/{ident}/backup-schedules"
         try:
-            raw = await self._client.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules")
+            raw = await self._client.addon_schedules(*key)
         except ApiError as error:
             self._failed("schedules", error)
             return False

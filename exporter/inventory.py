@@ -47,6 +47,7 @@ class CoverageSchedule:
     destination: str  # a custom destination id, or MANAGED_STORAGE
     additional: tuple[str, ...] = ()  # destinations a snapshot is also copied to
     created: float | None = None
+    updated: float | None = None
 
     @property
     def destinations(self) -> tuple[tuple[str, str], ...]:
@@ -153,6 +154,7 @@ def read_addon_schedule(raw: Any) -> CoverageSchedule:
         destination=encodable(custom) if custom else MANAGED_STORAGE,
         additional=tuple(sorted(set(copies))),
         created=parse_timestamp(item.get("createdAt")),
+        updated=parse_timestamp(item.get("updatedAt")),
     )
 
 

@@ -17,6 +17,7 @@ from exporter.config import Account, AddonRules, PollSettings
 from exporter.durations import format_duration
 from exporter.model import Destination
 from exporter.progress import CycleProgress
+from exporter.rescheduled import ScheduleChecks
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
@@ -87,6 +88,7 @@ class Poller:
         self._syncer = Syncer(
             client.backup_pages, poll.full_resync_interval, poll.incremental, self._page_read
         )
+        self._checks = ScheduleChecks(client, clock)
         self._progress: CycleProgress | None = None
         # Polls that outlived their cycle, by destination; one poll-slot pool for all cycles.
         self._busy: dict[str, asyncio.Future[bool]] = {}
@@ -318,6 +320,18 @@ class Poller:
             )
             return Destination(id=ident, name="", usage="")
 
+    def _summarize(
+        self, destination: str, store: BackupStore, now: float, invalid: int
+    ) -> DestinationSummary:
+        return summarize_store(
+            store,
+            now,
+            self._expiry_warning_window,
+            self._addons,
+            invalid=invalid,
+            read=self._checks.read_for(destination),
+        )
+
     async def _poll_destination(self, destination: Destination) -> bool:
         started = self._monotonic()
         error: str | None = None
@@ -325,13 +339,10 @@ class Poller:
         try:
             now = self._clock()
             result = await self._syncer.sync(destination.id, now)
-            summary = summarize_store(
-                result.store,
-                now,
-                self._expiry_warning_window,
-                self._addons,
-                invalid=result.invalid,
-            )
+            summary = self._summarize(destination.id, result.store, now, result.invalid)
+            if await self._checks.check(summary.addons):
+                # an addon missed a slot: judged again by what its schedules now say
+                summary = self._summarize(destination.id, result.store, now, result.invalid)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"
             self._failures[(destination.id, problem.code)] += 1

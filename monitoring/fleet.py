@@ -82,6 +82,12 @@ class FleetAddon:
     change_at: float | None = None  # ... from this moment
     shrink_at: float | None = None  # a legitimate 40% reduction from this moment
 
+    def schedules_changed_at(self, moment: float) -> float:
+        """When the schedules in effect at `moment` were last changed (their updatedAt)."""
+        if self.change_at is not None and moment >= self.change_at:
+            return self.change_at
+        return self.born
+
     def schedules_at(self, moment: float) -> tuple[dict[str, Any], ...]:
         if self.change_at is not None and moment >= self.change_at:
             assert self.schedules_after is not None
@@ -133,7 +139,7 @@ class Fleet:
         expired. Each run is worked out once for the whole replay, and a finished backup's
         object is made once (the replay's speed depends on it)."""
         runs, created = self._runs_of(addon)
-        oldest = now - addon_retention(addon) - HOUR
+        oldest = now - longest_retention(addon) - HOUR
         for run in runs[bisect.bisect_left(created, oldest) : bisect.bisect_right(created, now)]:
             if run.expires <= now:
                 continue
@@ -150,7 +156,7 @@ class Fleet:
     def _runs_of(self, addon: FleetAddon) -> tuple[list[Run], list[float]]:
         cached = self._runs.get(addon.ident)
         if cached is None:
-            start = self.anchor - addon_retention(addon) - DAY
+            start = self.anchor - longest_retention(addon) - DAY
             runs = addon_runs(self.seed, addon, start, self.end + DAY)
             cached = self._runs[addon.ident] = (runs, [run.created for run in runs])
         return cached
@@ -172,10 +178,10 @@ class Fleet:
                     {
                         "id": f"{ident}-{number}",
                         "createdAt": iso(addon.born),
-                        "updatedAt": iso(addon.born),
+                        "updatedAt": iso(addon.schedules_changed_at(now)),
                         "backupType": "dump",
                         "scheduling": dict(scheduling),
-                        "retentionTime": int(addon.retention),
+                        "retentionTime": int(addon_retention(addon, now)),
                         "customDestinationId": addon.destination,
                     }
                     for number, scheduling in enumerate(addon.schedules_at(now))
@@ -266,20 +272,31 @@ def _duration(addon: FleetAddon, draw: tuple[float, ...]) -> float:
 
 def addon_runs(seed: int, addon: FleetAddon, start: float, end: float) -> list[Run]:
     """Every backup the addon takes with a creation time in [start, end], oldest first."""
-    retention = addon_retention(addon)
     made: list[Run] = []
     previous: float | None = None
     for slot in scheduled_slots(addon, start - DAY, end):
         earlier, previous = previous, slot
         if start <= slot and addon.born <= slot:
-            made.extend(_slot_runs(seed, addon, slot, earlier, retention))
-    made.extend(_manual_runs(seed, addon, max(start, addon.born), end, retention))
+            made.extend(_slot_runs(seed, addon, slot, earlier, addon_retention(addon, slot)))
+    made.extend(_manual_runs(seed, addon, max(start, addon.born), end))
     made.sort(key=lambda run: run.created)
     return made
 
 
-def addon_retention(addon: FleetAddon) -> float:
-    return RETENTION_ENDING_KEEP if addon.incident == "retention-ending" else addon.retention
+def addon_retention(addon: FleetAddon, moment: float) -> float:
+    """How long a backup taken at `moment` is kept: as the schedule then in effect says."""
+    if addon.incident == "retention-ending":
+        return RETENTION_ENDING_KEEP
+    if addon.change_at is not None and moment >= addon.change_at:
+        assert addon.schedules_after is not None
+        return RETENTION[addon.schedules_after[0]["interval"]]
+    return addon.retention
+
+
+def longest_retention(addon: FleetAddon) -> float:
+    """The longest any of its backups is kept, across a schedule change."""
+    moments = [addon.born] if addon.change_at is None else [addon.born, addon.change_at]
+    return max(addon_retention(addon, moment) for moment in moments)
 
 
 def _slot_runs(
@@ -333,9 +350,7 @@ def _first_slot_from(addon: FleetAddon, moment: float) -> float:
     return scheduled_slots(addon, moment, moment + 8 * DAY)[0]
 
 
-def _manual_runs(
-    seed: int, addon: FleetAddon, since: float, end: float, retention: float
-) -> Iterator[Run]:
+def _manual_runs(seed: int, addon: FleetAddon, since: float, end: float) -> Iterator[Run]:
     """A manual backup on about MANUAL_PER_DAY of days, at a random time."""
     if addon.incident == "never-completed":
         return
@@ -362,7 +377,7 @@ def _manual_runs(
             addon.base_duration,
             outcome,
             factor,
-            moment + retention,
+            moment + addon_retention(addon, moment),
             False,
             draw,
         )
@@ -413,13 +428,14 @@ def build_fleet(
     made = [_healthy(seed, n, destinations[n % DESTINATIONS].id, start) for n in range(addons)]
     # one schedule change and one legitimate shrink, mid-run, on healthy addons
     change = start + days * DAY / 2 + 11 * HOUR
-    # a daily backup moved from 02:30 to 14:30 (a change of interval, hourly to daily say,
-    # makes the old schedule look broken until the first backup of the new one: see
-    # monitoring/README.md)
+    # hourly backups become daily ones at 11:00: the old schedule's slots go unanswered until
+    # the first backup of the new one at 14:30 (exporter/rescheduled.py). A later daily slot
+    # would leave the last hourly backup, kept 30 h, expiring within a day of nothing newer:
+    # RestorableWindowEnding would rightly fire.
     made[1] = replace(
         made[1],
-        schedules=({"interval": "daily", "minute": [30], "hour": [2]},),
-        retention=RETENTION["daily"],
+        schedules=({"interval": "hourly", "minute": [15]},),
+        retention=RETENTION["hourly"],
         schedules_after=({"interval": "daily", "minute": [30], "hour": [14]},),
         change_at=change,
     )

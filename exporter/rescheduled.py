@@ -1,0 +1,103 @@
+"""Schedule changes that a destination's backups do not show yet.
+
+An addon whose backups go to a custom destination is judged by the schedules its newest
+scheduled backup lists, so a changed schedule shows only with the first backup of the new one.
+Until then the old schedule's slots look missed, and after a change of interval (hourly to
+daily) the addon looks overdue: the backtest measured a false critical page of 13 hours.
+
+So when a destination shows a slot of an addon missed since its schedules were last read, the
+addon's backup-schedules are read (one request per new miss, at most PER_POLL a poll). If that
+read is newer than the addon's newest scheduled backup and what it sends to this destination
+differs from what the backups list, the addon is judged by it (`summarize_addon`'s `read`),
+from when it changed. A read that finds nothing sent to the destination changes nothing: an
+unknown shape of the API must never silence an addon.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from exporter.addons import AddonSummary, ReadSchedules
+from exporter.client import ApiError, NorthflankClient
+from exporter.inventory import CoverageSchedule, InvalidItem, read_addon_schedule
+
+log = logging.getLogger(__name__)
+
+# Reads a destination poll may spend on schedules; more wait for the next poll. A scheduler
+# that skips every addon's run at once would otherwise cost a request per addon in one poll.
+PER_POLL = 10
+
+
+@dataclass(frozen=True)
+class _Read:
+    at: float
+    schedules: tuple[CoverageSchedule, ...] | None  # None: the read failed
+
+
+class ScheduleChecks:
+    """The backup-schedules read for addons that missed a slot, by (project, addon)."""
+
+    def __init__(self, client: NorthflankClient, clock: Callable[[], float]) -> None:
+        self._client = client
+        self._clock = clock
+        self._reads: dict[tuple[str, str], _Read] = {}
+        self._told: set[str] = set()  # error codes already logged
+
+    def read_for(self, destination: str) -> Callable[[str, str], ReadSchedules | None]:
+        """What was read of each addon's schedules that send backups to `destination`."""
+
+        def read(project: str, addon: str) -> ReadSchedules | None:
+            known = self._reads.get((project, addon))
+            if known is None or not known.schedules:
+                return None
+            sending = [s for s in known.schedules if destination in (d for d, _ in s.destinations)]
+            if not sending:
+                return None
+            changed = [s.updated for s in sending if s.updated is not None]
+            return ReadSchedules(
+                tuple(s.schedule for s in sending), known.at, max(changed, default=None)
+            )
+
+        return read
+
+    def due(self, summary: AddonSummary) -> bool:
+        """A slot missed since the addon's schedules were last read (or never read)."""
+        if summary.last_missed_slot is None:
+            return False
+        known = self._reads.get((summary.project, summary.addon))
+        return known is None or known.at < summary.last_missed_slot
+
+    async def check(self, summaries: Iterable[AddonSummary]) -> bool:
+        """Read the schedules of the addons that are due; True when any was read."""
+        due = [summary for summary in summaries if self.due(summary)][:PER_POLL]
+        for summary in due:
+            key = (summary.project, summary.addon)
+            self._reads[key] = _Read(self._clock(), await self._schedules(*key))
+        return bool(due)
+
+    async def _schedules(self, project: str, addon: str) -> tuple[CoverageSchedule, ...] | None:
+        try:
+            raw = await self._client.addon_schedules(project, addon)
+            return tuple(read_addon_schedule(item) for item in raw)
+        except ApiError as error:
+            self._tell(
+                error.code,
+                "backup-schedules of addon %s/%s unreadable code=%s: %s; a schedule change "
+                "shows only with the first backup of the new schedule (reading them needs "
+                "Project > Addons > General > Read)",
+                project,
+                addon,
+                error.code,
+                error,
+            )
+        except InvalidItem as problem:
+            self._tell("invalid", "backup-schedules of addon %s/%s: %s", project, addon, problem)
+        return None
+
+    def _tell(self, code: str, text: str, *args: object) -> None:
+        """One line per kind of failure: a token without the permission fails on every read."""
+        if code not in self._told:
+            self._told.add(code)
+            log.warning(text, *args)

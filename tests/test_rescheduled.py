@@ -1,0 +1,169 @@
+"""An addon rescheduled since its newest scheduled backup (exporter/rescheduled.py): judged by
+its backup-schedules, read once a slot goes missing, from when they changed."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from exporter.addons import ReadSchedules
+from exporter.aggregate import summarize
+from exporter.backups import parse_schedule
+from exporter.collector import _overdue
+from exporter.config import AddonRules
+from exporter.runtime import Exporter
+from tests.conftest import config_for, pick, poll_once
+from tests.test_addons import DAILY, HOURLY, NOW, backup
+from tests.test_scenarios import scrape
+
+HOUR = 3600.0
+RULES = AddonRules()
+CHANGED = NOW - 2.5 * HOUR  # hourly at :00 became daily at 03:00
+
+
+def hourly_until_the_change():
+    """Hourly backups on the hour, the last at NOW - 3 h; none after the change."""
+    return [
+        backup(f"b{n}", "completed", NOW - n * HOUR, NOW - n * HOUR + 60, schedules=HOURLY)
+        for n in range(3, 30)
+    ]
+
+
+def fold(backups, read):
+    (addon,) = summarize(backups, NOW, 24 * HOUR, RULES, read=lambda p, a: read).addons
+    return addon
+
+
+def schedules(raw):
+    return tuple(parse_schedule(entry) for entry in raw)
+
+
+def test_by_its_backups_the_addon_looks_like_it_skipped_runs():
+    addon = fold(hourly_until_the_change(), None)
+    assert addon.expected_interval == HOUR
+    assert addon.missed_slots == 2  # NOW - 2 h and NOW - 1 h; NOW itself is not judged yet
+    # the first unanswered slot is NOW - 2 h; with an hour of grace it is an hour overdue,
+    # and past its longest gap (Overdue pages) an hour later
+    assert _overdue(addon, NOW, RULES) == HOUR
+    assert _overdue(addon, NOW + 2 * HOUR, RULES) == 3 * HOUR
+
+
+def test_a_newer_read_of_its_schedules_judges_it_from_the_change():
+    read = ReadSchedules(schedules(DAILY), NOW - HOUR, CHANGED)
+    addon = fold(hourly_until_the_change(), read)
+    assert addon.schedules == schedules(DAILY)
+    assert addon.expected_interval == 24 * HOUR
+    assert addon.schedules_since == CHANGED
+    assert addon.missed_slots == 0
+    assert addon.last_missed_slot is None
+    # its first slot is the next 03:00 after the change; only a day past it would it be overdue
+    assert _overdue(addon, NOW + 2 * HOUR, RULES) == 0
+
+
+def test_without_updated_at_it_counts_from_the_read():
+    read = ReadSchedules(schedules(DAILY), NOW - HOUR, None)
+    assert fold(hourly_until_the_change(), read).schedules_since == NOW - HOUR
+
+
+def test_a_read_older_than_the_newest_scheduled_backup_changes_nothing():
+    read = ReadSchedules(schedules(DAILY), NOW - 4 * HOUR, CHANGED)
+    addon = fold(hourly_until_the_change(), read)
+    assert addon.expected_interval == HOUR
+    assert addon.schedules_since is None
+    assert addon.missed_slots == 2
+
+
+def test_a_read_that_agrees_with_the_backups_changes_nothing():
+    read = ReadSchedules(schedules(HOURLY), NOW - HOUR, NOW - 40 * HOUR)
+    addon = fold(hourly_until_the_change(), read)
+    assert addon.schedules_since is None
+    assert addon.missed_slots == 2
+
+
+def test_a_new_schedule_s_slots_before_the_change_are_never_overdue():
+    """Daily backups at 03:00, then hourly from CHANGED: the hourly slots between the last daily
+    backup and the change were never due."""
+    daily = [
+        backup(f"d{n}", "completed", NOW - n * 24 * HOUR, NOW - n * 24 * HOUR + 60, schedules=DAILY)
+        for n in range(1, 4)
+    ]
+    read = ReadSchedules(schedules(HOURLY), NOW - HOUR, CHANGED)
+    addon = fold(daily, read)
+    assert addon.expected_interval == HOUR
+    # the first hourly slot after the change is NOW - 2 h; with an hour of grace, 1 h overdue
+    assert _overdue(addon, NOW, RULES) == HOUR
+    assert addon.missed_slots == 2
+
+
+STOPPED = {"destination": "primary-backups", "project": "scenarios", "addon": "stopped-postgresql"}
+SCHEDULES_PATH = "/v1/projects/scenarios/addons/stopped-postgresql/backup-schedules"
+
+
+def schedule_reads(simulator):
+    paths = [r.path.partition("?")[0] for r in simulator.requests]
+    return [path for path in paths if path.endswith("/backup-schedules")]
+
+
+def test_a_missed_slot_reads_the_schedules_once_and_a_change_is_followed(start_simulator, clock):
+    simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
+    exporter = Exporter(config_for(simulator), clock=clock)
+    poll_once(exporter)
+    # the world still declares the hourly schedule it stopped keeping: one read, nothing new
+    assert schedule_reads(simulator) == [SCHEDULES_PATH]
+    assert pick(scrape(exporter), "northflank_addon_backup_missed_slots", **STOPPED) == 3
+    poll_once(exporter)
+    assert len(schedule_reads(simulator)) == 1  # no slot missed since that read
+    # it was rescheduled to daily two hours ago; its next missed hourly slot reads that
+    simulator.serve_raw(
+        SCHEDULES_PATH,
+        json.dumps(
+            {
+                "data": {
+                    "schedules": [
+                        {
+                            "id": "s1",
+                            "createdAt": "2026-01-01T00:00:00Z",
+                            "updatedAt": _iso(clock.now - 2 * HOUR),
+                            "backupType": "dump",
+                            "scheduling": {"interval": "daily", "minute": [15], "hour": [4]},
+                            "customDestinationId": "primary-backups",
+                        }
+                    ]
+                },
+                "pagination": {"hasNextPage": False, "count": 1},
+            }
+        ).encode(),
+    )
+    clock.now += HOUR
+    poll_once(exporter)
+    assert len(schedule_reads(simulator)) == 2
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_addon_backup_expected_interval_seconds", **STOPPED) == 86400
+    assert pick(samples, "northflank_addon_backup_missed_slots", **STOPPED) == 0
+    assert pick(samples, "northflank_addon_backup_overdue_seconds", **STOPPED) == 0
+
+
+def test_schedules_that_cannot_be_read_are_said_once_and_the_backups_still_judge(
+    start_simulator, clock, caplog
+):
+    simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
+    simulator.serve_raw(
+        SCHEDULES_PATH, b'{"error": {"status": 403, "message": "Missing permission"}}', status=403
+    )
+    exporter = Exporter(config_for(simulator), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        poll_once(exporter)
+        clock.now += HOUR
+        poll_once(exporter)
+    lines = [r.getMessage() for r in caplog.records if "backup-schedules" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "code=403" in lines[0] and "Project > Addons > General > Read" in lines[0]
+    assert simulator.token not in caplog.text
+    assert len(schedule_reads(simulator)) == 2  # tried again on the next missed slot
+    assert pick(scrape(exporter), "northflank_addon_backup_missed_slots", **STOPPED) == 4
+
+
+def _iso(moment):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(moment, tz=UTC).isoformat().replace("+00:00", "Z")
