@@ -340,8 +340,10 @@ class Poller:
             now = self._clock()
             result = await self._syncer.sync(destination.id, now)
             summary = self._summarize(destination.id, result.store, now, result.invalid)
-            if await self._checks.check(summary.addons):
-                # an addon missed a slot: judged again by what its schedules now say
+            # an addon that missed a slot is judged again by what its schedules now say; not on
+            # a first read, whose numbers must not wait for it
+            first_read = self._states[destination.id].last_success is None
+            if not first_read and await self._checks.check(summary.addons):
                 summary = self._summarize(destination.id, result.store, now, result.invalid)
         except ApiError as problem:
             error = f"code={problem.code}: {problem}"

@@ -108,6 +108,8 @@ def test_a_missed_slot_reads_the_schedules_once_and_a_change_is_followed(start_s
     simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
     exporter = Exporter(config_for(simulator), clock=clock)
     poll_once(exporter)
+    assert schedule_reads(simulator) == []  # a first read's numbers never wait for them
+    poll_once(exporter)
     # the world still declares the hourly schedule it stopped keeping: one read, nothing new
     assert schedule_reads(simulator) == [SCHEDULES_PATH]
     assert pick(scrape(exporter), "northflank_addon_backup_missed_slots", **STOPPED) == 3
@@ -152,6 +154,7 @@ def test_schedules_that_cannot_be_read_are_said_once_and_the_backups_still_judge
     )
     exporter = Exporter(config_for(simulator), clock=clock)
     with caplog.at_level(logging.WARNING, logger="exporter"):
+        poll_once(exporter)
         poll_once(exporter)
         clock.now += HOUR
         poll_once(exporter)
