@@ -94,6 +94,9 @@ class ScheduleChecks:
             )
         except InvalidItem as problem:
             self._tell("invalid", "backup-schedules of addon %s/%s: %s", project, addon, problem)
+        except Exception as problem:  # a bug here must not fail the destination's poll
+            self._tell("internal", "backup-schedules of addon %s/%s: %r", project, addon, problem)
+            log.debug("reading the backup-schedules crashed", exc_info=True)
         return None
 
     def _tell(self, code: str, text: str, *args: object) -> None:

@@ -170,3 +170,41 @@ def _iso(moment):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(moment, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_a_hostile_schedules_answer_leaves_the_destination_up_and_judged_by_its_backups(
+    start_simulator, clock, caplog
+):
+    simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
+    bad_entry = {"id": "s1", "scheduling": {"interval": "hourly", "minute": ["x"]}}
+    simulator.serve_raw(
+        SCHEDULES_PATH,
+        json.dumps(
+            {"data": {"schedules": [bad_entry]}, "pagination": {"hasNextPage": False}}
+        ).encode(),
+    )
+    exporter = Exporter(config_for(simulator), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        poll_once(exporter)
+        assert poll_once(exporter)  # the poll that read them is clean
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    assert pick(samples, "northflank_addon_backup_missed_slots", **STOPPED) == 3
+    lines = [r.getMessage() for r in caplog.records if "backup-schedules" in r.getMessage()]
+    assert len(lines) == 1 and "stopped-postgresql" in lines[0], lines
+
+
+def test_a_bug_reading_schedules_never_fails_the_destination_s_poll(
+    start_simulator, clock, caplog, monkeypatch
+):
+    def broken(item):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("exporter.rescheduled.read_addon_schedule", broken)
+    simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
+    exporter = Exporter(config_for(simulator), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        poll_once(exporter)
+        assert poll_once(exporter)
+    assert pick(scrape(exporter), "northflank_addon_backup_missed_slots", **STOPPED) == 3
+    assert any("RuntimeError('a bug')" in r.getMessage() for r in caplog.records)
