@@ -56,6 +56,16 @@ class AddonSummary:
     schedules_since: float | None = None
 
     @property
+    def answered_until(self) -> float | None:
+        """Slots up to here need no backup: the newest completed backup's creation, or when the
+        schedules it is judged by took effect, whichever is later (None: neither)."""
+        if self.schedules_since is None:
+            return self.newest_completed_created
+        if self.newest_completed_created is None:
+            return self.schedules_since
+        return max(self.newest_completed_created, self.schedules_since)
+
+    @property
     def never_completed(self) -> bool:
         return self.last_completed is None
 
@@ -80,12 +90,7 @@ def summarize_addon(
         if backup.created > newest.created:
             newest = backup
     completed = [backup for backup in backups if backup.status == "completed"]
-    schedules = _declared_schedules(backups) if declared is None else declared
-    rescheduled = None
-    if declared is None and read is not None:
-        rescheduled = _rescheduled(backups, read)
-        if rescheduled is not None:
-            schedules = read.schedules
+    schedules, rescheduled = _judged_by(backups, declared, read)
     offsets = week_offsets(schedules)
     created = sorted(backup.created for backup in backups)
     missed = None
@@ -136,30 +141,43 @@ def summarize_addon(
     )
 
 
-def _rescheduled(backups: list[Backup], read: ReadSchedules) -> float | None:
-    """When the addon was rescheduled, if `read` is newer than its newest scheduled backup and
-    differs from what that backup lists; else None (the backups tell the schedule in effect).
-    From the schedules' updatedAt, and never before that backup; without one, from the read."""
-    newest: Backup | None = None
-    for backup in backups:
-        if backup.schedules and (newest is None or backup.created > newest.created):
-            newest = backup
-    if newest is None or read.read_at <= newest.created:
-        return None
-    if set(read.schedules) == set(newest.schedules):
+def _judged_by(
+    backups: list[Backup], declared: tuple[Schedule, ...] | None, read: ReadSchedules | None
+) -> tuple[tuple[Schedule, ...], float | None]:
+    """The schedules the addon is judged by, and when they took effect where they are newer
+    than its backups (else None)."""
+    if declared is not None:
+        return declared, None
+    declaring = _newest_scheduled(backups)
+    if declaring is None:
+        return (), None
+    if read is not None:
+        rescheduled = _rescheduled(declaring, read)
+        if rescheduled is not None:
+            return read.schedules, rescheduled
+    return declaring.schedules, None
+
+
+def _rescheduled(declaring: Backup, read: ReadSchedules) -> float | None:
+    """When the addon was rescheduled, if `read` is newer than its newest scheduled backup
+    (`declaring`) and differs from what that backup lists; else None (the backups tell the
+    schedule in effect). From the schedules' updatedAt, and never before that backup; without
+    one, from the read."""
+    if read.read_at <= declaring.created or set(read.schedules) == set(declaring.schedules):
         return None
     changed = read.read_at if read.changed_at is None else read.changed_at
-    return max(changed, newest.created)
+    return max(changed, declaring.created)
 
 
-def _declared_schedules(backups: list[Backup]) -> tuple[Schedule, ...]:
-    """The schedules of the newest backup that lists any: a backup taken by hand lists none,
-    and a schedule change shows first on the backups taken after it."""
+def _newest_scheduled(backups: list[Backup]) -> Backup | None:
+    """The newest backup that lists schedules: its schedules are those in effect, as far as the
+    backups tell (a backup taken by hand lists none, and a schedule change shows first on the
+    backups taken after it)."""
     declaring: Backup | None = None
     for backup in backups:
         if backup.schedules and (declaring is None or backup.created > declaring.created):
             declaring = backup
-    return () if declaring is None else declaring.schedules
+    return declaring
 
 
 def _declared_since(backups: list[Backup], schedules: tuple[Schedule, ...]) -> float:

@@ -178,13 +178,9 @@ def _next_scheduled(summary: AddonSummary, now: float) -> float | None:
 def _overdue(summary: AddonSummary, now: float, rules: AddonRules) -> float | None:
     if not summary.offsets:
         return None
-    answered = summary.newest_completed_created
-    if summary.schedules_since is not None:
-        # slots of a new schedule before it took effect were never due
-        answered = max(answered or summary.schedules_since, summary.schedules_since)
     return overdue_seconds(
         summary.offsets,
-        answered,
+        summary.answered_until,
         summary.oldest_created,
         now=now,
         tolerance=rules.tolerance,
