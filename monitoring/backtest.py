@@ -494,7 +494,6 @@ def _skipped_runs(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Inci
         addon,
         slot + TOLERANCE,
         alert="NorthflankBackupAddonMissedRuns",
-        slot=_gap(addon),
         rules=rules,
     )
 
@@ -504,7 +503,6 @@ def _skipped_once(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Inci
         addon,
         _first_slot(addon) + TOLERANCE,
         alert="NorthflankBackupAddonMissedRuns",
-        slot=_gap(addon),
         rules=rules,
     )
 
@@ -521,7 +519,6 @@ def _never_completed(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> I
         addon,
         _first_slot(addon),
         alert="NorthflankBackupAddonNeverCompleted",
-        slot=_gap(addon),
         rules=rules,
     )
 
@@ -542,7 +539,6 @@ def _shrunk(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
         addon,
         _first_shrunk_end(fleet, addon, _incident_at(addon)),
         alert="NorthflankBackupAddonSizeDrop",
-        slot=_gap(addon),
         rules=rules,
     )
 
@@ -553,7 +549,6 @@ def _retention_ending(fleet: Any, addon: FleetAddon, rules: dict[str, Rule]) -> 
         addon,
         last - DAY,
         alert="NorthflankBackupAddonRestorableWindowEnding",
-        slot=_gap(addon),
         rules=rules,
     )
 
@@ -606,9 +601,16 @@ def _first_slot(addon: FleetAddon) -> float:
 
 
 def _one_slot(
-    addon: FleetAddon, start: float, *, alert: str, slot: float, rules: dict[str, Rule]
+    addon: FleetAddon,
+    start: float,
+    *,
+    alert: str,
+    rules: dict[str, Rule],
+    slot: float | None = None,
 ) -> Incident:
+    """Detected within one slot (the schedule's longest gap unless given) + for: + a poll."""
     assert addon.incident is not None
+    slot = _gap(addon) if slot is None else slot
     return Incident(addon.incident, addon.ident, start, alert, slot + rules[alert].hold + POLL)
 
 
@@ -732,15 +734,18 @@ def incident_rows(expected: list[Incident], fired: list[Firing]) -> list[dict[st
     rows = []
     for incident in expected:
         hits = _hits(incident, fired)
+        detected = min((f.start for f in hits), default=None)
         rows.append(
             {
                 "incident": incident.kind,
                 "addon": incident.addon,
                 "alert": incident.alert,
-                "detect_seconds": min(f.start for f in hits) - incident.start if hits else None,
+                "detect_seconds": None if detected is None else detected - incident.start,
                 "target_seconds": incident.target,
                 "firing_seconds": sum(f.end - f.start + EVALUATION for f in hits),
-                "unbroken_seconds": _unbroken(incident, fired),
+                "unbroken_seconds": (
+                    None if detected is None else _unbroken(incident.addon, detected, fired)
+                ),
                 "other_alerts": sorted(
                     {
                         f.alert.removeprefix("NorthflankBackup")
@@ -755,15 +760,12 @@ def incident_rows(expected: list[Incident], fired: list[Firing]) -> list[dict[st
     return rows
 
 
-def _unbroken(incident: Incident, fired: list[Firing]) -> float | None:
+def _unbroken(addon: str, detected: float, fired: list[Firing]) -> float:
     """From its detection, how long some alert kept firing on the addon without a gap (one
     alert may hand over to another: Overdue to ScheduleNotArriving once the last backup
     expired and the addon left the listing)."""
-    hits = _hits(incident, fired)
-    if not hits:
-        return None
-    detected = until = min(f.start for f in hits)
-    spans = sorted((f.start, f.end) for f in fired if f.labels.get("addon") == incident.addon)
+    until = detected
+    spans = sorted((f.start, f.end) for f in fired if f.labels.get("addon") == addon)
     for begin, end in spans:
         if begin > until + 2 * EVALUATION:
             break
@@ -883,12 +885,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     starts = {a.ident: a.incident_at for a in incident_addons if a.incident_at is not None}
     scores = score(rules, fired, expected, starts, noise)
     missed = verdicts(scores, expected, args.addons, args.days)
-    unexpected = [w for share in shares for w in share.warnings if not _in_outage(w[0], noise)]
-    if unexpected:
-        missed.append(
-            f"the exporter logged {len(unexpected)} warning(s) outside the API outage, "
-            f"the first: {unexpected[0][1]}"
-        )
+    unexpected = unexpected_warnings([w for share in shares for w in share.warnings], noise)
+    missed.extend(warning_verdicts(unexpected))
     return {
         "seed": args.seed,
         "addons": args.addons,
@@ -936,6 +934,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "missed_targets": missed,
         "_scores": scores,
     }
+
+
+def unexpected_warnings(warnings: list[tuple[float, str]], noise: Noise) -> list[tuple[float, str]]:
+    """The exporter's warnings that the API outage does not explain."""
+    return [(moment, text) for moment, text in warnings if not _in_outage(moment, noise)]
+
+
+def warning_verdicts(unexpected: list[tuple[float, str]]) -> list[str]:
+    """A missed target when a healthy fleet drew any warning: one line, with the first."""
+    if not unexpected:
+        return []
+    return [
+        f"the exporter logged {len(unexpected)} warning(s) outside the API outage, "
+        f"the first: {unexpected[0][1]}"
+    ]
 
 
 def _in_outage(moment: float, noise: Noise) -> bool:

@@ -10,7 +10,17 @@ from dataclasses import replace
 
 import pytest
 
-from monitoring.backtest import Plan, Rule, firings, replay, run, stale_free
+from monitoring.backtest import (
+    Noise,
+    Plan,
+    Rule,
+    firings,
+    replay,
+    run,
+    stale_free,
+    unexpected_warnings,
+    warning_verdicts,
+)
 from monitoring.fleet import DAY, INCIDENTS, build_fleet
 
 
@@ -61,7 +71,14 @@ def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
     _, polls, warnings = asyncio.run(replay(doubled, plan))
     assert polls == 15
     assert warnings
-    assert "more than once" in warnings[0][1]
+    elsewhere = Noise(outage=(start + 2 * DAY, start + 2 * DAY + 1200), restart=start + DAY)
+    (verdict,) = warning_verdicts(unexpected_warnings(warnings, elsewhere))
+    assert f"logged {len(warnings)} warning(s) outside the API outage" in verdict
+    assert "more than once" in verdict
+    # the same warnings during the outage (or the polls just after it) are what it explains
+    during = Noise(outage=(start, start + 0.05 * DAY), restart=start + DAY)
+    assert unexpected_warnings(warnings, during) == []
+    assert warning_verdicts([]) == []
 
 
 def test_instant_selectors_drop_the_nan_that_ends_a_series():

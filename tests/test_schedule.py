@@ -240,33 +240,19 @@ def test_missed_slots_hand_worked():
             "2026-11-30T11:00:00",  # answers 11:00
         ]
     )
+
+    def missed(now, lookback=7 * DAY):
+        return missed_slot_times(
+            HOURLY_00, created, created[0], now=at(now), tolerance=300, lookback=lookback
+        )
+
     # 12:00 is younger than the tolerance at 12:02, so not judged yet; 05:00 is before the
     # oldest listed backup, so not judged at all.
-    assert missed_slot_times(
-        HOURLY_00,
-        created,
-        created[0],
-        now=at("2026-11-30T12:02:00"),
-        tolerance=300,
-        lookback=7 * DAY,
-    ) == [at("2026-11-30T08:00:00"), at("2026-11-30T09:00:00")]
-    assert missed_slot_times(
-        HOURLY_00,
-        created,
-        created[0],
-        now=at("2026-11-30T12:06:00"),
-        tolerance=300,
-        lookback=7 * DAY,
-    ) == [at("2026-11-30T08:00:00"), at("2026-11-30T09:00:00"), at("2026-11-30T12:00:00")]
+    eight, nine, noon = (at(f"2026-11-30T{h}:00:00") for h in ("08", "09", "12"))
+    assert missed("2026-11-30T12:02:00") == [eight, nine]
+    assert missed("2026-11-30T12:06:00") == [eight, nine, noon]
     # a lookback of 3h judges 09:00, 10:00, 11:00 (and 12:00 at 12:06)
-    assert missed_slot_times(
-        HOURLY_00,
-        created,
-        created[0],
-        now=at("2026-11-30T12:06:00"),
-        tolerance=300,
-        lookback=3 * HOUR + 360,
-    ) == [at("2026-11-30T09:00:00"), at("2026-11-30T12:00:00")]
+    assert missed("2026-11-30T12:06:00", lookback=3 * HOUR + 360) == [nine, noon]
 
 
 def test_backups_of_any_status_answer_a_slot_for_missed_slots():
