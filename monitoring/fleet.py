@@ -15,10 +15,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from exporter.backups import parse_schedule
-from exporter.schedule import slots_between, week_offsets
 from exporter.simulator.data import ADDON_KINDS, Listed, SimDestination, _numbers, iso
 
 MINUTE = 60.0
@@ -50,6 +49,7 @@ INCIDENTS = (
     "not-arriving",
 )
 RETENTION_ENDING_KEEP = 30 * HOUR
+HORIZON = 8 * DAY
 DESTINATIONS = 4
 
 
@@ -236,9 +236,38 @@ class FleetAt:
 # --- one addon's backups
 
 
-def _offsets(schedules: tuple[dict[str, Any], ...]) -> tuple[int, ...]:
-    parsed = [parse_schedule(s) for s in schedules]
-    return week_offsets([s for s in parsed if s is not None])
+def _day_slots(schedules: tuple[dict[str, Any], ...]) -> tuple[tuple[int, ...], ...]:
+    """For each weekday (0 = Monday, as the API counts), the schedules' slots as sorted seconds
+    after midnight UTC. The fleet works its slots out in its own plain way, day by day, and
+    shares no code with the exporter's schedule arithmetic, which the backtest judges."""
+    days = []
+    for weekday in range(7):
+        seconds: set[int] = set()
+        for schedule in schedules:
+            if schedule["interval"] == "weekly" and weekday not in schedule["day"]:
+                continue
+            hours = range(24) if schedule["interval"] == "hourly" else schedule["hour"]
+            for hour in hours:
+                for minute in schedule["minute"]:
+                    seconds.add(int(hour * HOUR + minute * MINUTE))
+        days.append(tuple(sorted(seconds)))
+    return tuple(days)
+
+
+def _slots_in(schedules: tuple[dict[str, Any], ...], start: float, end: float) -> list[float]:
+    """The schedules' slots in [start, end], oldest first."""
+    days = _day_slots(schedules)
+    slots: list[float] = []
+    if not any(days):
+        return slots
+    midnight = start - start % DAY
+    while midnight <= end:
+        weekday = datetime.fromtimestamp(midnight, tz=UTC).weekday()
+        for seconds in days[weekday]:
+            if start <= midnight + seconds <= end:
+                slots.append(midnight + seconds)
+        midnight += DAY
+    return slots
 
 
 def scheduled_slots(addon: FleetAddon, start: float, end: float) -> list[float]:
@@ -251,9 +280,7 @@ def scheduled_slots(addon: FleetAddon, start: float, end: float) -> list[float]:
         ]
     slots: list[float] = []
     for begin, finish, schedules in segments:
-        offsets = _offsets(schedules)
-        if offsets:
-            slots.extend(float(s) for s in slots_between(offsets, begin, finish))
+        slots.extend(_slots_in(schedules, begin, finish))
     return slots
 
 
@@ -417,8 +444,9 @@ def build_fleet(
     seed: int, addons: int, days: float, start: float
 ) -> tuple[Fleet, list[FleetAddon]]:
     """`addons` healthy addons over DESTINATIONS destinations, plus one addon per incident; the
-    incidents start at known moments spread over the middle of the run."""
-    end = start + days * DAY
+    incidents start at known moments spread over the middle of the run. Its backups are worked
+    out until HORIZON past the run, so a run may grow to judge its last incident."""
+    end = start + days * DAY + HORIZON
     destinations = tuple(
         SimDestination(
             id=f"backups-{n:02d}", name=f"Backups {n:02d}", usage="globalBackups", addons=()

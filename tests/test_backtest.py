@@ -1,32 +1,37 @@
-"""A short alert backtest (monitoring/backtest.py): one of each incident over four simulated
+"""A short alert backtest (monitoring/backtest/): one of each incident over four simulated
 days, replayed through the real exporter and evaluated by a real Prometheus. Judged on counts:
-every incident detected in time, and no critical alert firing for nothing."""
+every incident detected in time, and no critical alert firing for nothing. It runs at a fixed
+start and at another one nobody tuned it to; neither is taken from the clock."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from monitoring.backtest import (
+from monitoring.backtest.alerting import firings
+from monitoring.backtest.incidents import Incident
+from monitoring.backtest.replay import Plan, replay
+from monitoring.backtest.rules import Rule, stale_free
+from monitoring.backtest.run import DEFAULT_START, Arguments, run, run_end
+from monitoring.backtest.scoring import (
     Noise,
-    Plan,
-    Rule,
-    firings,
-    replay,
-    run,
-    stale_free,
+    Score,
     unexpected_warnings,
+    verdicts,
     warning_verdicts,
 )
-from monitoring.fleet import DAY, INCIDENTS, build_fleet
+from monitoring.fleet import DAY, INCIDENTS, build_fleet, scheduled_slots
+
+# A leap day, a Thursday mid-afternoon: nothing about it was chosen to suit the rules.
+ANOTHER_START = datetime(2024, 2, 27, 15, 41, tzinfo=UTC).timestamp()
 
 
-@pytest.fixture(scope="module")
-def result():
-    return run(argparse.Namespace(addons=20, days=4, seed=3))
+@pytest.fixture(scope="module", params=[DEFAULT_START, ANOTHER_START], ids=["default", "another"])
+def result(request):
+    return run(Arguments(seed=3, addons=20, days=4, start=request.param))
 
 
 def test_every_incident_is_detected_within_its_target(result):
@@ -67,7 +72,17 @@ def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
     start = 1_790_000_000.0 - 1_790_000_000.0 % DAY
     fleet, _ = build_fleet(3, 4, 1, start)
     doubled = replace(fleet, addons=fleet.addons + fleet.addons[:1])
-    plan = Plan(3, 4, 0.05, start, 0, frozenset(), start + DAY, start + DAY)
+    plan = Plan(
+        seed=3,
+        addons=4,
+        days=0.05,
+        start=start,
+        end=start + 0.05 * DAY,
+        worker=0,
+        names=frozenset(),
+        restart_at=start + DAY,
+        outage_at=start + DAY,
+    )
     _, polls, warnings = asyncio.run(replay(doubled, plan))
     assert polls == 15
     assert warnings
@@ -106,3 +121,51 @@ def test_for_and_keep_firing_for_are_applied_as_prometheus_applies_them():
     assert _spans(120, 600, minutes) == [(120, 780 + 600)]
     # a pending alert is never kept
     assert _spans(600, 600, minutes) == []
+
+
+def test_the_same_arguments_give_the_same_run_on_any_day():
+    """Nothing of a run depends on the day it is run: the fleet, its incidents and the run's
+    end are functions of the arguments alone."""
+    first, incidents_first = build_fleet(3, 20, 4, DEFAULT_START)
+    again, incidents_again = build_fleet(3, 20, 4, DEFAULT_START)
+    assert first.addons == again.addons
+    assert incidents_first == incidents_again
+    listed = [b.backup for b in first.backups(first.destinations[0], DEFAULT_START + DAY)]
+    assert listed == [b.backup for b in again.backups(again.destinations[0], DEFAULT_START + DAY)]
+
+
+def test_a_run_grows_to_judge_an_incident_whose_target_ends_after_it():
+    late = Incident("shrunk", "incident-shrunk", DEFAULT_START + 3.9 * DAY, "A", DAY)
+    early = Incident("stuck", "incident-stuck", DEFAULT_START + DAY, "B", 3600)
+    end = run_end(DEFAULT_START, 4, [early, late])
+    assert end >= late.judged_by
+    assert (end - DEFAULT_START) % 300 == 0
+    assert end - late.judged_by < 300
+    assert run_end(DEFAULT_START, 4, [early]) == DEFAULT_START + 4 * DAY
+
+
+def test_an_incident_the_run_cannot_judge_is_a_missed_target_never_dropped():
+    late = Incident("shrunk", "incident-shrunk", DEFAULT_START + 3.9 * DAY, "A", DAY)
+    scores = [Score("A", "warning", injected=1, detected=1, detect_seconds=[60], targets=[DAY])]
+    missed = verdicts(scores, [late], 20, 4, end=DEFAULT_START + 4 * DAY)
+    assert missed == ["shrunk (A): not judged, its target ends 21.60h after the run"]
+
+
+def test_the_fleet_works_out_its_slots_on_its_own():
+    """Hand-worked: a weekly Sunday 04:00 slot, and a daily one at 06:00 and 18:00, in the week
+    from Monday 2026-03-02."""
+    fleet, _ = build_fleet(1, 5, 1, DEFAULT_START)
+    weekly = replace(
+        fleet.addons[0], schedules=({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]},)
+    )
+    twice = replace(
+        fleet.addons[0], schedules=({"interval": "daily", "minute": [0], "hour": [6, 18]},)
+    )
+    week = (DEFAULT_START, DEFAULT_START + 7 * DAY)
+    assert scheduled_slots(weekly, *week) == [DEFAULT_START + 6 * DAY + 4 * 3600]
+    assert scheduled_slots(twice, *week)[:3] == [
+        DEFAULT_START + 6 * 3600,
+        DEFAULT_START + 18 * 3600,
+        DEFAULT_START + DAY + 6 * 3600,
+    ]
+    assert len(scheduled_slots(twice, *week)) == 14

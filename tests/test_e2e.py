@@ -321,6 +321,21 @@ def _stuck(want, now):
     return want["running_age"] > max(3 * want["last_completed_duration"], 3600)
 
 
+def _window_ending(want, now):
+    """The window closes before the next backup can land: the slot whose run is under way (or
+    due under 15 minutes ago), else the next one, plus the last run time and the hour of
+    grace; with no schedule left, within a day."""
+    until = want["restorable_until"]
+    if until is None:
+        return False
+    if want["next_scheduled"] is None:
+        return until - now < 86400
+    last, running = want["last_scheduled"], want["running_age"]
+    under_way = now - last < 900 or (running is not None and running < now - last + 900)
+    slot = last if under_way else want["next_scheduled"]
+    return until < slot + (want["last_completed_duration"] or 0) + 3600
+
+
 ADDON_CONDITIONS = {
     "NorthflankBackupAddonOverdue": lambda w, now: (
         (w["overdue"] or 0) > (w["expected_interval"] or math.inf)
@@ -331,9 +346,7 @@ ADDON_CONDITIONS = {
     "NorthflankBackupAddonFailing": lambda w, now: w["consecutive_failures"] >= 2,
     "NorthflankBackupAddonStuck": _stuck,
     "NorthflankBackupAddonNeverCompleted": lambda w, now: w["never_completed"] == 1,
-    "NorthflankBackupAddonRestorableWindowEnding": lambda w, now: (
-        w["restorable_until"] is not None and w["restorable_until"] - now < 86400
-    ),
+    "NorthflankBackupAddonRestorableWindowEnding": _window_ending,
     "NorthflankBackupAddonSizeDrop": lambda w, now: (
         w["last_completed_size"] is not None and w["last_completed_size"] < 0.5 * w["size_median"]
     ),
