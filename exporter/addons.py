@@ -84,27 +84,31 @@ def summarize_addon(
     """Fold one addon's backups (at least one, in listing order, none expired). `declared` are
     its schedules when known apart from the backups (its backup-schedules, for managed
     storage, whose listing shows none); else those its newest scheduled backup lists, unless
-    `read` is newer and says otherwise (the addon was rescheduled since)."""
+    `read` is newer and says otherwise (the addon was rescheduled since). Imports of outside
+    data count by status and in nothing else: they are not backups of the addon."""
     newest = backups[0]
     for backup in backups:
         if backup.created > newest.created:
             newest = backup
+    counted = backups
+    backups = [backup for backup in counted if not backup.imported] or counted[:0]
     completed = [backup for backup in backups if backup.status == "completed"]
     schedules, rescheduled = _judged_by(backups, declared, read)
     offsets = week_offsets(schedules)
     created = sorted(backup.created for backup in backups)
+    oldest = created[0] if created else newest.created  # an addon listed with imports only
     missed = None
     if offsets:
         if rescheduled is not None:
             since = rescheduled
         elif declared is not None:
-            since = created[0]
+            since = oldest
         else:
             since = _declared_since(backups, schedules)
         missed = missed_slot_times(
             offsets,
             created,
-            max(created[0], since),
+            max(oldest, since),
             now=now,
             tolerance=rules.tolerance,
             lookback=rules.lookback,
@@ -118,7 +122,7 @@ def summarize_addon(
         addon_name=newest.addon_name or "",
         addon_type=newest.addon_type or "",
         addon_version=newest.addon_version or "",
-        backups_by_status=by_status(Counter(backup.status for backup in backups)),
+        backups_by_status=by_status(Counter(backup.status for backup in counted)),
         last_completed=None if last is None else last.completed,
         last_completed_size=None if last is None else last.size,
         recent_size_median=_recent_size_median(completed),
@@ -131,7 +135,7 @@ def summarize_addon(
         ),
         restorable_until=max((b.expires for b in completed if b.expires is not None), default=None),
         expiring=sum(1 for b in backups if b.expires is not None and b.expires <= warn_until),
-        oldest_created=created[0],
+        oldest_created=oldest,
         schedules=schedules,
         offsets=offsets,
         expected_interval=longest_gap(offsets) if offsets else None,

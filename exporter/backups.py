@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from exporter.model import INTERVALS, Backup, Schedule, encodable
+from exporter.model import IMPORT_SOURCES, INTERVALS, Backup, Schedule, encodable
 
 MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
@@ -217,7 +217,13 @@ def read_backup(item: Item) -> Backup:
         addon_type=_optional_text(config.get("addonType")),
         addon_version=_optional_text(config.get("addonVersion")),
         schedules=parse_schedules(item.schedules),
+        imported=_imported(config),
     )
+
+
+def _imported(config: dict[str, Any]) -> bool:
+    source = config.get("source")
+    return isinstance(source, dict) and source.get("type") in IMPORT_SOURCES
 
 
 def parse_backup(raw: Any) -> Backup:

@@ -41,7 +41,33 @@ ADDONS_ENDPOINT = "/v1/projects/{projectId}/addons"
 VOLUMES_ENDPOINT = "/v1/projects/{projectId}/volumes"
 ADDON_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backup-schedules"
 ADDON_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backups"
+VOLUME_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backup-schedules"
+VOLUME_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backups"
+# The permission each endpoint needs: the official clients' `required_permissions`, word for
+# word (tests/test_contract.py holds this table to them). Logs and the README quote it.
+PERMISSIONS = {
+    DESTINATIONS_ENDPOINT: "Account > Platform > BackupDestinations > Read",
+    DESTINATION_ENDPOINT: "Account > Platform > BackupDestinations > Read",
+    BACKUPS_ENDPOINT: "Account > Platform > BackupDestinations > Read",
+    PROJECTS_ENDPOINT: "Project > Projects > Manage > Read",
+    ADDONS_ENDPOINT: "Project > Addons > General > Read",
+    VOLUMES_ENDPOINT: "Project > Volumes > General > Read",
+    ADDON_SCHEDULES_ENDPOINT: "Project > Addons > General > Read",
+    ADDON_BACKUPS_ENDPOINT: "Project > Addons > General > Read",
+    VOLUME_SCHEDULES_ENDPOINT: "Project > Volumes > Backups > Read",
+    VOLUME_BACKUPS_ENDPOINT: "Project > Volumes > Backups > Read",
+}
 _NOT_RETRIED = frozenset({"400", "401", "403", "404"})
+TOKEN_PROBLEMS = frozenset({"401", "403"})
+
+
+def needs(endpoint: str, error: ApiError) -> str:
+    """For a 401 or 403, the clause that names the permission the endpoint needs; else ""."""
+    if error.code not in TOKEN_PROBLEMS:
+        return ""
+    return f" (the token needs the permission {PERMISSIONS[endpoint]})"
+
+
 _MAX_MESSAGE = 200
 
 
@@ -198,6 +224,7 @@ class NorthflankClient:
         # What the API says of the token's window: the budget's, when there is a budget.
         self.window = budget.window if budget is not None else window or RateLimitWindow(clock)
         self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
+        self._shapes_told: set[str] = set()  # endpoints whose undeclared list shape was logged
         self._http = httpx.AsyncClient(
             base_url=settings.api_url,
             headers={
@@ -223,14 +250,12 @@ class NorthflankClient:
         return f"{self._prefix}{suffix}"
 
     async def list_destinations(self) -> list[Destination]:
+        """Every backup destination. The clients declare `data.backupDestinations`; one
+        version of the reference page shows `data` as the list itself: both are read."""
         destinations = []
-        async for page in self._pages(DESTINATIONS_ENDPOINT, self._path("/backup-destinations")):
-            data = page.get("data")
-            items = data.get("backupDestinations") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise ApiError(
-                    "GET backup-destinations: data.backupDestinations is not a list", "invalid_body"
-                )
+        path = self._path("/backup-destinations")
+        async for page in self._pages(DESTINATIONS_ENDPOINT, path):
+            items = self._items(page, DESTINATIONS_ENDPOINT, path, "backupDestinations")
             destinations.extend(d for d in map(parse_destination, items) if d is not None)
         return destinations
 
@@ -252,25 +277,81 @@ class NorthflankClient:
             data = _backups_of(page.get("data"), path, "data")
             yield Page([wire_item(item) for item in data], _page_count(page))
 
-    async def listed(self, endpoint: str, suffix: str, key: str) -> list[Any]:
-        """Every item of an inventory listing (`data.{key}[]`), all pages; inventory reads
+    async def listed(
+        self, endpoint: str, suffix: str, key: str | None, *, optional: bool = False
+    ) -> list[Any]:
+        """Every item of an inventory listing, all pages: `data.{key}[]`, or with `key` None
+        `data[]` itself, as the clients declare each endpoint (the other shape is read too,
+        and logged once). `optional`: a `data` without the key holds none. Inventory reads
         spend the budget's share for full reads: they can wait, the polls after them cannot."""
         path = self._path(suffix)
         items: list[Any] = []
         async for page in self._pages(endpoint, path, full_read=True):
-            data = page.get("data")
-            chunk = data.get(key) if isinstance(data, dict) else None
-            if not isinstance(chunk, list):
-                raise ApiError(f"GET {path}: data.{key} is not a list", "invalid_body")
-            items.extend(chunk)
+            items.extend(self._items(page, endpoint, path, key, optional=optional))
         return items
 
+    def _items(
+        self,
+        page: dict[str, Any],
+        endpoint: str,
+        path: str,
+        key: str | None,
+        *,
+        optional: bool = False,
+    ) -> list[Any]:
+        """A page's list, where the clients declare it (`data.{key}`, or `data` itself when
+        `key` is None) or in the other of the two shapes, which is logged once per endpoint."""
+        data = page.get("data")
+        if key is None:
+            if isinstance(data, list):
+                return data
+            wrapped = None
+            if isinstance(data, dict):
+                wrapped = next((v for v in data.values() if isinstance(v, list)), None)
+            if isinstance(wrapped, list):
+                self._shape_met(endpoint, "inside an object in data")
+                return wrapped
+            raise ApiError(f"GET {path}: data is not a list", "invalid_body")
+        if isinstance(data, dict):
+            items = data.get(key)
+            if isinstance(items, list):
+                return items
+            if items is None and optional:
+                return []  # left out, or null: there are none
+        elif isinstance(data, list):
+            self._shape_met(endpoint, "data itself")
+            return data
+        raise ApiError(f"GET {path}: data.{key} is not a list", "invalid_body")
+
+    def _shape_met(self, endpoint: str, shape: str) -> None:
+        if endpoint in self._shapes_told:
+            return
+        self._shapes_told.add(endpoint)
+        log.info(
+            "GET %s: the list is %s, not where the clients declare it; both are read",
+            endpoint,
+            shape,
+        )
+
     async def addon_schedules(self, project: str, addon: str) -> list[Any]:
-        """The raw entries of an addon's backup-schedules (`data.schedules[]`), all pages."""
+        """The raw entries of an addon's backup-schedules (`data.schedules[]`, which the
+        clients declare optional: left out, the addon has none), all pages."""
         suffix = (
             f"/projects/{quote(project, safe='')}/addons/{quote(addon, safe='')}/backup-schedules"
         )
-        return await self.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules")
+        return await self.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules", optional=True)
+
+    async def volume_schedules(self, project: str, volume: str) -> list[Any]:
+        """A volume's backup-schedules, read when its item leaves `backupSchedules` out."""
+        suffix = (
+            f"/projects/{quote(project, safe='')}/volumes/{quote(volume, safe='')}/backup-schedules"
+        )
+        return await self.listed(VOLUME_SCHEDULES_ENDPOINT, suffix, "schedules", optional=True)
+
+    async def volume_backups(self, project: str, volume: str) -> list[Any]:
+        """Every backup of a volume (`data[]` itself), all pages."""
+        suffix = f"/projects/{quote(project, safe='')}/volumes/{quote(volume, safe='')}/backups"
+        return await self.listed(VOLUME_BACKUPS_ENDPOINT, suffix, None)
 
     async def addon_backup_pages(self, addon: str, full_read: bool = False) -> AsyncIterator[Page]:
         """Yield the backups of `addon` ("projectId/addonId") kept in Northflank-managed storage,
@@ -295,33 +376,38 @@ class NorthflankClient:
     async def _pages(
         self, endpoint: str, path: str, full_read: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
-        """Walk a list endpoint by cursor, guarding against repeated cursors and endless lists."""
-        cursor: str | None = None
+        """Walk a list endpoint as the official Python client does: by cursor, or by page
+        number when a page says there is another and sends no cursor; an answer without a
+        pagination object is the last page. Guarded against repeated cursors and endless
+        lists."""
+        params: dict[str, str | int] = {"per_page": PER_PAGE}
         seen: set[str] = set()
-        for _ in range(self._poll.max_pages):
-            params: dict[str, str | int] = {"per_page": PER_PAGE}
-            if cursor is not None:
-                params["cursor"] = cursor
+        for number in range(1, self._poll.max_pages + 1):
             body = await self._get_json(endpoint, path, params, full_read)
             yield body
-            cursor = self._next_cursor(body, path, seen)
-            if cursor is None:
+            following = self._next_page(body, path, seen)
+            if following is None:
                 return
-            seen.add(cursor)
+            if following == "":
+                params = {"per_page": PER_PAGE, "page": number + 1}
+            else:
+                seen.add(following)
+                params = {"per_page": PER_PAGE, "cursor": following}
         raise ApiError(f"GET {path}: more than {self._poll.max_pages} pages", "too_many_pages")
 
     @staticmethod
-    def _next_cursor(body: dict[str, Any], path: str, seen: set[str]) -> str | None:
+    def _next_page(body: dict[str, Any], path: str, seen: set[str]) -> str | None:
+        """The cursor of the next page; "" for the next page by number; None after the last."""
         pagination = body.get("pagination")
-        if not isinstance(pagination, dict):
-            raise ApiError(f"GET {path}: response has no pagination object", "invalid_body")
+        if not isinstance(pagination, dict) or not pagination:
+            return None  # as the official client reads it: one page, the last
         cursor = pagination.get("cursor")
         cursor = cursor if isinstance(cursor, str) and cursor else None
-        # Like the official SDK: a cursor alone also means that another page exists.
+        # Like the official client: a cursor alone also means that another page exists.
         if pagination.get("hasNextPage") is not True and cursor is None:
             return None
         if cursor is None:
-            raise ApiError(f"GET {path}: hasNextPage is true but no cursor was sent", "bad_cursor")
+            return ""
         if cursor in seen:
             raise ApiError(f"GET {path}: the API repeated a cursor", "bad_cursor")
         return cursor

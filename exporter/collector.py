@@ -76,13 +76,9 @@ class SnapshotCollector(Collector):
         self,
         rendered: Callable[[], Rendered],
         clock: Callable[[], float] = time.time,
-        only: frozenset[str] | None = None,
     ) -> None:
-        """`only`: the sample names to render (None: all). The alert backtest renders just the
-        families its rules read: per-addon families are most of a rendering."""
         self._rendered = rendered
         self._clock = clock
-        self._only = only
 
     def describe(self) -> list[Metric]:
         # Families differ between snapshots, so the registry must not pre-collect them.
@@ -92,8 +88,9 @@ class SnapshotCollector(Collector):
         rendered = self._rendered()
         now = self._clock()
         yield from destination_families(rendered.accounts, now)
-        yield from addon_families(rendered.accounts, now, rendered.coverage, self._only)
+        yield from addon_families(rendered.accounts, now, rendered.coverage)
         yield from coverage_families(rendered.coverage, now)
+        yield from volume_families(rendered.coverage, now)
         yield from poll_families(rendered.accounts)
         yield from request_families(rendered.accounts)
         yield from process_families(rendered.shard, rendered.loop_failures)
@@ -300,7 +297,6 @@ def addon_families(
     accounts: Accounts,
     now: float,
     coverage: Coverage = (),
-    only: frozenset[str] | None = None,
 ) -> Iterator[Metric]:
     """Each addon's backups as one destination (or managed storage, destination
     "northflank-managed") lists them: health against its schedules."""
@@ -314,37 +310,22 @@ def addon_families(
         "Backup schedules the addon's newest scheduled backup declares (always 1).",
         [*labels, "interval"],
     )
-    gauges = [
-        (_gauge(name, text, labels), value)
-        for name, text, value in ADDON_GAUGES
-        if only is None or name in only
-    ]
-    show_info, show_counts, show_schedules = (
-        only is None or name in only
-        for name in (
-            "northflank_addon_info",
-            "northflank_addon_backups",
-            "northflank_addon_backup_schedule_info",
-        )
-    )
+    gauges = [(_gauge(name, text, labels), value) for name, text, value in ADDON_GAUGES]
     for account, destination, summary, rules in _addon_rows(accounts, coverage):
         values = [account, destination, summary.project, summary.addon]
-        if show_info:
-            info.add_metric(
-                values,
-                {
-                    "project_name": summary.project_name,
-                    "addon_name": summary.addon_name,
-                    "addon_type": summary.addon_type,
-                    "addon_version": summary.addon_version,
-                },
-            )
-        if show_counts:
-            for status, number in summary.backups_by_status:
-                counts.add_metric([*values, status], number)
-        if show_schedules:
-            for interval in sorted({schedule.interval for schedule in summary.schedules}):
-                schedules.add_metric([*values, interval], {})
+        info.add_metric(
+            values,
+            {
+                "project_name": summary.project_name,
+                "addon_name": summary.addon_name,
+                "addon_type": summary.addon_type,
+                "addon_version": summary.addon_version,
+            },
+        )
+        for status, number in summary.backups_by_status:
+            counts.add_metric([*values, status], number)
+        for interval in sorted({schedule.interval for schedule in summary.schedules}):
+            schedules.add_metric([*values, interval], {})
         for family, value in gauges:
             measured = value(summary, now, rules)
             if measured is not None:
@@ -483,13 +464,88 @@ def _volume_coverage(coverage: Coverage) -> Iterator[Metric]:
                     "status": volume.status,
                 },
             )
+            if volume.schedules is None:
+                continue  # unknown until its backup-schedules are read: never "none"
             count.add_metric(values, len(volume.schedules))
-            unprotected.add_metric(values, 1.0 if volume.active and not volume.schedules else 0.0)
+            unprotected.add_metric(values, 1.0 if volume.unprotected else 0.0)
             for declared in volume.schedules:
                 schedule.add_metric(
                     [*values, declared.id, declared.schedule.interval, declared.destination], {}
                 )
     yield from (info, count, unprotected, schedule)
+
+
+def volume_families(coverage: Coverage, now: float) -> Iterator[Metric]:
+    """Each scheduled volume's backups: counts by status, the newest one, and its health
+    against its schedules, as the addon families say it of addons."""
+    labels = ("project", "volume")
+    counts = _gauge(
+        "northflank_volume_backups",
+        "The volume's backups listed, by status (free text in the API: lower case, `_` as "
+        "`-`; past a dozen statuses the rest are `other`). Cached from the last read.",
+        [*labels, "status"],
+    )
+    last = _gauge(
+        "northflank_volume_backup_last_completed_timestamp_seconds",
+        "createdAt of the volume's newest backup whose status says it completed (a volume "
+        "backup has no completedAt).",
+        labels,
+    )
+    age = _gauge(
+        "northflank_volume_backup_last_completed_age_seconds",
+        "Seconds since the createdAt of the volume's newest completed backup, as of the last "
+        "rendering.",
+        labels,
+    )
+    interval = _gauge(
+        "northflank_volume_backup_expected_interval_seconds",
+        "Longest gap between two consecutive slots of the volume's schedules.",
+        labels,
+    )
+    overdue = _gauge(
+        "northflank_volume_backup_overdue_seconds",
+        "Seconds past the first schedule slot no completed backup answers, plus the grace; "
+        "0 while on schedule.",
+        labels,
+    )
+    missed = _gauge(
+        "northflank_volume_backup_missed_slots",
+        "Schedule slots in the lookback with no backup of any status created near them.",
+        labels,
+    )
+    last_missed = _gauge(
+        "northflank_volume_backup_last_missed_slot_timestamp_seconds",
+        "The newest schedule slot in the lookback with no backup created near it; absent when "
+        "none.",
+        labels,
+    )
+    for account, covered in coverage:
+        rules = covered.rules
+        for summary in covered.volume_health:
+            values = [account, summary.project, summary.volume]
+            for status, number in summary.backups_by_status:
+                counts.add_metric([*values, status], number)
+            if summary.last_completed is not None:
+                last.add_metric(values, summary.last_completed)
+                age.add_metric(values, max(now - summary.last_completed, 0.0))
+            if summary.expected_interval is not None:
+                interval.add_metric(values, summary.expected_interval)
+            overdue.add_metric(
+                values,
+                overdue_seconds(
+                    summary.offsets,
+                    summary.last_completed,
+                    summary.oldest_created,
+                    now=now,
+                    tolerance=rules.tolerance,
+                    grace=rules.grace,
+                ),
+            )
+            if summary.missed_slots is not None:
+                missed.add_metric(values, summary.missed_slots)
+            if summary.last_missed_slot is not None:
+                last_missed.add_metric(values, summary.last_missed_slot)
+    yield from (counts, last, age, interval, overdue, missed, last_missed)
 
 
 def poll_families(accounts: Accounts) -> Iterator[Metric]:

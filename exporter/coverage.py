@@ -23,8 +23,14 @@ from urllib.parse import quote
 from exporter.addons import AddonSummary, summarize_addon
 from exporter.cadence import next_read, usual_run
 from exporter.client import (
+    ADDON_BACKUPS_ENDPOINT,
+    ADDON_SCHEDULES_ENDPOINT,
     ADDONS_ENDPOINT,
+    PERMISSIONS,
     PROJECTS_ENDPOINT,
+    TOKEN_PROBLEMS,
+    VOLUME_BACKUPS_ENDPOINT,
+    VOLUME_SCHEDULES_ENDPOINT,
     VOLUMES_ENDPOINT,
     ApiError,
     NorthflankClient,
@@ -38,15 +44,19 @@ from exporter.inventory import (
     InvalidItem,
     Project,
     Volume,
+    VolumeBackup,
     read_addon,
     read_addon_schedule,
     read_project,
     read_volume,
+    read_volume_backup,
+    read_volume_schedule,
 )
-from exporter.model import Schedule
-from exporter.schedule import first_uncovered_slot, week_offsets
+from exporter.model import Backup, Schedule
+from exporter.schedule import first_uncovered_slot, last_slot, week_offsets
 from exporter.supervise import Health, first_of, supervised, waiting_with
 from exporter.sync import Syncer
+from exporter.volumes import VolumeSummary, summarize_volume
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +64,17 @@ log = logging.getLogger(__name__)
 # no destination id is empty, so it collides with none, and every shard works out the same
 # owner without talking to the others. Several accounts spread their inventories over shards.
 COVERAGE_SHARD_KEY = ""
-# What each listing needs, for the log line a 401 or 403 gets.
-PERMISSIONS = {
-    "projects": "Project > General > Read",
-    "addons": "Project > Addons > General > Read",
-    "volumes": "read access to volumes (Project > Volumes > General > Read)",
-    "schedules": "Project > Addons > General > Read",
-    "managed backups": "Project > Addons > General > Read",
+# Each listing's endpoint, whose permission the log line of a 401 or 403 names.
+LISTINGS = {
+    "projects": PROJECTS_ENDPOINT,
+    "addons": ADDONS_ENDPOINT,
+    "volumes": VOLUMES_ENDPOINT,
+    "schedules": ADDON_SCHEDULES_ENDPOINT,
+    "managed backups": ADDON_BACKUPS_ENDPOINT,
+    "volume schedules": VOLUME_SCHEDULES_ENDPOINT,
+    "volume backups": VOLUME_BACKUPS_ENDPOINT,
 }
-TOKEN_PROBLEMS = frozenset({"401", "403"})
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -78,9 +90,14 @@ class CoveredAddon:
         return self.addon.active and not self.schedules
 
     @property
+    def managed(self) -> tuple[CoverageSchedule, ...]:
+        """Its schedules that keep backups in managed storage."""
+        return tuple(s for s in self.schedules or () if s.destination == MANAGED_STORAGE)
+
+    @property
     def managed_slots(self) -> tuple[Schedule, ...]:
         """The slots of its schedules that keep backups in managed storage."""
-        return tuple(s.schedule for s in self.schedules or () if s.destination == MANAGED_STORAGE)
+        return tuple(s.schedule for s in self.managed)
 
 
 @dataclass(frozen=True)
@@ -90,14 +107,15 @@ class CoverageSnapshot:
     addons: tuple[CoveredAddon, ...] = ()
     volumes: tuple[Volume, ...] = ()
     managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
+    volume_health: tuple[VolumeSummary, ...] = ()  # per-volume health of its backups
     rules: AddonRules = field(default_factory=AddonRules)
 
 
 @dataclass
 class _Listing:
-    """What is known of one addon's managed-storage listing."""
+    """What is known of one addon's managed-storage listing, or of one volume's backups."""
 
-    summary: AddonSummary | None = None
+    summary: Any = None  # AddonSummary, or VolumeSummary
     read_at: float | None = None
     next_read: float = 0.0
     last_success: float | None = None
@@ -153,7 +171,10 @@ class CoverageWatcher:
         self._addons: dict[tuple[str, str], Addon] = {}
         self._volumes: dict[str, tuple[Volume, ...]] = {}
         self._schedules: dict[tuple[str, str], _ReadSchedules] = {}
+        self._volume_schedules: dict[tuple[str, str], _ReadSchedules] = {}
         self._listings: dict[tuple[str, str], _Listing] = {}
+        self._volume_listings: dict[tuple[str, str], _Listing] = {}
+        self._first_seen: dict[tuple[str, str], float] = {}  # volumes, by (project, id)
         self._inventory_due = 0.0
         self._inventory_ok: bool | None = None
         self._last_inventory: float | None = None
@@ -186,10 +207,12 @@ class CoverageWatcher:
             await self.take_inventory()
             self._inventory_due = self._clock() + self._settings.interval
         await self.read_due_listings()
+        await self.read_due_volumes()
         self._publish()
         if self._render is not None:
             self._render()
-        due = min([self._inventory_due, *(read.next_read for read in self._listings.values())])
+        listings = [*self._listings.values(), *self._volume_listings.values()]
+        due = min([self._inventory_due, *(read.next_read for read in listings)])
         return min(max(due - self._clock(), 1.0), self._poll.interval)
 
     # --- the inventory ---
@@ -214,10 +237,11 @@ class CoverageWatcher:
             ok = await self._list_project(project, addons, volumes) and ok
         self._projects, self._addons, self._volumes = projects, addons, volumes
         for key, addon in addons.items():
-            if self._schedules_due(key, addon):
+            if self._schedules_due(self._schedules.get(key), addon.status):
                 ok = await self._read_schedules(key, addon) and ok
         for gone in set(self._schedules) - set(addons):
             del self._schedules[gone]
+        ok = await self._read_volume_schedules(volumes) and ok
         self._inventory_ok = ok
         if ok:
             self._last_inventory = self._clock()
@@ -244,7 +268,7 @@ class CoverageWatcher:
                 if self._settings.wants(project.id, addon.id):
                     addons[(project.id, addon.id)] = addon
         try:
-            raw = await self._client.listed(VOLUMES_ENDPOINT, f"{base}/volumes", "volumes")
+            raw = await self._client.listed(VOLUMES_ENDPOINT, f"{base}/volumes", None)
         except ApiError as error:
             self._failed("volumes", error)
             ok = False
@@ -256,13 +280,61 @@ class CoverageWatcher:
             )
         return ok
 
-    def _schedules_due(self, key: tuple[str, str], addon: Addon) -> bool:
-        """A new addon's schedules are read at once; known ones when its status changed or
-        the last read is schedules_max_age old (schedules rarely change)."""
-        known = self._schedules.get(key)
-        if known is None or known.status != addon.status:
+    def _schedules_due(self, known: _ReadSchedules | None, status: str) -> bool:
+        """A new addon's (or volume's) schedules are read at once; known ones when its status
+        changed or the last read is schedules_max_age old (schedules rarely change)."""
+        if known is None or known.status != status:
             return True
         return self._clock() - known.read_at >= self._settings.schedules_max_age
+
+    async def _read_volume_schedules(self, volumes: dict[str, tuple[Volume, ...]]) -> bool:
+        """The backup-schedules of each volume whose item left them out, when due."""
+        ok = True
+        wanted = set()
+        for found in volumes.values():
+            for volume in found:
+                key = (volume.project, volume.id)
+                self._first_seen.setdefault(key, self._clock())
+                if volume.schedules is not None:
+                    continue
+                wanted.add(key)
+                known = self._volume_schedules.get(key)
+                if not self._schedules_due(known, volume.status):
+                    continue
+                try:
+                    raw = await self._client.volume_schedules(*key)
+                    schedules = tuple(read_volume_schedule(item) for item in raw)
+                except ApiError as error:
+                    self._failed("volume schedules", error)
+                    ok = False
+                    continue
+                except InvalidItem as problem:
+                    log.warning(
+                        self._prefix("volume=%s/%s has a schedule that cannot be read: %s"),
+                        *key,
+                        problem,
+                    )
+                    ok = False
+                    continue
+                self._volume_schedules[key] = _ReadSchedules(
+                    self._clock(), volume.status, schedules
+                )
+        for gone in set(self._volume_schedules) - wanted:
+            del self._volume_schedules[gone]
+        return ok
+
+    def _volumes_known(self) -> tuple[Volume, ...]:
+        """Every volume, with its schedules as its item or its backup-schedules said (None
+        while neither has been read)."""
+        known = []
+        for _, found in sorted(self._volumes.items()):
+            for volume in found:
+                read = self._volume_schedules.get((volume.project, volume.id))
+                if volume.schedules is None and read is not None:
+                    known.append(replace(volume, schedules=read.schedules))
+                else:
+                    known.append(volume)
+        return tuple(known)
 
     async def _read_schedules(self, key: tuple[str, str], addon: Addon) -> bool:
         try:
@@ -316,7 +388,7 @@ class CoverageWatcher:
                 ),
                 what,
                 error.code,
-                PERMISSIONS[what],
+                PERMISSIONS[LISTINGS[what]],
                 error,
             )
         else:
@@ -324,14 +396,13 @@ class CoverageWatcher:
 
     # --- managed-storage backups ---
 
-    def _managed_addons(self) -> dict[tuple[str, str], tuple[Schedule, ...]]:
+    def _managed_addons(self) -> dict[tuple[str, str], tuple[CoverageSchedule, ...]]:
         """The addons whose schedules keep backups in managed storage, with those schedules."""
         wanted = {}
         for key, known in self._schedules.items():
-            covered = CoveredAddon(self._addons[key], known.schedules)
-            slots = covered.managed_slots
-            if slots and self._rules.wants(*key):
-                wanted[key] = slots
+            managed = CoveredAddon(self._addons[key], known.schedules).managed
+            if managed and self._rules.wants(*key):
+                wanted[key] = managed
         return wanted
 
     async def read_due_listings(self) -> None:
@@ -347,29 +418,50 @@ class CoverageWatcher:
         ]
         await asyncio.gather(*(self._bounded_read(key, wanted[key]) for key in due))
 
-    async def _bounded_read(self, key: tuple[str, str], slots: tuple[Schedule, ...]) -> None:
+    async def _bounded_read(
+        self, key: tuple[str, str], managed: tuple[CoverageSchedule, ...]
+    ) -> None:
         async with self._limit:
-            await self._read_listing(key, slots)
+            await self._read_listing(key, managed)
 
-    async def _read_listing(self, key: tuple[str, str], slots: tuple[Schedule, ...]) -> None:
+    async def _read_listing(
+        self, key: tuple[str, str], managed: tuple[CoverageSchedule, ...]
+    ) -> None:
         listing = self._listings.setdefault(key, _Listing())
+        slots = tuple(declared.schedule for declared in managed)
         now = self._clock()
         try:
             result = await self._syncer.sync(f"{key[0]}/{key[1]}", now)
         except ApiError as error:
             self._failed("managed backups", error)
-            listing.up = False
-            fresh = listing.last_success is not None and (
-                now - listing.last_success <= self._poll.stale_after
-            )
-            listing.summary = listing.summary if fresh else None
-            listing.next_read = now + self._poll.interval
+            self._listing_failed(listing, now)
             return
-        backups = list(result.store)
+        backups = [
+            kept
+            for backup in result.store
+            if not (kept := _with_expiry(backup, managed, self._rules.tolerance)).is_expired(now)
+        ]
         listing.summary = self._summarize(key, backups, slots, now) if backups else None
         listing.read_at = listing.last_success = now
         listing.up = True
-        listing.next_read = self._next_read(listing, slots, now)
+        offsets = week_offsets(slots)
+        summary = listing.summary
+        listing.next_read = self._next_read(
+            offsets,
+            None if summary is None else summary.newest_completed_created,
+            None if summary is None else summary.oldest_created,
+            None if summary is None else summary.last_completed_duration,
+            now,
+        )
+
+    def _listing_failed(self, listing: _Listing, now: float) -> None:
+        """Its last good summary while fresh; read again in a poll interval."""
+        listing.up = False
+        fresh = listing.last_success is not None and (
+            now - listing.last_success <= self._poll.stale_after
+        )
+        listing.summary = listing.summary if fresh else None
+        listing.next_read = now + self._poll.interval
 
     def _summarize(
         self, key: tuple[str, str], backups: list[Any], slots: tuple[Schedule, ...], now: float
@@ -392,27 +484,80 @@ class CoverageWatcher:
             addon_type=addon.type,
         )
 
-    def _next_read(self, listing: _Listing, slots: tuple[Schedule, ...], now: float) -> float:
-        summary = listing.summary
-        offsets = week_offsets(slots)
+    def _next_read(
+        self,
+        offsets: tuple[int, ...],
+        newest_completed_created: float | None,
+        oldest_created: float | None,
+        last_duration: float | None,
+        now: float,
+    ) -> float:
+        """When a listing is read next: on the cadence of `cadence.py`."""
         unanswered = None
-        if summary is not None and offsets:
+        if oldest_created is not None and offsets:
             unanswered = first_uncovered_slot(
-                offsets,
-                summary.newest_completed_created,
-                summary.oldest_created,
-                self._rules.tolerance,
+                offsets, newest_completed_created, oldest_created, self._rules.tolerance
             )
         return next_read(
             offsets,
             read_at=now,
             first_unanswered=unanswered,
-            usual=usual_run(
-                None if summary is None else summary.last_completed_duration, self._rules.grace
-            ),
+            usual=usual_run(last_duration, self._rules.grace),
             grace=self._rules.grace,
             retry=self._poll.interval,
             heartbeat=self._settings.interval,
+        )
+
+    # --- volume backups ---
+
+    async def read_due_volumes(self) -> None:
+        """Read the backups of each scheduled volume whose read is due."""
+        scheduled = {
+            (volume.project, volume.id): volume
+            for volume in self._volumes_known()
+            if volume.schedules and volume.active
+        }
+        for gone in set(self._volume_listings) - set(scheduled):
+            del self._volume_listings[gone]
+        now = self._clock()
+        due = [
+            key
+            for key in scheduled
+            if key not in self._volume_listings or self._volume_listings[key].next_read <= now
+        ]
+        await asyncio.gather(*(self._bounded_volume_read(scheduled[key]) for key in due))
+
+    async def _bounded_volume_read(self, volume: Volume) -> None:
+        async with self._limit:
+            await self._read_volume(volume)
+
+    async def _read_volume(self, volume: Volume) -> None:
+        key = (volume.project, volume.id)
+        listing = self._volume_listings.setdefault(key, _Listing())
+        now = self._clock()
+        try:
+            raw = await self._client.volume_backups(*key)
+        except ApiError as error:
+            self._failed("volume backups", error)
+            self._listing_failed(listing, now)
+            return
+        backups = self._read_all(raw, "volume backups", read_volume_backup)
+        summary = summarize_volume(
+            volume,
+            _unexpired(backups, volume, now),
+            now=now,
+            rules=self._rules,
+            known_since=self._first_seen.get(key, now),
+        )
+        listing.summary = summary
+        listing.read_at = listing.last_success = now
+        listing.up = True
+        listing.next_read = self._next_read(
+            () if summary is None else summary.offsets,
+            None if summary is None else summary.last_completed,
+            None if summary is None else summary.oldest_created,
+            None,
+            now,
         )
 
     # --- what is exported ---
@@ -424,16 +569,45 @@ class CoverageWatcher:
             )
             for key, addon in sorted(self._addons.items())
         )
-        volumes = tuple(v for _, found in sorted(self._volumes.items()) for v in found)
         listings = [self._listings[key] for key in sorted(self._listings)]
+        volume_listings = [self._volume_listings[key] for key in sorted(self._volume_listings)]
         up = None
         if self._inventory_ok is not None:
-            up = self._inventory_ok and all(listing.up for listing in listings)
+            up = self._inventory_ok and all(listing.up for listing in (*listings, *volume_listings))
         self.snapshot = CoverageSnapshot(
             up=up,
             last_success=self._last_inventory,
             addons=addons,
-            volumes=volumes,
+            volumes=self._volumes_known(),
             managed=tuple(read.summary for read in listings if read.summary is not None),
+            volume_health=tuple(
+                read.summary for read in volume_listings if read.summary is not None
+            ),
             rules=self._rules,
         )
+
+
+def _with_expiry(backup: Backup, managed: tuple[CoverageSchedule, ...], tolerance: float) -> Backup:
+    """The backup with its expiry, where its listing gives none (managed storage) and the
+    schedule whose slot it answers says how long it is kept: createdAt + retentionTime days.
+    A backup no schedule's slot explains (one taken by hand) keeps no expiry: unknown."""
+    if backup.expires is not None:
+        return backup
+    kept = None
+    for declared in managed:
+        offsets = week_offsets((declared.schedule,))
+        if declared.retention_days is None or not offsets:
+            continue
+        if backup.created - last_slot(offsets, backup.created + tolerance) <= tolerance:
+            days = declared.retention_days
+            kept = days if kept is None else max(kept, days)
+    return backup if kept is None else backup._replace(expires=backup.created + kept * DAY)
+
+
+def _unexpired(backups: list[VolumeBackup], volume: Volume, now: float) -> list[VolumeBackup]:
+    """A volume's backups within the longest retention its schedules declare (a listing may
+    still show one a little past it; without a retention, all are kept)."""
+    days = [s.retention_days for s in volume.schedules or () if s.retention_days is not None]
+    if not days:
+        return backups
+    return [backup for backup in backups if backup.created + max(days) * DAY > now]

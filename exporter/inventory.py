@@ -19,11 +19,15 @@ MANAGED_STORAGE = "northflank-managed"
 # Addon statuses that mean "not meant to be running": such an addon is never unprotected.
 INACTIVE_ADDON_STATUSES = frozenset({"paused", "deleting", "deleted"})
 INACTIVE_VOLUME_STATUSES = frozenset({"deleting", "deleted"})
+# A volume backup's status is free text in both clients: these words mean it can be restored.
+COMPLETED_VOLUME_STATUSES = frozenset({"completed", "succeeded", "success", "ready", "available"})
+MAX_VOLUME_STATUS = 32
 # Projects that are going or gone: their addons are not listed.
 GONE_PROJECT_STATUSES = frozenset(
     {"deleting", "deleted", "cluster_deleted", "tearing_down", "deletion_failed"}
 )
 MAX_TEXT = 256
+MAX_RETENTION_DAYS = 36_500
 
 
 class InvalidItem(ValueError):
@@ -48,6 +52,7 @@ class CoverageSchedule:
     additional: tuple[str, ...] = ()  # destinations a snapshot is also copied to
     created: float | None = None
     updated: float | None = None
+    retention_days: int | None = None  # how long its backups are kept (retentionTime)
 
     @property
     def destinations(self) -> tuple[tuple[str, str], ...]:
@@ -76,11 +81,36 @@ class Volume:
     id: str
     name: str
     status: str
-    schedules: tuple[CoverageSchedule, ...]
+    # None: the item left backupSchedules out (the clients declare it optional), and the
+    # volume's backup-schedules have not been read yet; never taken for "none"
+    schedules: tuple[CoverageSchedule, ...] | None
+    created: float | None = None
 
     @property
     def active(self) -> bool:
-        return self.status not in INACTIVE_VOLUME_STATUSES
+        return self.status.lower() not in INACTIVE_VOLUME_STATUSES
+
+    @property
+    def unprotected(self) -> bool | None:
+        """An active volume that declares no schedule (None while its schedules are unknown)."""
+        if self.schedules is None:
+            return None
+        return self.active and not self.schedules
+
+
+@dataclass(frozen=True)
+class VolumeBackup:
+    """One backup of a volume. Its status is free text (read without case, `_` as `-`), and it
+    has no completedAt: a snapshot is of the volume as it was when created, so its createdAt
+    stands for when the backup was taken."""
+
+    id: str
+    status: str
+    created: float
+
+    @property
+    def completed(self) -> bool:
+        return self.status in COMPLETED_VOLUME_STATUSES
 
 
 def _text(raw: dict[str, Any], field: str, *, required: bool = True) -> str:
@@ -155,21 +185,32 @@ def read_addon_schedule(raw: Any) -> CoverageSchedule:
         additional=tuple(sorted(set(copies))),
         created=parse_timestamp(item.get("createdAt")),
         updated=parse_timestamp(item.get("updatedAt")),
+        retention_days=_retention_days(item),
     )
+
+
+def _retention_days(item: dict[str, Any]) -> int | None:
+    """retentionTime: a whole number of days (the clients' own words); None when not one."""
+    days = item.get("retentionTime")
+    if isinstance(days, int) and not isinstance(days, bool) and 0 < days <= MAX_RETENTION_DAYS:
+        return days
+    return None
 
 
 def read_volume(raw: Any, project: Project) -> Volume:
     """A volume with the schedules it embeds; they carry no id, so each is named by its place
-    in the list, and no destination, so their backups are taken to stay in managed storage."""
+    in the list, and no destination, so their backups are taken to stay in managed storage.
+    An item without `backupSchedules` says nothing of them: its schedules are None, to be read
+    from the volume's backup-schedules."""
     item = _object(raw, "volume")
-    embedded = item.get("backupSchedules") or []
-    if not isinstance(embedded, list):
-        raise InvalidItem("backupSchedules: not a list")
-    schedules = []
-    for number, entry in enumerate(embedded):
-        scheduling = _object(entry, "backupSchedules entry").get("scheduling")
-        schedules.append(
-            CoverageSchedule(str(number), _scheduling(scheduling), "", MANAGED_STORAGE)
+    embedded = item.get("backupSchedules")
+    schedules: tuple[CoverageSchedule, ...] | None = None
+    if embedded is not None:
+        if not isinstance(embedded, list):
+            raise InvalidItem("backupSchedules: not a list")
+        schedules = tuple(
+            _volume_schedule(str(number), _object(entry, "backupSchedules entry"))
+            for number, entry in enumerate(embedded)
         )
     return Volume(
         project=project.id,
@@ -177,5 +218,42 @@ def read_volume(raw: Any, project: Project) -> Volume:
         id=_text(item, "id"),
         name=_text(item, "name", required=False),
         status=_text(item, "status", required=False),
-        schedules=tuple(schedules),
+        schedules=schedules,
+        created=parse_timestamp(item.get("createdAt")),
+    )
+
+
+def _volume_schedule(ident: str, entry: dict[str, Any]) -> CoverageSchedule:
+    return CoverageSchedule(
+        ident,
+        _scheduling(entry.get("scheduling")),
+        _text(entry, "backupType", required=False) or "snapshot",
+        MANAGED_STORAGE,
+        created=parse_timestamp(entry.get("createdAt")),
+        updated=parse_timestamp(entry.get("updatedAt")),
+        retention_days=_retention_days(entry),
+    )
+
+
+def read_volume_schedule(raw: Any) -> CoverageSchedule:
+    """One entry of a volume's backup-schedules (the addon shape, kept in managed storage)."""
+    item = _object(raw, "schedule")
+    return _volume_schedule(_text(item, "id"), item)
+
+
+def normal_volume_status(text: str) -> str:
+    """A free-text status as one label value: lower case, `_` and spaces as `-`."""
+    return "-".join(text.strip().lower().replace("_", " ").split())
+
+
+def read_volume_backup(raw: Any) -> VolumeBackup:
+    item = _object(raw, "volume backup")
+    status = item.get("status")
+    if not isinstance(status, str) or not status.strip() or len(status) > MAX_VOLUME_STATUS:
+        raise InvalidItem("status: missing or not a short string")
+    created = parse_timestamp(item.get("createdAt"))
+    if created is None:
+        raise InvalidItem("createdAt: missing or not a time")
+    return VolumeBackup(
+        id=_text(item, "id"), status=encodable(normal_volume_status(status)), created=created
     )

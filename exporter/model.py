@@ -22,6 +22,7 @@ STATUSES = (
 )
 RUNNING_STATUSES = frozenset({"scheduled", "in-progress", "aborting"})
 FAILED_STATUSES = frozenset({"failed", "aborted"})
+IMPORT_SOURCES = frozenset({"fileUpload", "externalDump"})
 INTERVALS = ("hourly", "daily", "weekly")
 
 
@@ -62,6 +63,9 @@ class Backup(NamedTuple):
     addon_type: str | None = None
     addon_version: str | None = None
     schedules: tuple[Schedule, ...] = ()
+    # outside data brought in (config.source.type fileUpload or externalDump): a backup by
+    # status, never the addon's own newest backup, and never the answer to a slot
+    imported: bool = False
 
     def is_expired(self, now: float) -> bool:
         """Past its expiredBy a backup is gone, whether or not the API still lists it."""

@@ -12,7 +12,14 @@ from typing import Any
 
 from exporter.aggregate import DestinationSummary, summarize_store
 from exporter.budget import RequestBudget
-from exporter.client import ApiError, NorthflankClient, RequestStats
+from exporter.client import (
+    BACKUPS_ENDPOINT,
+    DESTINATIONS_ENDPOINT,
+    ApiError,
+    NorthflankClient,
+    RequestStats,
+    needs,
+)
 from exporter.config import Account, AddonRules, PollSettings
 from exporter.durations import format_duration
 from exporter.model import Destination
@@ -279,7 +286,12 @@ class Poller:
         try:
             listed: list[Destination] | None = await self._client.list_destinations()
         except ApiError as error:
-            self._log.warning("listing backup destinations failed code=%s: %s", error.code, error)
+            self._log.warning(
+                "listing backup destinations failed code=%s: %s%s",
+                error.code,
+                error,
+                needs(DESTINATIONS_ENDPOINT, error),
+            )
             listed = None
         self._discovery_up = listed is not None
         configured = [ident for ident in self._account.destinations if self._mine(ident)]
@@ -346,7 +358,7 @@ class Poller:
             if not first_read and await self._checks.check(summary.addons):
                 summary = self._summarize(destination.id, result.store, now, result.invalid)
         except ApiError as problem:
-            error = f"code={problem.code}: {problem}"
+            error = f"code={problem.code}: {problem}{needs(BACKUPS_ENDPOINT, problem)}"
             self._failures[(destination.id, problem.code)] += 1
         except Exception as problem:  # a bug must not stop the other destinations
             self._log.exception("destination=%s poll crashed", destination.id)

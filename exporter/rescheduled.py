@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from exporter.addons import AddonSummary, ReadSchedules
-from exporter.client import ApiError, NorthflankClient
+from exporter.client import ADDON_SCHEDULES_ENDPOINT, PERMISSIONS, ApiError, NorthflankClient
 from exporter.inventory import CoverageSchedule, InvalidItem, read_addon_schedule
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,12 @@ class ScheduleChecks:
                 error.code,
                 "backup-schedules of addon %s/%s unreadable code=%s: %s; a schedule change "
                 "shows only with the first backup of the new schedule (reading them needs "
-                "Project > Addons > General > Read)",
+                "%s)",
                 project,
                 addon,
                 error.code,
                 error,
+                PERMISSIONS[ADDON_SCHEDULES_ENDPOINT],
             )
         except InvalidItem as problem:
             self._tell("invalid", "backup-schedules of addon %s/%s: %s", project, addon, problem)

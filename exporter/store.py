@@ -77,7 +77,8 @@ class _Tables:
     def __init__(self) -> None:
         self.statuses: _Interned[str] = _Interned()
         self.addons: _Interned[AddonRef] = _Interned()
-        self.schedules: _Interned[tuple[Schedule, ...]] = _Interned()
+        # a backup's schedules, and whether it is an import
+        self.schedules: _Interned[tuple[tuple[Schedule, ...], bool]] = _Interned()
 
 
 class BackupStore:
@@ -93,7 +94,7 @@ class BackupStore:
         self.completed = array("d")
         self.expires = array("d")
         self.addons = array("I")
-        self.schedules = array("I")
+        self.schedules = array("I")  # into (schedules, imported): no byte of its own a row
         self._tables = tables or _Tables()
 
     def __len__(self) -> int:
@@ -108,7 +109,7 @@ class BackupStore:
         self.completed.append(_stored_time(backup.completed))
         self.expires.append(_stored_time(backup.expires))
         self.addons.append(tables.addons.index(AddonRef.of(backup)))
-        self.schedules.append(tables.schedules.index(backup.schedules))
+        self.schedules.append(tables.schedules.index((backup.schedules, backup.imported)))
 
     def extend(self, backups: Iterable[Backup]) -> None:
         for backup in backups:
@@ -117,6 +118,7 @@ class BackupStore:
     def backup(self, row: int) -> Backup:
         """The row as a Backup; its id is "" (only its hash is kept)."""
         tables = self._tables
+        schedules, imported = tables.schedules.values[self.schedules[row]]
         return Backup(
             "",
             tables.statuses.values[self.statuses[row]],
@@ -125,7 +127,8 @@ class BackupStore:
             _time_or_none(self.completed[row]),
             _time_or_none(self.expires[row]),
             *tables.addons.values[self.addons[row]],
-            schedules=tables.schedules.values[self.schedules[row]],
+            schedules=schedules,
+            imported=imported,
         )
 
     def __iter__(self) -> Iterator[Backup]:

@@ -47,6 +47,15 @@ INCIDENTS = (
     "retention-ending",
     "unprotected",
     "not-arriving",
+    "volume-stopped",
+    "volume-skipped",
+)
+VOLUME_INCIDENTS = ("volume-stopped", "volume-skipped")
+VOLUMES_PER_ADDON = 0.1  # healthy volumes: one for every ten addons
+VOLUME_SCHEDULES: tuple[tuple[dict[str, Any], int], ...] = (  # (schedule, retention days)
+    ({"interval": "daily", "minute": [0], "hour": [3]}, 7),
+    ({"interval": "hourly", "minute": [35]}, 2),
+    ({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]}, 30),
 )
 RETENTION_ENDING_KEEP = 30 * HOUR
 HORIZON = 8 * DAY
@@ -98,12 +107,106 @@ class FleetAddon:
 
 
 @dataclass(frozen=True)
+class FleetVolume:
+    """A volume with one backup schedule; its snapshots stay in managed storage."""
+
+    project: str
+    ident: str
+    schedule: dict[str, Any]
+    retention_days: int
+    embedded: bool  # its item carries backupSchedules (else read from its backup-schedules)
+    incident: str | None = None
+    incident_at: float | None = None
+
+    @property
+    def schedules(self) -> tuple[dict[str, Any], ...]:
+        return (self.schedule,)
+
+    def schedules_at(self, moment: float) -> tuple[dict[str, Any], ...]:
+        return self.schedules
+
+    change_at = None
+
+    def api_object(self, born: float) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "id": self.ident,
+            "name": self.ident.replace("-", " ").capitalize(),
+            "status": "BOUND",
+            "tags": [],
+            "createdAt": iso(born),
+            "updatedAt": iso(born),
+            "spec": {"storageSize": 4096, "accessMode": "ReadWriteOnce"},
+        }
+        if self.embedded:
+            shown["backupSchedules"] = [
+                {"retentionTime": self.retention_days, "scheduling": dict(self.schedule)}
+            ]
+        return shown
+
+    def schedule_objects(self, born: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"{self.ident}-0",
+                "createdAt": iso(born),
+                "updatedAt": iso(born),
+                "backupType": "snapshot",
+                "scheduling": dict(self.schedule),
+                "retentionTime": self.retention_days,
+            }
+        ]
+
+    def backups(self, seed: int, now: float) -> list[Listed]:
+        """Its snapshots listed at `now`, newest first: one a slot, kept retention_days from
+        createdAt; about FAILURE_RATE fail (never two in a row); none from a stopped volume's
+        incident on, and the first slot of a skipped one's incident taken by nobody."""
+        keep = self.retention_days * DAY
+        made = []
+        slots = scheduled_slots(self, now - keep - DAY, now)  # type: ignore[arg-type]
+        first_skipped = None
+        if self.incident == "volume-skipped" and self.incident_at is not None:
+            first_skipped = _first_slot_from(self, self.incident_at)  # type: ignore[arg-type]
+        previous = None
+        for slot in slots:
+            earlier, previous = previous, slot
+            started = self.incident_at is not None and slot >= self.incident_at
+            if (self.incident == "volume-stopped" and started) or slot == first_skipped:
+                continue
+            draw = _numbers(seed, self.ident, slot)
+            created = slot + round(draw[0] * 20, 3)
+            if created > now or created + keep <= now:
+                continue
+            ended = created + 20 + draw[1] * 280
+            failed = draw[4] < FAILURE_RATE and (
+                earlier is None or _numbers(seed, self.ident, earlier)[4] >= FAILURE_RATE
+            )
+            status = "IN_PROGRESS" if now < ended else "FAILED" if failed else "COMPLETED"
+            made.append(Listed(created, self._backup(slot, created, ended, status, now)))
+        made.sort(key=lambda listed: -listed.created)
+        return made
+
+    def _backup(
+        self, slot: float, created: float, ended: float, status: str, now: float
+    ) -> dict[str, Any]:
+        ident = f"{self.ident}-{slot:.0f}"
+        return {
+            "id": ident,
+            "name": f"Scheduled snapshot of {self.ident}",
+            "status": status,
+            "spec": {"storageSize": 4096},
+            "source": {"type": "volume", "sourceObject": {"id": self.ident}},
+            "createdAt": iso(created),
+            "updatedAt": iso(min(now, ended)),
+        }
+
+
+@dataclass(frozen=True)
 class Fleet:
     seed: int
     anchor: float  # the replay's start
     end: float
     addons: tuple[FleetAddon, ...]
     destinations: tuple[SimDestination, ...]
+    volumes: tuple[FleetVolume, ...] = ()
     # caches, never passed on by dataclasses.replace (a shared index listed every addon twice)
     _by_destination: dict[str, list[FleetAddon]] = field(
         default_factory=dict, compare=False, init=False
@@ -162,7 +265,7 @@ class Fleet:
         return cached
 
     def projects(self) -> list[dict[str, Any]]:
-        names = sorted({addon.project for addon in self.addons})
+        names = sorted({addon.project for addon in self.addons} | {v.project for v in self.volumes})
         return [
             {"id": name, "name": name.title(), "uid": f"uid-{name}", "lifecycleStatus": "created"}
             for name in names
@@ -200,7 +303,7 @@ class FleetAt:
         self.destinations = fleet.destinations
         self.deletion_lag = 0.0
         self.elsewhere = ()
-        self.volumes = ()
+        self.volumes = fleet.volumes
 
     def destination(self, ident: str) -> SimDestination | None:
         return self.fleet.destination(ident)
@@ -230,7 +333,22 @@ class FleetAt:
         return []  # every schedule here sends to a custom destination
 
     def volumes_of(self, project: str) -> list[dict[str, Any]]:
-        return []
+        born = self.anchor - 60 * DAY
+        return [v.api_object(born) for v in self.fleet.volumes if v.project == project]
+
+    def volume(self, project: str, ident: str) -> FleetVolume | None:
+        for volume in self.fleet.volumes:
+            if (volume.project, volume.ident) == (project, ident):
+                return volume
+        return None
+
+    def volume_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
+        volume = self.volume(project, ident)
+        return [] if volume is None else volume.schedule_objects(self.anchor - 60 * DAY)
+
+    def volume_backups(self, project: str, ident: str, now: float) -> list[Listed]:
+        volume = self.volume(project, ident)
+        return [] if volume is None else volume.backups(self.seed, now)
 
 
 # --- one addon's backups
@@ -468,15 +586,56 @@ def build_fleet(
         change_at=change,
     )
     made[2] = replace(made[2], shrink_at=start + days * DAY * 0.4)
-    incidents = []
+    incidents: list[Any] = []
     for number, kind in enumerate(INCIDENTS):
         at = start + days * DAY * (0.25 + 0.5 * number / len(INCIDENTS)) + 7 * MINUTE
+        if kind in VOLUME_INCIDENTS:
+            incidents.append(_incident_volume(kind, at))
+            continue
         addon = _incident_addon(
             number, kind, destinations[number % DESTINATIONS].id, start=start, at=at
         )
         incidents.append(addon)
-    fleet = Fleet(seed, start, end, tuple(made + incidents), destinations)
+    volumes = [_healthy_volume(seed, n) for n in range(round(addons * VOLUMES_PER_ADDON))]
+    volumes += [i for i in incidents if isinstance(i, FleetVolume)]
+    fleet = Fleet(
+        seed,
+        start,
+        end,
+        tuple(made + [i for i in incidents if isinstance(i, FleetAddon)]),
+        destinations,
+        tuple(volumes),
+    )
     return fleet, incidents
+
+
+def _healthy_volume(seed: int, number: int) -> FleetVolume:
+    draw = _numbers(seed, "volume", number)
+    schedule, days = VOLUME_SCHEDULES[int(draw[0] * len(VOLUME_SCHEDULES))]
+    return FleetVolume(
+        project=f"project-{number % 17:02d}",
+        ident=f"vol-{number:04d}",
+        schedule=schedule,
+        retention_days=days,
+        embedded=draw[1] < 0.5,
+    )
+
+
+def _incident_volume(kind: str, at: float) -> FleetVolume:
+    schedule = (
+        {"interval": "hourly", "minute": [25]}
+        if kind == "volume-stopped"
+        else {"interval": "daily", "minute": [50], "hour": [5]}
+    )
+    return FleetVolume(
+        project="incidents",
+        ident=f"incident-{kind}",
+        schedule=schedule,
+        retention_days=2 if kind == "volume-stopped" else 7,
+        embedded=kind == "volume-stopped",
+        incident=kind,
+        incident_at=at,
+    )
 
 
 def _healthy(seed: int, number: int, destination: str, start: float) -> FleetAddon:

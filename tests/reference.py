@@ -90,11 +90,21 @@ def addon_expectations(
     }
 
 
+IMPORTS = ("fileUpload", "externalDump")
+
+
+def _imported(item: dict[str, Any]) -> bool:
+    source = item.get("config", {}).get("source")
+    return isinstance(source, dict) and source.get("type") in IMPORTS
+
+
 def _one_addon(group, now, window, tolerance, grace, lookback):
     want: dict[str, Any] = {"counts": dict.fromkeys(STATUSES, 0)}
     for item in group:
         want["counts"][item["status"]] = want["counts"].get(item["status"], 0) + 1
     newest = max(group, key=lambda item: epoch(item["createdAt"]))
+    # an import of outside data counts by status, and in nothing else
+    group = [item for item in group if not _imported(item)] or [newest]
     want["info"] = {
         "project_name": newest["project"]["name"],
         "addon_name": newest["addon"]["name"],
@@ -197,6 +207,24 @@ def approx_equal(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, abs_tol=1e-3)
 
 
+def retention_expiry(item: dict[str, Any], declared: list[dict[str, Any]], tolerance=300.0):
+    """An addon-listed backup's expiredBy (ms) where its listing sends none: createdAt plus the
+    retentionTime days of the schedule whose slot it is (within the tolerance); None for one
+    taken by hand."""
+    created = epoch(item["createdAt"])
+    days = [
+        schedule["retentionTime"]
+        for schedule in declared
+        if any(
+            matches([schedule["scheduling"]], minute)
+            for minute in range(
+                _minute_floor(created - tolerance), int(created + tolerance) + 1, 60
+            )
+        )
+    ]
+    return None if not days else (created + max(days) * 86400) * 1000
+
+
 def managed_now(simulator, now):
     """(project, addon, items) of every addon the simulator backs up to managed storage at
     `now`: its own listing, given the project and addon objects, type and declared schedules
@@ -206,15 +234,31 @@ def managed_now(simulator, now):
         if not addon.schedules or addon.target != "managed":
             continue
         items = []
+        declared = world.addon_schedules(addon.project_id, addon.addon_id)
         for listed in world.addon_backups(addon.project_id, addon.addon_id, now):
-            item = listed.backup
-            items.append(
-                {
-                    **item,
-                    "project": {"id": addon.project_id, "name": addon.project_name},
-                    "addon": {"id": addon.addon_id, "name": addon.addon_name},
-                    "config": {**item["config"], "addonType": addon.addon_type},
-                    "schedules": list(addon.schedules),
-                }
+            item = with_listing_context(
+                listed.backup,
+                {"id": addon.project_id, "name": addon.project_name},
+                {"id": addon.addon_id, "name": addon.addon_name},
+                addon.addon_type,
+                declared,
             )
+            if item.get("expiredBy") is None or float(item["expiredBy"]) / 1000 > now:
+                items.append(item)
         yield addon.project_id, addon.addon_id, items
+
+
+def with_listing_context(item, project, addon, addon_type, declared):
+    """An addon-listed backup in the shape `addon_expectations` reads: the project, addon,
+    type and schedules a destination's listing would carry, and its expiry from retention."""
+    shown = {
+        **item,
+        "project": project,
+        "addon": addon,
+        "config": {**item["config"], "addonType": addon_type},
+        "schedules": [schedule["scheduling"] for schedule in declared],
+    }
+    expiry = retention_expiry(item, declared)
+    if expiry is not None:
+        shown["expiredBy"] = expiry
+    return shown

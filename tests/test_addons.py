@@ -230,3 +230,24 @@ def test_every_addon_summary_matches_the_reference_fold(draw_items):
             "expected_interval": addon.expected_interval,
         }
         assert got == {key: want[key] for key in got}
+
+
+def test_an_import_counts_by_status_and_is_never_the_newest_backup_nor_answers_a_slot():
+    """An upload of outside data (config.source.type fileUpload) is restorable, yet not a
+    backup of the addon: the hourly slots it sits beside stay missed, and overdue."""
+    imported = backup("import", "completed", NOW - HOUR, NOW - HOUR + 60, size=7, schedules=None)
+    imported["config"]["source"] = {"type": "fileUpload"}
+    scheduled = backup(
+        "b", "completed", NOW - 4 * HOUR + 5, NOW - 4 * HOUR + 65, size=900, schedules=HOURLY
+    )
+    addon = only_addon([imported, scheduled])
+    without = only_addon([scheduled])
+    assert dict(addon.backups_by_status)["completed"] == 2
+    assert addon.last_completed == NOW - 4 * HOUR + 65
+    assert addon.last_completed_size == 900
+    assert (addon.missed_slots, addon.last_missed_slot) == (
+        without.missed_slots,
+        without.last_missed_slot,
+    )
+    assert addon.missed_slots == 3
+    assert addon.answered_until == NOW - 4 * HOUR + 5

@@ -163,11 +163,14 @@ def test_connection_refused_is_an_error_not_a_crash(simulator):
 # --- guards, with scripted answers: shapes the simulator never sends on its own
 
 
-def scripted(pages):
-    """A transport answering each backups request with the next of `pages`."""
+def scripted(pages, asked=None):
+    """A transport answering each backups request with the next of `pages`; each request's
+    query goes into `asked` when given."""
     answers = iter(pages)
 
     def handler(request):
+        if asked is not None:
+            asked.append(dict(request.url.params))
         return httpx.Response(200, content=json.dumps(next(answers)).encode())
 
     return httpx.MockTransport(handler)
@@ -177,8 +180,8 @@ def page(items, **pagination):
     return {"data": items, "pagination": {"count": len(items), **pagination}}
 
 
-def run_scripted(simulator, pages, **poll):
-    return run_pages(config_for(simulator, **poll), transport=scripted(pages))
+def run_scripted(simulator, pages, asked=None, **poll):
+    return run_pages(config_for(simulator, **poll), transport=scripted(pages, asked))
 
 
 def test_a_repeated_cursor_stops_the_walk(simulator):
@@ -192,9 +195,32 @@ def test_a_repeated_cursor_stops_the_walk(simulator):
     assert error.value.code == "bad_cursor"
 
 
-def test_has_next_page_without_a_cursor_is_an_error(simulator):
-    with pytest.raises(ApiError, match="no cursor"):
-        run_scripted(simulator, [page([], hasNextPage=True)])
+def test_has_next_page_without_a_cursor_goes_on_by_page_number_as_the_client_does(simulator):
+    asked = []
+    pages, _ = run_scripted(
+        simulator,
+        [page([1], hasNextPage=True), page([2], hasNextPage=True), page([3], hasNextPage=False)],
+        asked,
+    )
+    assert pages == [[NotAnObject(1)], [NotAnObject(2)], [NotAnObject(3)]]
+    assert asked == [
+        {"per_page": "100"},
+        {"per_page": "100", "page": "2"},
+        {"per_page": "100", "page": "3"},
+    ]
+
+
+def test_an_answer_without_pagination_is_the_last_page_as_the_client_reads_it(simulator):
+    asked = []
+    pages, _ = run_scripted(simulator, [{"data": [1, 2]}, page([3])], asked)
+    assert pages == [[NotAnObject(1), NotAnObject(2)]]
+    assert asked == [{"per_page": "100"}]
+
+
+def test_pages_by_number_without_end_are_cut_at_max_pages(simulator):
+    with pytest.raises(ApiError, match="more than 3 pages") as error:
+        run_scripted(simulator, [page([], hasNextPage=True)] * 10, max_pages=3)
+    assert error.value.code == "too_many_pages"
 
 
 def test_a_cursor_without_has_next_page_is_followed_like_the_sdk_does(simulator):
@@ -215,7 +241,7 @@ def test_endless_pagination_is_cut_at_max_pages(simulator):
     ("body", "problem"),
     [
         ({"data": {"oops": 1}, "pagination": {"hasNextPage": False}}, "data is not a list"),
-        ({"data": []}, "no pagination object"),
+        ({"pagination": {"hasNextPage": False}}, "data is not a list"),
         ([1, 2], "not an object"),
     ],
 )

@@ -15,8 +15,8 @@ from exporter.inventory import MANAGED_STORAGE
 from exporter.runtime import Exporter
 from exporter.shard import Shard
 from exporter.simulator.data import COVERAGE_SCENARIOS
-from tests.conftest import Serving, config_for, parse_samples, pick, poll_once, run, series
-from tests.reference import addon_expectations, approx_equal, managed_now
+from tests.conftest import NOW, Serving, config_for, parse_samples, pick, poll_once, run, series
+from tests.reference import addon_expectations, approx_equal, managed_now, with_listing_context
 from tests.test_scenarios import GAUGES
 
 
@@ -41,7 +41,9 @@ def api(simulator, path):
             headers={"Authorization": f"Bearer {simulator.token}"},
         )
         body = response.json()
-        items.extend(body["data"][key])
+        data = body["data"]
+        # volumes and a volume's backups are the list itself; schedules may be left out
+        items.extend(data if isinstance(data, list) else data.get(key, []))
         if not body["pagination"]["hasNextPage"]:
             return items
         cursor = body["pagination"]["cursor"]
@@ -148,13 +150,13 @@ def test_every_addon_and_volume_is_seen_with_what_backs_it_up(fleet_simulator, c
             "northflank_coverage_volume_backup_schedule_info",
             project="analytics",
             volume="exports",
-            schedule="0",
+            schedule="exports-0",  # its item leaves them out: read from its backup-schedules
             interval="weekly",
             destination=MANAGED_STORAGE,
         )
         == 1
     )
-    assert len(series(samples, "northflank_coverage_volume_info")) == 3
+    assert len(series(samples, "northflank_coverage_volume_info")) == 4
 
 
 def managed_items(simulator, project, addon, declared):
@@ -164,13 +166,13 @@ def managed_items(simulator, project, addon, declared):
         if item.get("customDestinationId"):
             continue
         items.append(
-            {
-                **item,
-                "project": {"id": project["id"], "name": project["name"]},
-                "addon": {"id": addon["id"], "name": addon["name"]},
-                "config": {**item["config"], "addonType": addon["spec"]["type"]},
-                "schedules": [s["scheduling"] for s in declared],
-            }
+            with_listing_context(
+                item,
+                {"id": project["id"], "name": project["name"]},
+                {"id": addon["id"], "name": addon["name"]},
+                addon["spec"]["type"],
+                declared,
+            )
         )
     return items
 
@@ -216,12 +218,19 @@ def test_managed_storage_backups_match_the_reference_and_are_counted_once(
         "addon": "managed-stopped-mysql",
     }
     assert pick(samples, "northflank_addon_backup_overdue_seconds", **stopped) > 0
-    # no expiredBy in an addon's listing: no restorable_until is made up
-    assert not [
-        labels
-        for labels in series(samples, "northflank_addon_backup_restorable_until_timestamp_seconds")
-        if dict(labels)["destination"] == MANAGED_STORAGE
-    ]
+    # no expiredBy in an addon's listing: the window is retentionTime days from createdAt (the
+    # reference above holds its value to that)
+    invoices = {
+        "destination": MANAGED_STORAGE,
+        "project": "billing",
+        "addon": "invoices-postgresql",
+    }
+    last = pick(samples, "northflank_addon_backup_last_completed_timestamp_seconds", **invoices)
+    until = pick(samples, "northflank_addon_backup_restorable_until_timestamp_seconds", **invoices)
+    assert until > last + 13 * 86400
+    if hours_later < 12:
+        # its import completed at NOW - 3505 s, after its last backup (01:10): not its newest
+        assert last < NOW - 3600
 
 
 def test_a_token_without_project_access_says_so_once_and_destinations_go_on(
@@ -242,7 +251,7 @@ def test_a_token_without_project_access_says_so_once_and_destinations_go_on(
     assert not series(samples, "northflank_coverage_addon_info")
     lines = [r.getMessage() for r in caplog.records if "may not list projects" in r.getMessage()]
     assert len(lines) == 1, lines
-    assert "Project > General > Read" in lines[0] and "HTTP 403" in lines[0]
+    assert "Project > Projects > Manage > Read" in lines[0] and "HTTP 403" in lines[0]
     assert fleet_simulator.token not in caplog.text
     assert pick(samples, "northflank_up", destination="primary-backups") == 1
     assert (
@@ -267,7 +276,10 @@ def test_coverage_can_be_turned_off_and_filtered(fleet_simulator, clock):
     assert {dict(k)["project"] for k in series(samples, "northflank_coverage_addon_info")} == {
         "scenarios"
     }
-    assert not series(samples, "northflank_coverage_volume_info")
+    # of the volumes in "scenarios", scratch is excluded
+    assert {dict(k)["volume"] for k in series(samples, "northflank_coverage_volume_info")} == {
+        "media"
+    }
 
 
 def coverage_series(exporter):

@@ -74,8 +74,10 @@ class Webhook:
 
 
 def alert_key(labels: dict[str, str]) -> tuple[str, ...]:
-    return tuple(
-        labels.get(k, "") for k in ("alertname", "instance", "destination", "project", "addon")
+    """(alertname, instance, destination, project, addon or volume)."""
+    return (
+        *(labels.get(k, "") for k in ("alertname", "instance", "destination", "project")),
+        labels.get("addon") or labels.get("volume", ""),
     )
 
 
@@ -303,7 +305,10 @@ def expected_alerts(stack) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         ("NorthflankBackupCoverageDown", side, "", "", ""),
         # what only the inventory shows
         ("NorthflankBackupAddonUnprotected", instance, "", "scenarios", "unprotected-postgresql"),
-        ("NorthflankBackupVolumeUnprotected", instance, "", "scenarios", ""),
+        ("NorthflankBackupVolumeUnprotected", instance, "", "scenarios", "scratch"),
+        # the volume whose snapshots stopped three slots before the start
+        ("NorthflankBackupVolumeOverdue", instance, "", "scenarios", "media"),
+        ("NorthflankBackupVolumeMissedRuns", instance, "", "scenarios", "media"),
         (
             "NorthflankBackupScheduleNotArriving",
             instance,
@@ -435,7 +440,7 @@ def test_promtool_checks_and_unit_tests_the_rules():
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 17 rules found" in checked.stdout
+    assert "SUCCESS: 19 rules found" in checked.stdout
     tested = subprocess.run(
         [promtool, "test", "rules", "alerts.test.yaml"],
         cwd=MONITORING,

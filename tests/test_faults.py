@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -75,11 +76,30 @@ FAULTS = [
     ("stall", {"timeout"}, "timed out"),
     ("reset", {"error"}, "network error"),
     ("truncated", {"invalid_body"}, "not JSON"),
-    ("no-cursor", {"bad_cursor"}, "no cursor"),
     ("repeat-cursor", {"bad_cursor"}, "repeated a cursor"),
     ("cycle-cursor", {"bad_cursor"}, "repeated a cursor"),
     ("oversized", {"oversized_page"}, "more than the 100 asked for"),
 ]
+
+
+def test_a_destination_that_sends_no_cursor_is_read_by_page_number(start_simulator, clock):
+    """hasNextPage with no cursor: the official client asks for the next page by number."""
+    simulator = start_simulator(destinations=3, backups_per_destination=260)
+    exporter = Exporter(config_for(simulator, incremental=False), clock=clock)
+    assert poll_once(exporter)
+    good = parse_samples(exporter.exposition().decode())
+    simulator.faults.destination_fault[FAULTY] = "no-cursor"
+    simulator.requests.clear()
+    assert poll_once(exporter)
+    samples = parse_samples(exporter.exposition().decode())
+    assert pick(samples, "northflank_up", destination=FAULTY) == 1
+    assert destination_series(samples, FAULTY) == destination_series(good, FAULTY)
+    asked = [parse_qs(urlsplit(r.path).query) for r in simulator.requests if f"{FAULTY}/" in r.path]
+    assert [("page" in query, "cursor" in query) for query in asked] == [
+        (False, False),
+        (True, False),
+        (True, False),
+    ]
 
 
 @pytest.mark.parametrize(("fault", "reasons", "said"), FAULTS, ids=[f[0] for f in FAULTS])

@@ -94,6 +94,8 @@ def test_a_volume_names_its_embedded_schedules_by_place_and_keeps_them_in_manage
     assert [(s.id, s.destination, s.schedule.interval) for s in volume.schedules] == [
         ("0", MANAGED_STORAGE, "daily")
     ]
-    assert read_volume({"id": "v"}, PROJECT).schedules == ()
+    # left out, they are unknown (read from the volume's backup-schedules), never "none"
+    assert read_volume({"id": "v"}, PROJECT).schedules is None
+    assert read_volume({"id": "v", "backupSchedules": []}, PROJECT).schedules == ()
     with pytest.raises(InvalidItem, match="backupSchedules entry: not an object"):
         read_volume({"id": "v", "backupSchedules": [3]}, PROJECT)

@@ -51,6 +51,10 @@ COVERAGE_BACKUPS = (
     ("manual-queued", 30, HOUR, 300, "completed"),
 )
 ABORTING_SECONDS = 600
+RUNNING = ("scheduled", "in-progress", "aborting")
+# Fake credentials a destination is served with: never to be seen in a log, metric or error.
+SIMULATED_ACCESS_KEY = "AKIASIMULATEDKEY0001"
+SIMULATED_SECRET_KEY = "simulated-secret-key-never-to-be-exported"  # noqa: S105
 COVERAGE_MIN_BACKUPS = 50
 MANAGED = "managed"  # SimAddon.target of an addon backed up to Northflank-managed storage
 
@@ -91,23 +95,15 @@ class SimAddon:
     target: str = ""
     backup_type: str = "dump"
     copies: tuple[str, ...] = ()  # destinations a snapshot is also copied to
+    # an import of outside data (config.source.type fileUpload) this long before the anchor,
+    # listed in its managed storage: a backup by status, never the addon's newest backup
+    imported_before: float | None = None
 
     @cached_property
     def day_slots(self) -> tuple[tuple[int, ...], ...]:
         """For each weekday (0 = Monday, as the API counts), its slots as sorted seconds after
         midnight UTC."""
-        days = []
-        for weekday in range(7):
-            seconds: set[int] = set()
-            for schedule in self.schedules:
-                if schedule["interval"] == "weekly" and weekday not in schedule["day"]:
-                    continue
-                hours = range(24) if schedule["interval"] == "hourly" else schedule["hour"]
-                for hour in hours:
-                    for minute in schedule["minute"]:
-                        seconds.add(hour * HOUR + minute * MINUTE)
-            days.append(tuple(sorted(seconds)))
-        return tuple(days)
+        return _day_slots(self.schedules)
 
     @property
     def slots_per_week(self) -> int:
@@ -117,21 +113,57 @@ class SimAddon:
     def mean_gap(self) -> float:
         return WEEK / self.slots_per_week if self.slots_per_week else DAY
 
+    @property
+    def retention_days(self) -> int:
+        """What its schedules declare as retentionTime: whole days, as the API counts."""
+        return max(1, round(self.keep * self.mean_gap / DAY))
+
+    @property
+    def retention(self) -> float:
+        """How long each backup is kept, in seconds. In managed storage, as its schedules say
+        (their retentionTime, from createdAt: no expiredBy tells it there); in a destination,
+        `keep` slots, so that a uniform schedule always lists exactly `keep` (its expiredBy
+        tells it, and retentionTime is that rounded to days)."""
+        if self.target == MANAGED:
+            return self.retention_days * DAY
+        return self.keep * self.mean_gap
+
     def slots_backwards(self, moment: float) -> Iterator[float]:
         """The schedule's slots at or before `moment`, newest first, without end."""
-        if not self.slots_per_week:
-            return
-        midnight = moment - moment % DAY
-        while True:
-            weekday = datetime.fromtimestamp(midnight, tz=UTC).weekday()
-            for seconds in reversed(self.day_slots[weekday]):
-                if midnight + seconds <= moment:
-                    yield float(midnight + seconds)
-            midnight -= DAY
+        return _slots_backwards(self.day_slots, moment)
 
     def last_slot(self, moment: float) -> float:
         """The latest slot at or before `moment`."""
         return next(self.slots_backwards(moment))
+
+
+def _day_slots(schedules: tuple[dict[str, Any], ...]) -> tuple[tuple[int, ...], ...]:
+    """For each weekday (0 = Monday, as the API counts), the slots as sorted seconds after
+    midnight UTC."""
+    days = []
+    for weekday in range(7):
+        seconds: set[int] = set()
+        for schedule in schedules:
+            if schedule["interval"] == "weekly" and weekday not in schedule["day"]:
+                continue
+            hours = range(24) if schedule["interval"] == "hourly" else schedule["hour"]
+            for hour in hours:
+                for minute in schedule["minute"]:
+                    seconds.add(hour * HOUR + minute * MINUTE)
+        days.append(tuple(sorted(seconds)))
+    return tuple(days)
+
+
+def _slots_backwards(day_slots: tuple[tuple[int, ...], ...], moment: float) -> Iterator[float]:
+    if not any(day_slots):
+        return
+    midnight = moment - moment % DAY
+    while True:
+        weekday = datetime.fromtimestamp(midnight, tz=UTC).weekday()
+        for seconds in reversed(day_slots[weekday]):
+            if midnight + seconds <= moment:
+                yield float(midnight + seconds)
+        midnight -= DAY
 
 
 @dataclass(frozen=True)
@@ -142,20 +174,30 @@ class SimDestination:
     addons: tuple[SimAddon, ...]
     coverage: int = 0
 
-    def api_object(self) -> dict[str, Any]:
-        """As the API lists it, credential fields included (the exporter must never expose them)."""
-        return {
+    def api_object(self, *, detail: bool = False) -> dict[str, Any]:
+        """As the API lists it (or, `detail`, returns it alone), credentials included with fake
+        values: the exporter must never expose them. The list item the clients declare has no
+        `id`; the API sends one, as the single object has."""
+        shown: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
-            "description": f"Backups of the {self.name} environment",
             "type": "s3",
             "usage": self.usage,
             "prefix": f"northflank/{self.id}",
-            "bucketName": f"nf-backups-{self.id}",
-            "region": "eu-west-1",
-            "accessKey": "AKIASIMULATEDKEY0001",
-            "secretKey": "simulated-secret-key-never-to-be-exported",
+            "credentials": {
+                "bucketName": f"nf-backups-{self.id}",
+                "endpoint": "https://s3.eu-west-1.amazonaws.com",
+                "region": "eu-west-1",
+                "authMode": "staticCreds",
+                "accessKey": SIMULATED_ACCESS_KEY,
+                "secretKey": SIMULATED_SECRET_KEY,
+            },
         }
+        if self.id == "primary-backups":  # optional: left out of the others
+            shown["description"] = f"Backups of the {self.name} environment"
+        if detail:
+            shown["createdAt"] = shown["updatedAt"] = "2026-01-05T09:30:00.000Z"
+        return shown
 
 
 @dataclass(frozen=True)
@@ -165,23 +207,84 @@ class SimVolume:
     volume_id: str
     name: str
     schedules: tuple[dict[str, Any], ...]
-    retention: int = 7 * DAY
+    retention_days: int = 7
+    # the clients declare a volume's backupSchedules optional: when left out, the schedules are
+    # only at .../volumes/{id}/backup-schedules
+    embedded: bool = True
+    behaviour: str = "normal"  # "stopped": no backup since three slots before the anchor
+
+    @cached_property
+    def day_slots(self) -> tuple[tuple[int, ...], ...]:
+        return _day_slots(self.schedules)
 
     def api_object(self, anchor: float) -> dict[str, Any]:
         stamp = iso(anchor - 60 * DAY)
-        return {
+        shown: dict[str, Any] = {
             "id": self.volume_id,
             "name": self.name,
-            "status": "running",
+            "status": "BOUND",
             "tags": [],
             "createdAt": stamp,
             "updatedAt": stamp,
             "spec": {"storageSize": 10240, "accessMode": "ReadWriteOnce"},
-            "attachedObjects": [],
-            "backupSchedules": [
-                {"retentionTime": self.retention, "scheduling": dict(scheduling)}
+        }
+        if self.embedded:
+            shown["attachedObjects"] = []
+            shown["backupSchedules"] = [
+                {"retentionTime": self.retention_days, "scheduling": dict(scheduling)}
                 for scheduling in self.schedules
-            ],
+            ]
+        return shown
+
+    def schedule_objects(self, anchor: float) -> list[dict[str, Any]]:
+        """Its backup-schedules, as the endpoint answers them."""
+        stamp = iso(anchor - 60 * DAY)
+        return [
+            {
+                "id": f"{self.volume_id}-{number}",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "backupType": "snapshot",
+                "scheduling": dict(scheduling),
+                "retentionTime": self.retention_days,
+            }
+            for number, scheduling in enumerate(self.schedules)
+        ]
+
+    def backups(self, seed: int, anchor: float, now: float) -> list[Listed]:
+        """Its snapshots listed at `now`, newest first: one a slot, kept retentionTime days
+        from createdAt. A volume backup has a free-form status and no completedAt."""
+        newest = now
+        if self.behaviour == "stopped":
+            before = _slots_backwards(self.day_slots, anchor)
+            newest = min(now, [next(before) for _ in range(STOPPED_SLOTS + 1)][-1])
+        made = []
+        keep = self.retention_days * DAY
+        for slot in _slots_backwards(self.day_slots, newest):
+            draw = _numbers(seed, self.volume_id, slot)
+            created = slot + round(draw[0] * 20, 3)
+            if created + keep <= now:
+                break
+            if created > now:
+                continue
+            ended = created + 20 + draw[1] * 280
+            status = "IN_PROGRESS" if now < ended else "FAILED" if draw[2] < 0.03 else "COMPLETED"
+            made.append(Listed(created, self._backup(slot, created, ended, status, now)))
+        return made
+
+    def _backup(
+        self, slot: float, created: float, ended: float, status: str, now: float
+    ) -> dict[str, Any]:
+        ident = f"{self.volume_id}-{datetime.fromtimestamp(slot, tz=UTC):%Y%m%d-%H%M}"
+        return {
+            "id": ident,
+            "uid": f"uid-{ident}",
+            "name": f"Scheduled backup of {self.name}",
+            "status": status,
+            "spec": {"storageSize": 10240},
+            "source": {"type": "volume", "sourceObject": {"id": self.volume_id}},
+            "createdAt": iso(created),
+            "updatedAt": iso(min(now, ended)),
         }
 
 
@@ -243,6 +346,20 @@ class World:
             if volume.project_id == project
         ]
 
+    def volume(self, project: str, volume_id: str) -> SimVolume | None:
+        for volume in self.volumes:
+            if (volume.project_id, volume.volume_id) == (project, volume_id):
+                return volume
+        return None
+
+    def volume_schedules(self, project: str, volume_id: str) -> list[dict[str, Any]]:
+        volume = self.volume(project, volume_id)
+        return [] if volume is None else volume.schedule_objects(self.anchor)
+
+    def volume_backups(self, project: str, volume_id: str, now: float) -> list[Listed]:
+        volume = self.volume(project, volume_id)
+        return [] if volume is None else volume.backups(self.seed, self.anchor, now)
+
     def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]:
         """The addon's backup schedules: dumps into each destination that keeps its backups,
         or, for an addon no destination keeps, what its own target says."""
@@ -263,7 +380,7 @@ class World:
                         "backupType": "dump",
                         "backupCompressionType": "gz",
                         "scheduling": dict(scheduling),
-                        "retentionTime": round(addon.keep * addon.mean_gap),
+                        "retentionTime": addon.retention_days,
                         "customDestinationId": destination.id,
                     }
                 )
@@ -294,8 +411,10 @@ class World:
                 listed = _listed(addon, run, now)
                 backup = _as_addon_lists(listed.backup, None)
                 if addon.copies:
-                    backup["config"]["additionalDestinations"] = list(addon.copies)
+                    backup["config"]["additionalDestinations"] = _copies(addon)
                 made.append(Listed(listed.created, backup))
+            if addon.imported_before is not None:
+                made.append(_import(addon, self.anchor - addon.imported_before))
         made = [listed for listed in made if listed.created <= now]
         made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
         return made
@@ -476,6 +595,7 @@ def _elsewhere(
         target=details.get("target", MANAGED),
         backup_type=details.get("backup_type", "dump"),
         copies=details.get("copies", ()),
+        imported_before=details.get("imported_before"),
     )
 
 
@@ -487,6 +607,7 @@ FLEET_ADDONS = (
         "postgresql",
         ({"interval": "daily", "minute": [10], "hour": [1]},),
         14,
+        imported_before=HOUR,  # newer than its last backup, and no backup of it
     ),
     _elsewhere(
         "identity",
@@ -516,12 +637,15 @@ FLEET_VOLUMES = (
         "Uploads",
         ({"interval": "daily", "minute": [0], "hour": [3]},),
     ),
+    # its item leaves backupSchedules out: they are read from its backup-schedules
     SimVolume(
         "analytics",
         "Analytics",
         "exports",
         "Exports",
         ({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]},),
+        retention_days=30,
+        embedded=False,
     ),
 )
 
@@ -561,8 +685,20 @@ COVERAGE_SCENARIOS: dict[str, SimAddon | SimVolume] = {
         48,
         behaviour="stopped",
     ),
-    # a volume without a backup schedule
-    "volume-unprotected": SimVolume("scenarios", "Scenarios", "scratch", "Scratch", ()),
+    # a volume without a backup schedule (its item says nothing, its backup-schedules none)
+    "volume-unprotected": SimVolume(
+        "scenarios", "Scenarios", "scratch", "Scratch", (), embedded=False
+    ),
+    # a volume whose hourly snapshots stopped three slots before the start
+    "volume-stopped": SimVolume(
+        "scenarios",
+        "Scenarios",
+        "media",
+        "Media",
+        ({"interval": "hourly", "minute": [35]},),
+        retention_days=2,
+        behaviour="stopped",
+    ),
 }
 STOPPED_SLOTS = 3
 # Scenario runs may expire later than their slot's retention says (the skipped-runs addon's
@@ -626,7 +762,7 @@ def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
     """The addon's listed backups at `now`: its slots within retention, shaped by its behaviour."""
     if addon.keep <= 0 or not addon.slots_per_week or addon.behaviour == "not-arriving":
         return
-    retention = addon.keep * addon.mean_gap
+    retention = addon.retention
     newest = now
     if addon.behaviour == "stopped":
         at_start = addon.slots_backwards(world.anchor)
@@ -637,6 +773,8 @@ def _runs(world: World, addon: SimAddon, now: float) -> Iterator[Run]:
             return
         run = _slot_run(world, addon, slot, retention)
         run = special(world, addon, run, slot) if special else run
+        if addon.target == MANAGED:  # kept retentionTime days from createdAt
+            run = run._replace(expires=run.created + retention)
         if _still_listed(world, run, now):
             yield run
 
@@ -701,16 +839,45 @@ def _elsewhere_schedules(world: World, addon: SimAddon) -> list[dict[str, Any]]:
             "updatedAt": stamp,
             "backupType": addon.backup_type,
             "scheduling": dict(scheduling),
-            "retentionTime": round(addon.keep * addon.mean_gap),
+            "retentionTime": addon.retention_days,
         }
         if addon.backup_type == "dump":
             schedule["backupCompressionType"] = "zstd"
         if addon.target != MANAGED:
             schedule["customDestinationId"] = addon.target
         if addon.copies:
-            schedule["additionalDestinations"] = [{"destinationId": d} for d in addon.copies]
+            schedule["additionalDestinations"] = _copies(addon)
         schedules.append(schedule)
     return schedules
+
+
+def _import(addon: SimAddon, created: float) -> Listed:
+    """A dump uploaded from outside (fileUpload): restorable, yet a copy of other data."""
+    return Listed(
+        created,
+        {
+            "id": f"{addon.addon_id}-import",
+            "name": f"Import into {addon.addon_name}",
+            "uid": f"uid-{addon.addon_id}-import",
+            "status": "completed",
+            "createdAt": iso(created),
+            "completedAt": iso(created + 95),
+            "config": {
+                "size": str(addon.base_size // 3),
+                "source": {"type": "fileUpload"},
+                "compressionType": "gz",
+                "addonVersion": addon.addon_version,
+            },
+        },
+    )
+
+
+def _copies(addon: SimAddon) -> list[dict[str, Any]]:
+    """Where a snapshot is copied as well, each kept as long as in managed storage."""
+    return [
+        {"destinationId": destination, "type": "custom", "retentionTime": addon.retention_days}
+        for destination in addon.copies
+    ]
 
 
 def _as_addon_lists(backup: dict[str, Any], destination: str | None) -> dict[str, Any]:
@@ -787,16 +954,14 @@ def _listed(addon: SimAddon, run: Run, now: float) -> Listed:
             "source": {"type": "global"},
             "size": str(size),
         },
-        "expiredBy": f"{expires_ms}.0" if draw[5] < 0.5 else expires_ms,
+        # a number, as the clients declare it: whole, or with a fraction as the page's example
+        "expiredBy": expires_ms if draw[5] < 0.5 else expires_ms + 0.5,
         "createdAt": iso(run.created),
     }
     if run.scheduled:
         backup["schedules"] = [dict(schedule) for schedule in addon.schedules]
-    finished = status in ("completed", "failed", "aborted", "aborting", "not-supported")
-    if finished and (status == "completed" or draw[6] < 0.5):
+    # the clients declare completedAt required; a backup still running has none (the one
+    # exception to the declared shape, tests/test_contract.py)
+    if status not in RUNNING:
         backup["completedAt"] = iso(ended)
-    elif draw[6] < 0.3:
-        backup["completedAt"] = None
-    elif draw[6] < 0.6:
-        backup["completedAt"] = ""
     return Listed(run.created, backup)

@@ -434,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
         if destination is None:
             raise _Unavailable(404, "Backup destination not found")
         if match["backups"] is None:
-            return json.dumps({"data": destination.api_object()}).encode()
+            return json.dumps({"data": destination.api_object(detail=True)}).encode()
         fault = sim.faults.destination_fault.get(destination.id)
         if fault == "oversized":
             per_page += 50
@@ -552,7 +552,8 @@ def _offset_page(
 
 
 def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, list[str]]) -> bytes:
-    """GET /v1/projects, .../addons, .../volumes, and an addon's backup-schedules and backups."""
+    """GET /v1/projects, .../addons, .../volumes, and an addon's or a volume's backup-schedules
+    and backups."""
     if match["team"] is not None and match["team"] != sim.team:
         raise _Unavailable(404, "Team not found")
     per_page, page, cursor = _page_params(query)
@@ -562,9 +563,7 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
     elif project not in {listed["id"] for listed in world.projects()}:
         raise _Unavailable(404, "Project not found")
     elif match["kind"] == "volumes":
-        if match["item"] is not None:
-            raise _Unavailable(404, "Volume not found")
-        key, items = "volumes", world.volumes_of(project)
+        key, items = _volume_answer(sim, project, match["item"], match["what"])
     elif match["item"] is None:
         key, items = "addons", world.addons(project)
     elif match["item"] not in {addon["id"] for addon in world.addons(project)}:
@@ -575,7 +574,32 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
         listed = world.addon_backups(project, match["item"], sim.clock())
         key, items = "backups", [entry.backup for entry in listed]
     chunk, pagination = _offset_page(items, per_page, page, cursor)
-    return json.dumps({"data": {key: chunk}, "pagination": pagination}).encode()
+    return json.dumps({"data": _shaped(key, chunk), "pagination": pagination}).encode()
+
+
+def _volume_answer(
+    sim: Simulator, project: str, volume: str | None, what: str | None
+) -> tuple[str | None, list[Any]]:
+    """A project's volumes, a volume's backups (both `data` as the list itself, as the
+    clients declare), or its backup-schedules (`data.schedules`)."""
+    world = sim.world
+    if volume is None:
+        return None, world.volumes_of(project)
+    if world.volume(project, volume) is None:
+        raise _Unavailable(404, "Volume not found")
+    if what == "backup-schedules":
+        return "schedules", world.volume_schedules(project, volume)
+    return None, [listed.backup for listed in world.volume_backups(project, volume, sim.clock())]
+
+
+def _shaped(key: str | None, chunk: list[Any]) -> Any:
+    """`data` as the clients declare it: the list itself (key None), or an object holding it.
+    A schedules list is optional there, and left out when there is none."""
+    if key is None:
+        return chunk
+    if key == "schedules" and not chunk:
+        return {}
+    return {key: chunk}
 
 
 def _destination_list(world: World, per_page: int, page: int, cursor: str | None) -> bytes:

@@ -30,7 +30,7 @@ TOLERANCE = 300.0  # and its schedule.tolerance
 @dataclass(frozen=True)
 class Incident:
     kind: str
-    addon: str
+    addon: str  # the addon's id, or the volume's
     start: float  # when the failure became true
     alert: str  # the alert that detects it
     target: float  # the longest time to detect allowed
@@ -139,6 +139,18 @@ def _not_arriving(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> In
     )
 
 
+def _volume_stopped(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    alert = "NorthflankBackupVolumeOverdue"
+    target = _gap(addon) + GRACE + rules[alert].hold + POLL
+    return Incident("volume-stopped", addon.ident, _first_slot(addon), alert, target)
+
+
+def _volume_skipped(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    return _one_slot(
+        addon, _first_slot(addon) + TOLERANCE, alert="NorthflankBackupVolumeMissedRuns", rules=rules
+    )
+
+
 EXPECTED: dict[str, Expectation] = {
     "stopped": _stopped,
     "skipped-runs": _skipped_runs,
@@ -150,6 +162,8 @@ EXPECTED: dict[str, Expectation] = {
     "retention-ending": _retention_ending,
     "unprotected": _unprotected,
     "not-arriving": _not_arriving,
+    "volume-stopped": _volume_stopped,
+    "volume-skipped": _volume_skipped,
 }
 assert set(EXPECTED) == set(INCIDENTS), "every incident of the fleet has an expectation"
 

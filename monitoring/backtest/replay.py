@@ -155,7 +155,10 @@ def worker_fleet(plan: Plan) -> Fleet:
     mine = tuple(d for n, d in enumerate(fleet.destinations) if n % WORKERS == plan.worker)
     ids = {d.id for d in mine}
     return replace(
-        fleet, destinations=mine, addons=tuple(a for a in fleet.addons if a.destination in ids)
+        fleet,
+        destinations=mine,
+        addons=tuple(a for a in fleet.addons if a.destination in ids),
+        volumes=fleet.volumes if plan.worker == 0 else (),  # one exporter judges each volume
     )
 
 

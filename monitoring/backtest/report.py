@@ -85,6 +85,8 @@ def incident_table(rows: list[dict[str, Any]]) -> str:
 def _where(labels: dict[str, str]) -> str:
     if "addon" in labels:
         return f"{labels.get('project')}/{labels['addon']} ({labels.get('destination')})"
+    if "volume" in labels:
+        return f"{labels.get('project')}/{labels['volume']} (volume)"
     return labels.get("destination") or labels.get("instance") or "-"
 
 

@@ -21,6 +21,7 @@ from monitoring.backtest.scoring import (
     explained,
     incident_rows,
     score,
+    subject,
     unexpected_warnings,
     verdicts,
     warning_verdicts,
@@ -126,9 +127,9 @@ def run(args: Arguments) -> dict[str, Any]:
         ],
         "incidents": incident_rows(expected, fired),
         "incident_firings": [
-            {"alert": f.alert, "addon": f.labels["addon"], "start": f.start, "end": f.end}
-            for f in sorted(fired, key=lambda f: (f.labels.get("addon", ""), f.start))
-            if f.labels.get("addon") in starts
+            {"alert": f.alert, "addon": subject(f.labels), "start": f.start, "end": f.end}
+            for f in sorted(fired, key=lambda f: (subject(f.labels) or "", f.start))
+            if subject(f.labels) in starts
         ],
         "false_firings": [
             {"alert": f.alert, "labels": f.labels, "start": f.start, "end": f.end}

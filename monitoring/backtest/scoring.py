@@ -53,7 +53,7 @@ def score(
     for firing in fired:
         entry = scores[firing.alert]
         entry.firing_seconds += firing.end - firing.start + EVALUATION
-        addon = firing.labels.get("addon")
+        addon = subject(firing.labels)
         if addon is not None and addon in incident_starts:
             if firing.end >= incident_starts[addon]:
                 continue  # on an addon whose incident had begun
@@ -64,13 +64,18 @@ def score(
     return list(scores.values())
 
 
+def subject(labels: dict[str, str]) -> str | None:
+    """The addon, or the volume, an alert is about (None: a destination or the exporter)."""
+    return labels.get("addon") or labels.get("volume")
+
+
 def _hits(incident: Incident, fired: list[Firing]) -> list[Firing]:
     """The firings of the alert that should detect the incident, on its addon, after it began."""
     return [
         f
         for f in fired
         if f.alert == incident.alert
-        and f.labels.get("addon") == incident.addon
+        and subject(f.labels) == incident.addon
         and f.end >= incident.start
     ]
 
@@ -97,7 +102,7 @@ def incident_rows(expected: list[Incident], fired: list[Firing]) -> list[dict[st
                     {
                         f.alert.removeprefix("NorthflankBackup")
                         for f in fired
-                        if f.labels.get("addon") == incident.addon
+                        if subject(f.labels) == incident.addon
                         and f.alert != incident.alert
                         and f.end >= incident.start
                     }
@@ -112,7 +117,7 @@ def _unbroken(addon: str, detected: float, fired: list[Firing]) -> float:
     alert may hand over to another: Overdue to ScheduleNotArriving once the last backup
     expired and the addon left the listing)."""
     until = detected
-    spans = sorted((f.start, f.end) for f in fired if f.labels.get("addon") == addon)
+    spans = sorted((f.start, f.end) for f in fired if subject(f.labels) == addon)
     for begin, end in spans:
         if begin > until + 2 * EVALUATION:
             break
@@ -183,7 +188,7 @@ def _in_outage(moment: float, noise: Noise) -> bool:
 def explained(firing: Firing, starts: dict[str, float], noise: Noise) -> bool:
     """A firing on an incident addon once its incident began, or a destination alert while the
     API was down."""
-    addon = firing.labels.get("addon")
+    addon = subject(firing.labels)
     if addon is not None and addon in starts:
         return firing.end >= starts[addon]
     return addon is None and _overlaps(firing, noise.outage)
