@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from exporter.model import IMPORT_SOURCES, INTERVALS, Backup, Schedule, encodable
+from exporter.model import IMPORT_SOURCES, INTERVALS, Backup, Schedule, encodable, is_id
 
 MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
@@ -29,6 +29,9 @@ SECONDS_MILLISECONDS_CUTOFF = 1e11
 # An expiry outside these years is not a time the API means (a bool, a small number).
 EARLIEST_EXPIRY = 978307200.0  # 2001-01-01T00:00:00Z
 LATEST_EXPIRY = 7258118400.0  # 2200-01-01T00:00:00Z
+# How far past the moment it was read a backup's createdAt or completedAt may be: the server's
+# clock may run ahead of ours; a completion in 2099 is no backup's.
+FUTURE_SKEW = 3600.0
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -93,13 +96,18 @@ def parse_timestamp(value: Any) -> float | None:
 
 
 def _epoch_from_number(value: Any) -> float | None:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by size: 2001 to
+    5138 in seconds is under 1e11, and each finer unit is a thousand times more)."""
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
     if not math.isfinite(number) or number <= 0:
         return None
-    return number if number < SECONDS_MILLISECONDS_CUTOFF else number / 1000.0
+    for unit in (1.0, 1e3, 1e6, 1e9):
+        if number < SECONDS_MILLISECONDS_CUTOFF * unit:
+            return number / unit
+    return None
 
 
 def parse_expiry(value: Any) -> float | None:
@@ -176,6 +184,8 @@ def _reference(raw: Any) -> tuple[str | None, str | None]:
     ident, name = raw.get("id"), raw.get("name")
     if not isinstance(ident, str) or not ident:
         return None, None
+    if not is_id(ident):
+        raise InvalidBackup("project.id or addon.id: not an id (a `/`, `.`, `..` or too long)")
     return encodable(ident), encodable(name) if isinstance(name, str) else None
 
 
@@ -183,8 +193,24 @@ def _optional_text(value: Any) -> str | None:
     return encodable(value) if isinstance(value, str) and value else None
 
 
-def read_backup(item: Item) -> Backup:
-    """Judge one record; raise InvalidBackup naming the first field that cannot be used."""
+def _backup_time(value: Any, field: str, now: float | None) -> float | None:
+    """A backup's createdAt or completedAt: None when absent or not a time; a time outside
+    what a backup can mean (before 2001, or later than the moment it was read plus
+    FUTURE_SKEW) makes the backup invalid (docs/design.md, "Times")."""
+    moment = parse_timestamp(value)
+    if moment is None:
+        return None
+    if moment < EARLIEST_EXPIRY:
+        raise InvalidBackup(f"{field}: before 2001: {value!r:.40}")
+    latest = LATEST_EXPIRY if now is None else now + FUTURE_SKEW
+    if moment > latest:
+        raise InvalidBackup(f"{field}: later than it was read: {value!r:.40}")
+    return moment
+
+
+def read_backup(item: Item, now: float | None = None) -> Backup:
+    """Judge one record; raise InvalidBackup naming the first field that cannot be used.
+    `now`: when it was read (a time later than that, past FUTURE_SKEW, cannot be a backup's)."""
     if isinstance(item, NotAnObject):
         raise InvalidBackup("backup: not an object")
     if not isinstance(item.id, str) or not item.id:
@@ -195,10 +221,10 @@ def read_backup(item: Item) -> Backup:
     config = item.config
     if not isinstance(config, dict):
         raise InvalidBackup("config: missing")
-    created = parse_timestamp(item.createdAt)
+    created = _backup_time(item.createdAt, "createdAt", now)
     if created is None:
         raise InvalidBackup("createdAt: missing or not a time")
-    completed = parse_timestamp(item.completedAt)
+    completed = _backup_time(item.completedAt, "completedAt", now)
     if status == "completed" and completed is None:
         raise InvalidBackup("completedAt: missing on a completed backup")
     project_id, project_name = _reference(item.project)
@@ -236,13 +262,13 @@ class PageRead(NamedTuple):
     invalid: list[str]  # why each unusable item was skipped
 
 
-def read_page(items: list[Item]) -> PageRead:
+def read_page(items: list[Item], now: float | None = None) -> PageRead:
     """Every record of a page: the usable backups, and why each other one was skipped."""
     backups: list[Backup] = []
     invalid: list[str] = []
     for item in items:
         try:
-            backups.append(read_backup(item))
+            backups.append(read_backup(item, now))
         except InvalidBackup as problem:
             invalid.append(str(problem))
     return PageRead(backups, invalid)

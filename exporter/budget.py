@@ -98,6 +98,14 @@ class RateLimitWindow:
             self.pause_reason = why
 
 
+class BudgetSpent(Exception):
+    """A request that would have to wait for the budget, where waiting is not allowed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request budget allows no request for {seconds:.0f}s")
+        self.seconds = seconds
+
+
 class RequestBudget:
     def __init__(
         self,
@@ -119,6 +127,9 @@ class RequestBudget:
         self._waiting = {True: asyncio.Lock(), False: asyncio.Lock()}
         # Told of each wait before it begins (the poller's health: a wait is not a stall).
         self.on_wait: Callable[[float], None] | None = None
+        # False: a request that would wait raises BudgetSpent instead (`--once`, whose coverage
+        # takes what the hour allows now and says what it left out).
+        self.waits = True
 
     @property
     def paused_until(self) -> float:
@@ -154,14 +165,21 @@ class RequestBudget:
         """Wait until a request may be sent, then log it as sent."""
         async with self._waiting[full_read]:
             while (seconds := self.delay(full_read)) > 0:
+                if not self.waits:
+                    raise BudgetSpent(seconds)
                 await self._wait(seconds)
             self._sent.append(self._clock())
 
     async def _wait(self, seconds: float) -> None:
+        """Wait, announced first; the throttled time counts what was waited, as it passes
+        (a wait cut short by a stop counts only its part)."""
         if self.on_wait is not None:
             self.on_wait(seconds)
-        self.window.throttled_seconds += seconds
-        await self._sleep(seconds)
+        began = self._clock()
+        try:
+            await self._sleep(seconds)
+        finally:
+            self.window.throttled_seconds += max(0.0, min(self._clock() - began, seconds))
 
     def check_reserve(self, remaining: float | None, reset_at: float | None) -> None:
         """Below the reserve, stop until the window resets."""

@@ -143,11 +143,15 @@ def _fail_config(message: str) -> int:
 
 
 async def _once(exporter: Exporter) -> int:
+    """Poll every destination once (waiting for the budget if it must), then take what of the
+    coverage the budget allows now; print the exposition, and on stderr what coverage left."""
     try:
-        clean = await exporter.poll_once()
+        clean = await exporter.poll_once(coverage_waits=False)
     finally:
         await exporter.aclose()
     sys.stdout.write(exporter.exposition().decode())
+    for line in exporter.coverage_left_out():
+        print(f"{PROG}: {line}", file=sys.stderr)
     return 0 if clean else 1
 
 

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -25,10 +26,10 @@ import msgspec
 
 from exporter import __version__
 from exporter.backups import Item, wire_item
-from exporter.budget import RateLimitWindow, RequestBudget
+from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
 from exporter.logs import scrub
-from exporter.model import Destination, encodable
+from exporter.model import Destination, encodable, is_id
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ PERMISSIONS = {
     VOLUME_SCHEDULES_ENDPOINT: "Project > Volumes > Backups > Read",
     VOLUME_BACKUPS_ENDPOINT: "Project > Volumes > Backups > Read",
 }
-_NOT_RETRIED = frozenset({"400", "401", "403", "404"})
+BUDGET = "budget"  # the code of a request the budget did not allow (and waiting was not)
+_NOT_RETRIED = frozenset({"400", "401", "403", "404", BUDGET})
 TOKEN_PROBLEMS = frozenset({"401", "403"})
 
 
@@ -106,25 +108,61 @@ def _decode_json(body: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+# The API's rate-limit window lasts an hour: no hint of it asks for a longer wait.
+LONGEST_HINT = 3600.0
+# A reset hint past this is an epoch timestamp, not seconds (a 2001 date as seconds is 31 years).
+EPOCH_FROM = 1e9
+
+
 def _header_number(headers: httpx.Headers, name: str) -> float | None:
+    """A finite number, or None (absent, not a number, inf, nan)."""
     try:
-        return float(headers[name])
+        value = float(headers[name])
     except (KeyError, ValueError):
         return None
+    return value if math.isfinite(value) else None
+
+
+def _answered_at(headers: httpx.Headers, now: float) -> float:
+    """The moment the answer was made, by the server's own clock (its Date header), else ours:
+    a date the server sends is read against its clock, whatever ours says."""
+    try:
+        return email.utils.parsedate_to_datetime(headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        return now
+
+
+def _bounded(seconds: float) -> float:
+    return min(max(0.0, seconds), LONGEST_HINT)
 
 
 def _retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
+    """Retry-After, in seconds or as an HTTP date (read against the answer's Date), within
+    [0, an hour]."""
     value = headers.get("retry-after")
     if value is None:
         return None
+    number = _header_number(headers, "retry-after")
+    if number is not None:
+        return _bounded(number)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+        moment = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return _bounded(moment - _answered_at(headers, now))
+
+
+def _reset_seconds(headers: httpx.Headers, now: float) -> float | None:
+    """x-ratelimit-reset: seconds until the window resets, within [0, an hour]; sent as an
+    epoch timestamp (seconds or milliseconds) it is read against the answer's Date."""
+    value = _header_number(headers, "x-ratelimit-reset")
+    if value is None:
+        return None
+    if value >= EPOCH_FROM * 1000:
+        value /= 1000
+    if value >= EPOCH_FROM:
+        return _bounded(value - _answered_at(headers, now))
+    return _bounded(value)
 
 
 def _one_line(text: str, token: str) -> str:
@@ -196,7 +234,7 @@ def parse_destination(raw: Any) -> Destination | None:
         return None
     name = encodable(raw["name"]) if isinstance(raw.get("name"), str) else ""
     ident = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else _slug(name)
-    if not ident or ident in (".", ".."):  # a dot segment would walk the request up the path
+    if not is_id(ident):
         return None
     usage = encodable(raw["usage"]) if isinstance(raw.get("usage"), str) else ""
     return Destination(id=encodable(ident), name=name, usage=usage)
@@ -451,7 +489,10 @@ class NorthflankClient:
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
-            await self._budget.acquire(full_read)
+            try:
+                await self._budget.acquire(full_read)
+            except BudgetSpent as spent:
+                return ApiError(f"GET {path}: {spent}", BUDGET), None
         limit = self._poll.max_body_bytes
         try:
             # One deadline for the whole exchange: an answer that trickles in a byte at a time
@@ -496,7 +537,7 @@ class NorthflankClient:
             return error, None
         hint = _retry_after_seconds(response.headers, self._clock())
         if hint is None:
-            hint = _header_number(response.headers, "x-ratelimit-reset")
+            hint = _reset_seconds(response.headers, self._clock())
         if self._budget is not None:
             self._budget.rate_limited(None if hint is None else self._clock() + hint)
         return error, hint
@@ -504,7 +545,7 @@ class NorthflankClient:
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
         limit = _header_number(headers, "x-ratelimit-limit")
         remaining = _header_number(headers, "x-ratelimit-remaining")
-        reset = _header_number(headers, "x-ratelimit-reset")
+        reset = _reset_seconds(headers, self._clock())
         reset_at = None if reset is None else self._clock() + reset
         self.window.observe(limit, remaining, reset_at)
         if self._budget is not None:

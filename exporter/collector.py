@@ -7,6 +7,7 @@ first, and gets one set of samples per account.
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +26,7 @@ from exporter.addons import RECENT_SIZES, AddonSummary
 from exporter.config import AddonRules
 from exporter.coverage import CoverageSnapshot
 from exporter.inventory import MANAGED_STORAGE
+from exporter.logs import MIN_SECRET_LENGTH, scrub
 from exporter.schedule import (
     first_slot_at_or_after,
     last_slot,
@@ -66,6 +68,8 @@ class Rendered:
     shard: Shard = field(default_factory=Shard)
     loop_failures: tuple[tuple[str, int], ...] = ()  # (loop, times a step of it failed)
     coverage: Coverage = ()  # the accounts whose inventory this exporter takes
+    # The API tokens: a label value the API sent (a name, a type, a status) never shows one.
+    secrets: tuple[str, ...] = ()
 
     def ready(self) -> bool:
         return bool(self.accounts) and all(snapshot.ready for _, snapshot in self.accounts)
@@ -87,13 +91,33 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         rendered = self._rendered()
         now = self._clock()
-        yield from destination_families(rendered.accounts, now)
-        yield from addon_families(rendered.accounts, now, rendered.coverage)
-        yield from coverage_families(rendered.coverage, now)
-        yield from volume_families(rendered.coverage, now)
-        yield from poll_families(rendered.accounts)
-        yield from request_families(rendered.accounts)
-        yield from process_families(rendered.shard, rendered.loop_failures)
+        families = itertools.chain(
+            destination_families(rendered.accounts, now),
+            addon_families(rendered.accounts, now, rendered.coverage),
+            coverage_families(rendered.coverage, now),
+            volume_families(rendered.coverage, now),
+            poll_families(rendered.accounts),
+            request_families(rendered.accounts),
+            process_families(rendered.shard, rendered.loop_failures),
+        )
+        secrets = tuple(s for s in rendered.secrets if len(s) >= MIN_SECRET_LENGTH)
+        for family in families:
+            if secrets:
+                _scrub_labels(family, secrets)
+            yield family
+
+
+def _scrub_labels(family: Metric, secrets: tuple[str, ...]) -> None:
+    """Every label value of the family without a token in it (as log lines are scrubbed)."""
+    # One search of the family's label values joined, and a sample at a time only on a find:
+    # per value, the search was a fifth of the alert backtest's rendering time.
+    text = "\n".join("\n".join(sample.labels.values()) for sample in family.samples)
+    if not any(secret in text for secret in secrets):
+        return
+    for number, sample in enumerate(family.samples):
+        if any(secret in value for value in sample.labels.values() for secret in secrets):
+            labels = {name: scrub(value, secrets) for name, value in sample.labels.items()}
+            family.samples[number] = sample._replace(labels=labels)
 
 
 def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:

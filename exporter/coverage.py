@@ -26,6 +26,7 @@ from exporter.client import (
     ADDON_BACKUPS_ENDPOINT,
     ADDON_SCHEDULES_ENDPOINT,
     ADDONS_ENDPOINT,
+    BUDGET,
     PERMISSIONS,
     PROJECTS_ENDPOINT,
     TOKEN_PROBLEMS,
@@ -147,11 +148,15 @@ class CoverageWatcher:
         health: Health | None = None,
         snapshot: CoverageSnapshot | None = None,
         after: asyncio.Event | None = None,
+        listed: Callable[[], set[tuple[str, str]]] | None = None,
     ) -> None:
         """`after` is set when the account's destinations have had their first read: the
         loop starts then, so that a large inventory never slows the destinations' first
         numbers (both spend the budget's share for full reads)."""
         self._after = after
+        # (project, addon) of the addons some destination lists with scheduled backups: those
+        # are protected, so their schedules are read after every other addon's
+        self._listed = listed or set
         self._account = account
         self._client = client
         self._settings = settings
@@ -179,6 +184,8 @@ class CoverageWatcher:
         self._inventory_ok: bool | None = None
         self._last_inventory: float | None = None
         self._told: set[tuple[str, str]] = set()  # (listing, code) problems already logged
+        # listings the request budget left out of the last round, by kind (never waiting)
+        self.left_out: dict[str, int] = {}
         self.snapshot = snapshot or CoverageSnapshot(rules=addons)
 
     def _prefix(self, text: str) -> str:
@@ -203,6 +210,7 @@ class CoverageWatcher:
     async def step(self) -> float:
         """Take the inventory if it is due, read the managed listings that are due, publish;
         the seconds until something is due again (at most a poll interval)."""
+        self.left_out = {}
         if self._clock() >= self._inventory_due:
             await self.take_inventory()
             self._inventory_due = self._clock() + self._settings.interval
@@ -236,7 +244,7 @@ class CoverageWatcher:
         for project in projects.values():
             ok = await self._list_project(project, addons, volumes) and ok
         self._projects, self._addons, self._volumes = projects, addons, volumes
-        for key, addon in addons.items():
+        for key, addon in self._unlisted_first(addons):
             if self._schedules_due(self._schedules.get(key), addon.status):
                 ok = await self._read_schedules(key, addon) and ok
         for gone in set(self._schedules) - set(addons):
@@ -279,6 +287,14 @@ class CoverageWatcher:
                 volume for volume in read if self._settings.wants(project.id, volume.id)
             )
         return ok
+
+    def _unlisted_first(
+        self, addons: dict[tuple[str, str], Addon]
+    ) -> list[tuple[tuple[str, str], Addon]]:
+        """The addons no destination lists with scheduled backups first: only those can be
+        unprotected, so a budget too small for every schedule read finds them first."""
+        listed = self._listed()
+        return sorted(addons.items(), key=lambda item: (item[0] in listed, item[0]))
 
     def _schedules_due(self, known: _ReadSchedules | None, status: str) -> bool:
         """A new addon's (or volume's) schedules are read at once; known ones when its status
@@ -376,7 +392,11 @@ class CoverageWatcher:
 
     def _failed(self, what: str, error: ApiError) -> None:
         """One line per listing and code until a round reads everything: a token without a
-        permission fails the same way on every round, and one line says so."""
+        permission fails the same way on every round, and one line says so. A listing the
+        budget did not allow (`--once`) is counted in `left_out`, which says it all at once."""
+        if error.code == BUDGET:
+            self.left_out[what] = self.left_out.get(what, 0) + 1
+            return
         if (what, error.code) in self._told:
             return
         self._told.add((what, error.code))

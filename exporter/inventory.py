@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.backups import InvalidBackup, parse_schedule, parse_timestamp
-from exporter.model import Schedule, encodable
+from exporter.model import Schedule, encodable, is_id
 
 # The `destination` label of backups kept in Northflank-managed storage (no custom destination).
 MANAGED_STORAGE = "northflank-managed"
@@ -122,6 +122,13 @@ def _text(raw: dict[str, Any], field: str, *, required: bool = True) -> str:
     return ""
 
 
+def _id(raw: dict[str, Any], field: str = "id") -> str:
+    value = raw.get(field)
+    if not is_id(value):
+        raise InvalidItem(f"{field}: missing or not an id (a `/`, `.`, `..`, or too long)")
+    return encodable(value)
+
+
 def _object(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidItem(f"{what}: not an object")
@@ -131,7 +138,7 @@ def _object(raw: Any, what: str) -> dict[str, Any]:
 def read_project(raw: Any) -> Project:
     item = _object(raw, "project")
     return Project(
-        id=_text(item, "id"),
+        id=_id(item),
         name=_text(item, "name", required=False),
         status=_text(item, "lifecycleStatus", required=False),
     )
@@ -143,7 +150,7 @@ def read_addon(raw: Any, project: Project) -> Addon:
     return Addon(
         project=project.id,
         project_name=project.name,
-        id=_text(item, "id"),
+        id=_id(item),
         name=_text(item, "name", required=False),
         type=_text(spec, "type", required=False) if isinstance(spec, dict) else "",
         status=_text(item, "status", required=False),
@@ -178,7 +185,7 @@ def read_addon_schedule(raw: Any) -> CoverageSchedule:
             raise InvalidItem("additionalDestinations: an entry has no destinationId")
         copies.append(encodable(target))
     return CoverageSchedule(
-        id=_text(item, "id"),
+        id=_id(item),
         schedule=_scheduling(item.get("scheduling")),
         backup_type=_text(item, "backupType", required=False),
         destination=encodable(custom) if custom else MANAGED_STORAGE,
@@ -215,7 +222,7 @@ def read_volume(raw: Any, project: Project) -> Volume:
     return Volume(
         project=project.id,
         project_name=project.name,
-        id=_text(item, "id"),
+        id=_id(item),
         name=_text(item, "name", required=False),
         status=_text(item, "status", required=False),
         schedules=schedules,
@@ -238,7 +245,7 @@ def _volume_schedule(ident: str, entry: dict[str, Any]) -> CoverageSchedule:
 def read_volume_schedule(raw: Any) -> CoverageSchedule:
     """One entry of a volume's backup-schedules (the addon shape, kept in managed storage)."""
     item = _object(raw, "schedule")
-    return _volume_schedule(_text(item, "id"), item)
+    return _volume_schedule(_id(item), item)
 
 
 def normal_volume_status(text: str) -> str:

@@ -34,6 +34,22 @@ def encodable(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+MAX_ID = 256
+
+
+def is_id(text: object) -> bool:
+    """Whether an id the API sent can name one thing: a short string with no `/` (which would
+    make `x/y` + `z` and `x` + `y/z` one addon) and not `.` or `..` (which would walk a request
+    up the path). Every id is checked here, where it is read."""
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= MAX_ID
+        and "/" not in text
+        and text not in (".", "..")
+        and encodable(text).isprintable()  # a lone surrogate is made U+FFFD where it enters
+    )
+
+
 def by_status(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
     """Every documented status (0 when absent), then any new status the API invented."""
     extra = sorted(status for status in counts if status not in STATUSES)

@@ -312,6 +312,16 @@ class Poller:
         }
         return listed is not None
 
+    def scheduled_addons(self) -> set[tuple[str, str]]:
+        """(project, addon) of every addon a destination lists with scheduled backups."""
+        return {
+            (summary.project, summary.addon)
+            for state in self.snapshot.destinations
+            if state.summary is not None
+            for summary in state.summary.addons
+            if summary.schedules
+        }
+
     def _mine(self, destination: str) -> bool:
         """Whether this exporter's shard polls the destination (always, when unsharded)."""
         return self._shard.owns(self._account.name, destination)

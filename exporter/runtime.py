@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import httpx
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -16,6 +17,7 @@ from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.config import Account, Config
 from exporter.coverage import COVERAGE_SHARD_KEY, CoverageSnapshot, CoverageWatcher
+from exporter.durations import format_duration
 from exporter.exposition import Exposition
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
@@ -48,10 +50,13 @@ class Exporter:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`clock` and `sleep` replace real time in tests that simulate hours in seconds."""
+        """`clock` and `sleep` replace real time in tests that simulate hours in seconds;
+        `transport` carries the API's answers in place of the network (the alert backtest)."""
         self._clock = clock
         self._sleep = sleep
+        self._transport = transport
         # What /metrics and /-/ready show: each account's snapshot as of the last rendering.
         self.rendered = Rendered()
         snapshot = SnapshotCollector(lambda: self.rendered, clock=clock)
@@ -105,6 +110,7 @@ class Exporter:
             clock=self._clock,
             sleep=self._sleep,
             budget=budget,
+            transport=self._transport,
         )
         poller = Poller(
             account,
@@ -137,6 +143,7 @@ class Exporter:
                 health=self.health,
                 snapshot=covered,
                 after=poller.first_cycle_over,
+                listed=poller.scheduled_addons,
             )
         budget.on_wait = _each(poller.waiting, *([coverage.waiting] if coverage else []))
         return AccountParts(account, stats, budget, client, poller, coverage)
@@ -157,6 +164,7 @@ class Exporter:
                 for part in self.parts
                 if part.coverage is not None
             ),
+            tuple(account.northflank.token for account in self.config.accounts),
         )
 
     def ready(self) -> bool:
@@ -186,15 +194,39 @@ class Exporter:
             self.render()
         return interval
 
-    async def poll_once(self) -> bool:
+    async def poll_once(self, *, coverage_waits: bool = True) -> bool:
         """One cycle of every account side by side, then their coverage (after the destinations,
         as when serving); True when every destination poll was clean. Coverage's health is
-        northflank_coverage_up, not this result."""
+        northflank_coverage_up, not this result. `coverage_waits` False: coverage takes what
+        the request budget allows now, and leaves the rest (`left_out`), never waiting."""
         results = await asyncio.gather(*(part.poller.poll_all() for part in self.parts))
-        await asyncio.gather(
-            *(part.coverage.step() for part in self.parts if part.coverage is not None)
-        )
+        watched = [(part.coverage, part.budget) for part in self.parts if part.coverage]
+        for _, budget in watched:
+            budget.waits = coverage_waits
+        try:
+            await asyncio.gather(*(coverage.step() for coverage, _ in watched))
+        finally:
+            for _, budget in watched:
+                budget.waits = True
         return all(results)
+
+    def coverage_left_out(self) -> list[str]:
+        """One line per account whose coverage the budget cut short, saying what was left out
+        and how long it would take; none when nothing was left out."""
+        lines = []
+        for part in self.parts:
+            if part.coverage is None or not part.coverage.left_out:
+                continue
+            left = part.coverage.left_out
+            what = ", ".join(f"{number} {listing}" for listing, number in sorted(left.items()))
+            seconds = part.budget.seconds_to_send(sum(left.values()))
+            lines.append(
+                f"account={part.account.name} coverage: the hour's request budget left out "
+                f"{what} (at least {sum(left.values())} requests, about "
+                f"{format_duration(seconds)} at rate_limit.requests_per_hour="
+                f"{part.budget.requests_per_hour}); northflank_coverage_up is 0"
+            )
+        return lines
 
     async def aclose(self) -> None:
         await asyncio.gather(*(part.client.aclose() for part in self.parts))

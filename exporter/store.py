@@ -11,7 +11,7 @@ still the same backup.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Set
 from typing import Generic, NamedTuple, TypeVar
 
 from exporter.model import RUNNING_STATUSES, Backup, Schedule
@@ -157,12 +157,15 @@ class BackupStore:
                 return row
         return -1
 
-    def spliced(self, head: Iterable[Backup], keep_from: int, now: float) -> BackupStore:
-        """A new store: `head`, then this store's rows from `keep_from` on; expired rows dropped."""
+    def spliced(
+        self, head: Iterable[Backup], keep_from: int, now: float, read: Set[int] = frozenset()
+    ) -> BackupStore:
+        """A new store: `head`, then this store's rows from `keep_from` on, but those whose id
+        hash is in `read` (the head holds them); expired rows dropped."""
         merged = BackupStore(self._tables)
         merged.extend(backup for backup in head if not backup.is_expired(now))
         for row in range(keep_from, len(self)):
-            if not self.is_expired(row, now):
+            if not self.is_expired(row, now) and self.ids[row] not in read:
                 merged._copy_row(self, row)
         return merged
 

@@ -46,10 +46,11 @@ class SyncResult:
 class _Reader:
     """Reads pages, counting the items that cannot be used."""
 
+    now: float | None = None  # when the pages are read
     result: SyncResult = field(default_factory=lambda: SyncResult(BackupStore()))
 
     def read(self, page: Page) -> list[Backup]:
-        backups, invalid = read_page(page.items)
+        backups, invalid = read_page(page.items, self.now)
         if invalid:
             self.result.invalid += len(invalid)
             if self.result.first_invalid is None:
@@ -113,7 +114,7 @@ async def full_sync(
     pages: AsyncIterator[Page], now: float, on_page: OnPage | None = None
 ) -> SyncResult:
     """Every page; the store holds every listed backup that has not expired."""
-    reader = _Reader()
+    reader = _Reader(now)
     result = reader.result
     previous = math.inf
     estimate: int | None = None
@@ -147,13 +148,13 @@ async def incremental_sync(
     pages: AsyncIterator[Page], held: BackupStore, now: float, on_page: OnPage | None = None
 ) -> SyncResult:
     """Read the head until it meets what is held, then splice; raise Misfit when it cannot."""
-    reader = _Reader()
+    reader = _Reader(now)
     result = reader.result
     head: list[Backup] = []
     row = 0  # the held row the walk has reached
     deepest_changeable = held.last_running_row()
     previous = math.inf
-    reached = False
+    reached: float | None = None  # the createdAt at which the head met what is held
     seen: set[int] = set()
     async for page in pages:
         result.pages += 1
@@ -163,34 +164,46 @@ async def incremental_sync(
             on_page(result.pages, None)
         _check_count(page)
         for backup in reader.read(page):
-            if id_hash(backup.id) in seen:
+            hashed = id_hash(backup.id)
+            if hashed in seen:
                 raise Misfit("duplicate", f"backup {backup.id!r:.60} is listed twice")
-            seen.add(id_hash(backup.id))
             if backup.created > previous:
                 raise Misfit("order", "the backups are not listed newest first")
             previous = backup.created
-            row = _skip_gone(held, row, backup.created, now)
+            row = _skip_gone(held, row, backup.created, now, seen)
             if row < len(held) and held.holds(row, backup):
                 unchanged = held.same(row, backup)
                 row += 1
                 if (
-                    unchanged
+                    reached is None
+                    and unchanged
                     and backup.status not in RUNNING_STATUSES
                     and (row > deepest_changeable)
                 ):
-                    reached = True
+                    reached = backup.created
+            seen.add(hashed)
             head.append(backup)
-        if reached:
+        # Stop once past every backup that shares the createdAt where the head met what is
+        # held: a new one may be listed anywhere among them.
+        if reached is not None and previous < reached:
             break
     else:
         row = len(held)  # the walk read the whole list: nothing held is still needed
-    result.store = held.spliced(head, row, now)
+    # Backups that share a createdAt may be listed in any order (the API promises none among
+    # them): one the head read out of the held order is dropped from the tail, never kept twice.
+    result.store = held.spliced(head, row, now, read=seen)
     return result
 
 
-def _skip_gone(held: BackupStore, row: int, created: float, now: float) -> int:
-    """Pass held rows newer than `created` that the API no longer lists: they must have expired."""
-    while row < len(held) and held.created[row] > created:
+def _skip_gone(held: BackupStore, row: int, created: float, now: float, read: set[int]) -> int:
+    """Pass held rows the head has read already (ties listed in another order), and rows newer
+    than `created` that the API no longer lists: those must have expired."""
+    while row < len(held):
+        if held.ids[row] in read:
+            row += 1
+            continue
+        if held.created[row] <= created:
+            break
         if not held.is_expired(row, now):
             raise Misfit("vanished", "a backup that has not expired vanished from the head")
         row += 1

@@ -79,6 +79,7 @@ def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
         start=start,
         end=start + 0.05 * DAY,
         worker=0,
+        workers=1,
         names=frozenset(),
         restart_at=start + DAY,
         outage_at=start + DAY,

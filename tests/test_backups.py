@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from exporter.backups import InvalidBackup, parse_backup, parse_timestamp
+from exporter.backups import InvalidBackup, parse_backup, parse_timestamp, read_backup, wire_item
 from exporter.model import Schedule
 
 EXAMPLE = {  # the reference page's example response item, verbatim
@@ -157,7 +157,7 @@ def _with_config(**config):
         (variant(expiredBy=True), "expiredBy"),
         (variant(expiredBy=99), "expiredBy"),  # 1970
         (variant(expiredBy="1_729_232_400_000"), "expiredBy"),
-        (variant(expiredBy="9" * 15), "expiredBy"),  # the year 33658
+        (variant(expiredBy="9" * 13), "expiredBy"),  # milliseconds of the year 2286
         (variant(expiredBy=-1729232400000), "expiredBy"),
         (variant(createdAt=...), "createdAt"),
         (variant(createdAt="garbage"), "createdAt"),
@@ -185,3 +185,38 @@ def test_remembered_schedules_never_stand_in_for_different_ones():
     for odd in ([True], [1.0]):  # equal to [1] for ==, and not valid minutes
         with pytest.raises(InvalidBackup, match=r"schedules\.minute"):
             parse_backup(variant(schedules=[{"interval": "hourly", "minute": odd}]))
+
+
+@pytest.mark.parametrize("ident", ["y/z", ".", ".."])
+def test_a_backup_whose_addon_or_project_id_cannot_name_one_thing_is_skipped(ident):
+    with pytest.raises(InvalidBackup, match="not an id"):
+        parse_backup(variant(addon={"id": ident, "name": "A"}))
+    with pytest.raises(InvalidBackup, match="not an id"):
+        parse_backup(variant(project={"id": ident, "name": "P"}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("completedAt", "2099-01-01T00:00:00Z", "later than it was read"),
+        ("createdAt", "2099-01-01T00:00:00Z", "later than it was read"),
+        ("completedAt", "1970-01-01T00:00:00Z", "before 2001"),
+        ("createdAt", 0.5, "before 2001"),
+    ],
+)
+def test_a_time_no_backup_can_have_makes_it_invalid_where_it_is_read(field, value, problem):
+    """Judged once, where a backup is read: a completion in 2099 would hide staleness and a
+    1970 one read as "never" (docs/design.md, "Times")."""
+    read_at = 1_796_000_000.0
+    with pytest.raises(InvalidBackup, match=f"{field}: {problem}"):
+        read_backup(wire_item(variant(**{field: value})), read_at)
+    # within the skew a server's clock may be ahead, it is a time
+    ahead = variant(completedAt="2026-11-29T09:00:00Z", createdAt="2026-11-29T08:59:00Z")
+    assert read_backup(wire_item(ahead), read_at).completed is not None
+
+
+@pytest.mark.parametrize(
+    "value", [1729232400, 1729232400000, 1729232400000000, 1729232400000000000]
+)
+def test_epoch_seconds_milliseconds_microseconds_and_nanoseconds_are_one_time(value):
+    assert parse_timestamp(value) == 1729232400.0

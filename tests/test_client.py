@@ -307,3 +307,33 @@ def test_a_destination_id_that_is_a_dot_segment_is_not_a_destination(ident):
 
     assert parse_destination({"id": ident, "name": "sneaky", "usage": "globalBackups"}) is None
     assert parse_destination({"id": "ok.id", "name": "fine"}).id == "ok.id"
+
+
+DATE = "Sun, 06 Dec 2026 01:00:00 GMT"  # the server's clock in these answers
+DATE_EPOCH = 1796518800.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after", "reset"),
+    [
+        ({"retry-after": "30", "x-ratelimit-reset": "1200"}, 30.0, 1200.0),
+        # ten years, inf, 1e999, nan: at most the hour the API's window lasts, or nothing
+        ({"retry-after": str(10 * 365 * 86400)}, 3600.0, None),
+        ({"retry-after": "inf", "x-ratelimit-reset": "1e999"}, None, None),
+        ({"retry-after": "nan", "x-ratelimit-reset": "1e300"}, None, 3600.0),
+        ({"retry-after": "-5", "x-ratelimit-reset": "-5"}, 0.0, 0.0),
+        # a date is read against the answer's own Date: 90 s, whatever our clock says
+        ({"retry-after": "Sun, 06 Dec 2026 01:01:30 GMT", "date": DATE}, 90.0, None),
+        # an epoch reset, in seconds or milliseconds, against the answer's Date
+        ({"x-ratelimit-reset": str(DATE_EPOCH + 600), "date": DATE}, None, 600.0),
+        ({"x-ratelimit-reset": str((DATE_EPOCH + 600) * 1000), "date": DATE}, None, 600.0),
+        ({"retry-after": "soon"}, None, None),
+    ],
+)
+def test_time_from_the_api_is_trusted_only_within_the_hour(headers, retry_after, reset):
+    from exporter.client import _reset_seconds, _retry_after_seconds
+
+    answer = httpx.Headers(headers)
+    our_clock = DATE_EPOCH + 3600  # an hour ahead of the server
+    assert _retry_after_seconds(answer, our_clock) == retry_after
+    assert _reset_seconds(answer, our_clock) == reset

@@ -393,3 +393,44 @@ def test_without_per_addon_series_no_schedule_is_judged_for_arrival(fleet_simula
         samples, "northflank_coverage_addon_backup_schedule_first_slot_timestamp_seconds"
     )
     assert not series(samples, "northflank_addon_info")  # nor managed-storage series
+
+
+def test_once_takes_what_coverage_the_budget_allows_now_unlisted_addons_first(
+    fleet_simulator, clock
+):
+    """`--once` never waits for coverage: the destinations are read, the inventory takes what
+    the hour's budget allows now (the addons no destination lists first: only they can be
+    unprotected), and one line says what was left out and how long it would take."""
+    from tests.conftest import FakeTime, with_account
+
+    config = config_for(fleet_simulator, coverage=True)
+    (account,) = config.accounts
+    # 40 an hour: 30 for full reads; the three destinations' first read takes 10
+    config = with_account(
+        config, rate_limit=replace(account.rate_limit, requests_per_hour=40, reserve=0)
+    )
+    fake = FakeTime(clock)
+    exporter = Exporter(config, clock=clock, sleep=fake.sleep)
+    assert run(exporter.poll_once(coverage_waits=False))
+    assert fake.slept == []  # nothing waited, not even a second
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    assert pick(samples, "northflank_coverage_up") == 0
+    # read before any addon a destination lists: the unprotected one is found
+    unprotected = {"project": "scenarios", "addon": "unprotected-postgresql"}
+    assert pick(samples, "northflank_coverage_addon_unprotected", **unprotected) == 1
+    (line,) = exporter.coverage_left_out()
+    assert "the hour's request budget left out" in line
+    assert "schedules" in line and "northflank_coverage_up is 0" in line
+    assert "rate_limit.requests_per_hour=40" in line
+    schedule_reads = [r.path for r in fleet_simulator.requests if "backup-schedules" in r.path]
+    listed = {
+        (dict(k)["project"], dict(k)["addon"]) for k in series(samples, "northflank_addon_info")
+    }
+    kinds = [
+        any(f"/projects/{p}/addons/{a}/" in path for p, a in listed) for path in schedule_reads
+    ]
+    assert kinds and kinds == sorted(kinds)  # every unlisted addon's read before any listed one
+    # serving (waiting allowed) leaves nothing out
+    assert run(exporter.poll_once())
+    assert exporter.coverage_left_out() == []

@@ -99,3 +99,15 @@ def test_a_volume_names_its_embedded_schedules_by_place_and_keeps_them_in_manage
     assert read_volume({"id": "v", "backupSchedules": []}, PROJECT).schedules == ()
     with pytest.raises(InvalidItem, match="backupSchedules entry: not an object"):
         read_volume({"id": "v", "backupSchedules": [3]}, PROJECT)
+
+
+@pytest.mark.parametrize("ident", ["x/y", ".", "..", "", "a" * 300, "tab\there"])
+def test_an_id_that_cannot_name_one_thing_is_refused_where_it_is_read(ident):
+    """`x/y` + `z` and `x` + `y/z` would be one addon's series; `.` and `..` would walk a
+    request up the path."""
+    with pytest.raises(InvalidItem, match="not an id"):
+        read_project({"id": ident, "name": "P"})
+    with pytest.raises(InvalidItem, match="not an id"):
+        read_addon({"id": ident, "name": "A"}, PROJECT)
+    with pytest.raises(InvalidItem, match="not an id"):
+        read_volume({"id": ident, "name": "V"}, PROJECT)

@@ -189,3 +189,30 @@ def test_a_short_token_is_not_scrubbed_out_of_ordinary_text(capsys):
     redact(["2026"])
     logging.getLogger("test").warning("polled at 2026-12-02")
     assert "2026-12-02" in capsys.readouterr().err
+
+
+def test_a_token_the_api_echoes_in_names_never_reaches_a_label(start_simulator, clock):
+    """Names and types are the API's text: one that carries the token is scrubbed in every
+    family, as a log line would be."""
+    from exporter.runtime import Exporter
+    from tests.conftest import config_for, poll_once
+
+    simulator = start_simulator(token=TOKEN, destinations=1)
+    echoed = {
+        "id": "echo-1",
+        "name": f"backup {TOKEN}",
+        "status": "completed",
+        "project": {"id": "p1", "name": f"project {TOKEN}"},
+        "addon": {"id": "a1", "name": f"addon {TOKEN}"},
+        "config": {"size": "10", "addonType": TOKEN, "addonVersion": f"v-{TOKEN}"},
+        "createdAt": "2026-11-30T10:00:00Z",
+        "completedAt": "2026-11-30T10:01:00Z",
+        "expiredBy": 1_900_000_000_000,
+    }
+    simulator.add_backups("primary-backups", [echoed])
+    exporter = Exporter(config_for(simulator), clock=clock)
+    assert poll_once(exporter)
+    text = exporter.exposition().decode()
+    assert TOKEN not in text
+    assert 'addon_name="addon <redacted>"' in text
+    assert 'addon_type="<redacted>"' in text

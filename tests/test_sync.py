@@ -57,10 +57,16 @@ LISTING = [raw(f"b{n}", NOW - n * HOUR) for n in range(1, 11)]  # b1 newest ... 
 
 
 def test_a_new_backup_costs_one_page_and_lands_on_top():
+    """One page, when the page goes on past the createdAt where the head meets what is held
+    (a backup new to this read may share it, anywhere among those that do)."""
     store = held(LISTING)
     newer = [raw("b0", NOW - 60), *LISTING]
-    result = run(incremental_sync(pages_of(newer), store, NOW))
+    result = run(incremental_sync(pages_of(newer, per_page=3), store, NOW))
     assert result.pages == 1
+    assert list(result.store) == list(held(newer))
+    # met on a page's last backup: the next page says whether a tie of it follows
+    result = run(incremental_sync(pages_of(newer, per_page=2), store, NOW))
+    assert result.pages == 2
     assert list(result.store) == list(held(newer))
 
 
@@ -175,3 +181,45 @@ def test_incremental_exposition_equals_a_fresh_full_poll(steps, seed):
         assert pages.get(("primary-backups", "incremental"), 0) >= 1
         run(incremental.aclose())
     asyncio.set_event_loop(None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    size=st.integers(min_value=2, max_value=40),
+    moments=st.integers(min_value=1, max_value=6),
+    new=st.integers(min_value=0, max_value=5),
+)
+def test_ties_listed_in_another_order_on_each_read_never_bend_the_store(data, size, moments, new):
+    """Backups that share a createdAt may come in any order on every read (the API promises
+    none among them): an incremental read holds each listed backup exactly once, as a full
+    read would."""
+    created = [NOW - HOUR * data.draw(st.integers(0, moments - 1)) for _ in range(size)]
+    backups = [raw(f"b{n}", moment) for n, moment in enumerate(created)]
+
+    def listing(items):
+        """Newest first; ties in an order drawn for this read."""
+        shuffled = data.draw(st.permutations(items))
+        return sorted(
+            shuffled, key=lambda item: -datetime.fromisoformat(item["createdAt"]).timestamp()
+        )
+
+    before = held(listing(backups))
+    added = [raw(f"new{n}", NOW + data.draw(st.integers(0, 2)) * 600) for n in range(new)]
+    after = listing(backups + added)
+    per_page = data.draw(st.integers(min_value=5, max_value=9))
+    store = run(incremental_sync(pages_of(after, per_page), before, NOW)).store
+    full = run(full_sync(pages_of(after, per_page), NOW)).store
+    assert len(store) == len(full) == size + new
+    assert sorted(store.ids) == sorted(full.ids)
+
+
+def test_a_tied_pair_listed_the_other_way_round_is_held_once():
+    """The hostile case: two backups with one createdAt at the end of page 1, swapped."""
+    pair = [raw("x", NOW - HOUR), raw("y", NOW - HOUR)]
+    rest = [raw(f"o{n}", NOW - (n + 2) * HOUR) for n in range(5)]
+    store = held([*pair, *rest])
+    for _ in range(3):
+        pair.reverse()
+        store = run(incremental_sync(pages_of([*pair, *rest]), store, NOW)).store
+        assert len(store) == 7

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from exporter.simulator.data import Listed, SimDestination, World
 
@@ -82,6 +84,30 @@ DESTINATION_FAULTS = (
     "oversized",  # 50 more items than per_page asked for
     "drip",  # the answer comes one byte every 0.2 s, for as long as the client waits
 )
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    served: bool  # the API answered (False: an error it raised; no transport fault follows)
+
+
+class InProcess(httpx.AsyncBaseTransport):
+    """The simulator's answers handed to an httpx client without a socket: the same routes,
+    data, headers and API errors, none of the transport's faults. The alert backtest replays
+    a month of polls this way: over loopback HTTP, a request cost its replay about 3 ms of
+    CPU in the client and the server together, most of the replay's time."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self._simulator = simulator
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode("ascii")
+        answer = self._simulator.answer(target, request.headers.get("Authorization", ""))
+        self._simulator.record(target, answer.status)
+        headers = {"Content-Type": "application/json", **answer.headers}
+        return httpx.Response(answer.status, headers=headers, content=answer.body)
 
 
 @dataclass(frozen=True)
@@ -329,6 +355,24 @@ class Simulator:
         with self._lock:
             return self._random.random() < rate
 
+    def answer(self, target: str, authorization: str) -> Answer:
+        """The answer to GET `target` (path and query), before any fault of the transport
+        (`destination_fault`, stalls, truncation), which only the HTTP server plays."""
+        url = urlsplit(target)
+        headers: dict[str, str] = {}
+        try:
+            if authorization != f"Bearer {self.token}":
+                raise _Unavailable(401, "Unauthenticated: invalid or missing API token")
+            headers, spent = self.rate_limit_headers()
+            if spent:
+                raise _Unavailable(429, "Rate limit exceeded")
+            query = parse_qs(url.query)
+            body = self.scripted(url.path, query) or _answer(self, url.path, query)
+        except _Unavailable as error:
+            return Answer(error.status, headers, _error_body(error.status, str(error)), False)
+        status = self.raw_status.get(url.path, 200)
+        return Answer(status, {**headers, **self.raw_headers.get(url.path, {})}, body, True)
+
     def record(self, path: str, status: int) -> None:
         with self._lock:
             self.requests.append(RequestRecord(self.clock(), path, status))
@@ -361,17 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
         if sim.latency:
             time.sleep(sim.latency)
         url = urlsplit(self.path)
-        headers: dict[str, str] = {}
-        try:
-            self._check_token()
-            headers, spent = sim.rate_limit_headers()
-            if spent:
-                raise _Unavailable(429, "Rate limit exceeded")
-            body = sim.scripted(url.path, parse_qs(url.query)) or self._answer(
-                url.path, parse_qs(url.query)
-            )
-        except _Unavailable as error:
-            self._send(error.status, _error_body(error.status, str(error)), headers)
+        status, headers, body, served = sim.answer(self.path, self.headers.get("Authorization", ""))
+        if not served:
+            self._send(status, body, headers)
             return
         fault = sim.faults.destination_fault.get(_destination_of(url.path) or "")
         if fault == "stall" or sim.draw(sim.faults.stall_rate):
@@ -385,8 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "drip":
             self._drip(body, headers)
             return
-        status = sim.raw_status.get(url.path, 200)
-        self._send(status, body, {**headers, **sim.raw_headers.get(url.path, {})})
+        self._send(status, body, headers)
 
     def _reset_midway(self, body: bytes, headers: dict[str, str]) -> None:
         self.sim.record(self.path, 200)
@@ -402,48 +437,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
         self.close_connection = True
-
-    def _check_token(self) -> None:
-        if self.headers.get("Authorization", "") != f"Bearer {self.sim.token}":
-            raise _Unavailable(401, "Unauthenticated: invalid or missing API token")
-
-    def _answer(self, path: str, query: dict[str, list[str]]) -> bytes:
-        sim = self.sim
-        inventory = _INVENTORY.match(path)
-        if inventory is not None:
-            return _inventory_answer(sim, inventory, query)
-        match = _ROUTE.match(path)
-        if match is None:
-            raise _Unavailable(404, "Route not found")
-        if match["team"] is not None and match["team"] != sim.team:
-            raise _Unavailable(404, "Team not found")
-        forced = sim.faults.destination_status.get(match["destination"] or "")
-        if forced:
-            raise _Unavailable(forced, f"Injected HTTP {forced}")
-        burst = sim.take_burst(match["destination"] or "")
-        if burst:
-            raise _Unavailable(burst, f"Injected HTTP {burst}")
-        if sim.draw(sim.faults.rate_limit_rate):
-            raise _Unavailable(429, "Rate limit exceeded")
-        if sim.draw(sim.faults.error_rate):
-            raise _Unavailable(500, "Internal server error")
-        per_page, page, cursor = _page_params(query)
-        if match["destination"] is None:
-            return _destination_list(sim.world, per_page, page, cursor)
-        destination = sim.world.destination(match["destination"])
-        if destination is None:
-            raise _Unavailable(404, "Backup destination not found")
-        if match["backups"] is None:
-            return json.dumps({"data": destination.api_object(detail=True)}).encode()
-        fault = sim.faults.destination_fault.get(destination.id)
-        if fault == "oversized":
-            per_page += 50
-        listing = sim.listing(destination)
-        body = _backup_page(listing, per_page, page, cursor)
-        if fault in ("no-cursor", "repeat-cursor", "cycle-cursor"):
-            first = listing.backups[min(per_page, len(listing.backups)) - 1]
-            body = _bend_cursor(body, fault, cursor, encode_cursor(first))
-        return body
 
     def _drip(self, body: bytes, headers: dict[str, str]) -> None:
         self.sim.record(self.path, 200)
@@ -469,6 +462,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _answer(sim: Simulator, path: str, query: dict[str, list[str]]) -> bytes:
+    inventory = _INVENTORY.match(path)
+    if inventory is not None:
+        return _inventory_answer(sim, inventory, query)
+    match = _ROUTE.match(path)
+    if match is None:
+        raise _Unavailable(404, "Route not found")
+    if match["team"] is not None and match["team"] != sim.team:
+        raise _Unavailable(404, "Team not found")
+    forced = sim.faults.destination_status.get(match["destination"] or "")
+    if forced:
+        raise _Unavailable(forced, f"Injected HTTP {forced}")
+    burst = sim.take_burst(match["destination"] or "")
+    if burst:
+        raise _Unavailable(burst, f"Injected HTTP {burst}")
+    if sim.draw(sim.faults.rate_limit_rate):
+        raise _Unavailable(429, "Rate limit exceeded")
+    if sim.draw(sim.faults.error_rate):
+        raise _Unavailable(500, "Internal server error")
+    per_page, page, cursor = _page_params(query)
+    if match["destination"] is None:
+        return _destination_list(sim.world, per_page, page, cursor)
+    destination = sim.world.destination(match["destination"])
+    if destination is None:
+        raise _Unavailable(404, "Backup destination not found")
+    if match["backups"] is None:
+        return json.dumps({"data": destination.api_object(detail=True)}).encode()
+    fault = sim.faults.destination_fault.get(destination.id)
+    if fault == "oversized":
+        per_page += 50
+    listing = sim.listing(destination)
+    body = _backup_page(listing, per_page, page, cursor)
+    if fault in ("no-cursor", "repeat-cursor", "cycle-cursor"):
+        first = listing.backups[min(per_page, len(listing.backups)) - 1]
+        body = _bend_cursor(body, fault, cursor, encode_cursor(first))
+    return body
 
 
 def _destination_of(path: str) -> str | None:

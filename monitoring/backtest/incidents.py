@@ -25,6 +25,7 @@ from monitoring.fleet import (
 
 GRACE = 3600.0  # the exporter's default schedule.grace, which the rules' arithmetic assumes
 TOLERANCE = 300.0  # and its schedule.tolerance
+UNDER_WAY = 900.0  # RestorableWindowEnding: how long after its slot a run counts as under way
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ def _shrunk(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident
 def _retention_ending(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
     """Its backups stop; the window must page once it will close before the next slot's backup
     can land (the slot, plus the usual run time, plus the grace). Between two slots the next
-    one is the later, so that holds from the slot before the first one too late."""
+    one is the later, once the earlier's run can no longer be under way unlisted (UNDER_WAY
+    after it), so that holds from then after the slot before the first one too late."""
     at = _incident_at(addon)
     expires = _last_completed_expiry(fleet, addon, at)
     usual = _last_run(fleet, addon, at)
@@ -114,7 +116,10 @@ def _retention_ending(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -
             break
         previous = slot
     return _one_slot(
-        addon, previous, alert="NorthflankBackupAddonRestorableWindowEnding", rules=rules
+        addon,
+        max(at, previous + UNDER_WAY),
+        alert="NorthflankBackupAddonRestorableWindowEnding",
+        rules=rules,
     )
 
 

@@ -105,8 +105,9 @@ def summary(results: list[Result]) -> dict[str, Any]:
     weeks = sum(_addon_weeks(r) for r in results)
     false: dict[str, Any] = {}
     for severity in ("critical", "warning"):
-        rates = [(_false(r, severity) / _addon_weeks(r), r["seed"]) for r in results]
-        worst_rate, worst_seed = max(rates)
+        rates = [(_false(r, severity) / _addon_weeks(r), -r["seed"]) for r in results]
+        worst_rate, worst_seed = max(rates)  # the first seed among equals
+        worst_seed = -worst_seed
         false[severity] = {
             "overall": round(sum(_false(r, severity) for r in results) / weeks, 3),
             "worst_seed": worst_seed,

@@ -14,7 +14,7 @@ from typing import Any
 from monitoring.backtest.alerting import EVALUATION, Firing, firings
 from monitoring.backtest.incidents import Incident, incidents
 from monitoring.backtest.prometheus import Replayed
-from monitoring.backtest.replay import OUTAGE, POLL, WORKERS, Plan, replay_share
+from monitoring.backtest.replay import OUTAGE, POLL, WORKERS, Plan, Share, replay_share
 from monitoring.backtest.rules import load_rules, rule_metrics, stale_free
 from monitoring.backtest.scoring import (
     Noise,
@@ -38,6 +38,7 @@ class Arguments:
     addons: int = 200
     days: float = 30
     start: float = DEFAULT_START
+    workers: int = WORKERS  # processes that replay the run's destinations side by side
 
 
 def run_end(start: float, days: float, expected: list[Incident]) -> float:
@@ -55,6 +56,13 @@ def noise_of(start: float, days: float) -> Noise:
     return Noise(outage=(outage, outage + OUTAGE), restart=start + days * DAY * 0.55 + 2 * MINUTE)
 
 
+def _replay_all(plans: list[Plan], scratch: str) -> list[Share]:
+    if len(plans) == 1:
+        return [replay_share(plans[0], scratch)]
+    with multiprocessing.get_context("fork").Pool(len(plans)) as pool:
+        return pool.starmap(replay_share, [(plan, scratch) for plan in plans])
+
+
 def run(args: Arguments) -> dict[str, Any]:
     began = time.monotonic()
     rules = load_rules()
@@ -70,15 +78,15 @@ def run(args: Arguments) -> dict[str, Any]:
             start=args.start,
             end=end,
             worker=worker,
+            workers=args.workers,
             names=rule_metrics(rules),
             restart_at=noise.restart,
             outage_at=noise.outage[0],
         )
-        for worker in range(WORKERS)
+        for worker in range(args.workers)
     ]
     with tempfile.TemporaryDirectory(prefix="backtest-") as scratch:
-        with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
-            shares = pool.starmap(replay_share, [(plan, scratch) for plan in plans])
+        shares = _replay_all(plans, scratch)
         replayed_at = time.monotonic()
         prometheus = Replayed(Path(scratch))
         imported_at = time.monotonic()
