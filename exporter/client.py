@@ -423,19 +423,18 @@ class NorthflankClient:
         for number in range(1, self._poll.max_pages + 1):
             body = await self._get_json(endpoint, path, params, full_read)
             yield body
-            following = self._next_page(body, path, seen)
+            following = self._next_params(body, path, seen, number)
             if following is None:
                 return
-            if following == "":
-                params = {"per_page": PER_PAGE, "page": number + 1}
-            else:
-                seen.add(following)
-                params = {"per_page": PER_PAGE, "cursor": following}
+            params = following
         raise ApiError(f"GET {path}: more than {self._poll.max_pages} pages", "too_many_pages")
 
     @staticmethod
-    def _next_page(body: dict[str, Any], path: str, seen: set[str]) -> str | None:
-        """The cursor of the next page; "" for the next page by number; None after the last."""
+    def _next_params(
+        body: dict[str, Any], path: str, seen: set[str], number: int
+    ) -> dict[str, str | int] | None:
+        """The query of the page after page `number`, or None after the last. A cursor it
+        sends is remembered in `seen`: one sent twice is an endless walk."""
         pagination = body.get("pagination")
         if not isinstance(pagination, dict) or not pagination:
             return None  # as the official client reads it: one page, the last
@@ -445,10 +444,11 @@ class NorthflankClient:
         if pagination.get("hasNextPage") is not True and cursor is None:
             return None
         if cursor is None:
-            return ""
+            return {"per_page": PER_PAGE, "page": number + 1}
         if cursor in seen:
             raise ApiError(f"GET {path}: the API repeated a cursor", "bad_cursor")
-        return cursor
+        seen.add(cursor)
+        return {"per_page": PER_PAGE, "cursor": cursor}
 
     async def _get_json(
         self,

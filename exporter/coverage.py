@@ -54,7 +54,7 @@ from exporter.inventory import (
     read_volume_schedule,
 )
 from exporter.model import Backup, Schedule
-from exporter.schedule import first_uncovered_slot, last_slot, week_offsets
+from exporter.schedule import DAY, first_uncovered_slot, last_slot, week_offsets
 from exporter.supervise import Health, first_of, supervised, waiting_with
 from exporter.sync import Syncer
 from exporter.volumes import VolumeSummary, summarize_volume
@@ -75,7 +75,6 @@ LISTINGS = {
     "volume schedules": VOLUME_SCHEDULES_ENDPOINT,
     "volume backups": VOLUME_BACKUPS_ENDPOINT,
 }
-DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ class CoverageSnapshot:
 class _Listing:
     """What is known of one addon's managed-storage listing, or of one volume's backups."""
 
-    summary: Any = None  # AddonSummary, or VolumeSummary
+    summary: AddonSummary | VolumeSummary | None = None
     read_at: float | None = None
     next_read: float = 0.0
     last_success: float | None = None
@@ -337,6 +336,9 @@ class CoverageWatcher:
                 )
         for gone in set(self._volume_schedules) - wanted:
             del self._volume_schedules[gone]
+        listed = {(v.project, v.id) for found in volumes.values() for v in found}
+        for gone in set(self._first_seen) - listed:
+            del self._first_seen[gone]
         return ok
 
     def _volumes_known(self) -> tuple[Volume, ...]:

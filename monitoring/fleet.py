@@ -18,7 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from exporter.simulator.data import ADDON_KINDS, Listed, SimDestination, _numbers, iso
+from exporter.simulator.data import (
+    ADDON_KINDS,
+    Listed,
+    SimDestination,
+    SimVolume,
+    _numbers,
+    iso,
+)
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -127,39 +134,27 @@ class FleetVolume:
 
     change_at = None
 
-    def api_object(self, born: float) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "id": self.ident,
-            "name": self.ident.replace("-", " ").capitalize(),
-            "status": "BOUND",
-            "tags": [],
-            "createdAt": iso(born),
-            "updatedAt": iso(born),
-            "spec": {"storageSize": 4096, "accessMode": "ReadWriteOnce"},
-        }
-        if self.embedded:
-            shown["backupSchedules"] = [
-                {"retentionTime": self.retention_days, "scheduling": dict(self.schedule)}
-            ]
-        return shown
-
-    def schedule_objects(self, born: float) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": f"{self.ident}-0",
-                "createdAt": iso(born),
-                "updatedAt": iso(born),
-                "backupType": "snapshot",
-                "scheduling": dict(self.schedule),
-                "retentionTime": self.retention_days,
-            }
-        ]
+    @property
+    def shown(self) -> SimVolume:
+        """The simulator's volume of the same name and schedule: the API objects it is shown
+        as (the volume, its backup-schedules, a backup) are the simulator's, its backups the
+        fleet's own."""
+        return SimVolume(
+            self.project,
+            self.project.title(),
+            self.ident,
+            self.ident.replace("-", " ").capitalize(),
+            self.schedules,
+            retention_days=self.retention_days,
+            embedded=self.embedded,
+        )
 
     def backups(self, seed: int, now: float) -> list[Listed]:
         """Its snapshots listed at `now`, newest first: one a slot, kept retention_days from
         createdAt; about FAILURE_RATE fail (never two in a row); none from a stopped volume's
         incident on, and the first slot of a skipped one's incident taken by nobody."""
         keep = self.retention_days * DAY
+        shown = self.shown
         made = []
         slots = scheduled_slots(self, now - keep - DAY, now)  # type: ignore[arg-type]
         first_skipped = None
@@ -180,23 +175,9 @@ class FleetVolume:
                 earlier is None or _numbers(seed, self.ident, earlier)[4] >= FAILURE_RATE
             )
             status = "IN_PROGRESS" if now < ended else "FAILED" if failed else "COMPLETED"
-            made.append(Listed(created, self._backup(slot, created, ended, status, now)))
+            made.append(Listed(created, shown.backup_object(slot, created, ended, status, now)))
         made.sort(key=lambda listed: -listed.created)
         return made
-
-    def _backup(
-        self, slot: float, created: float, ended: float, status: str, now: float
-    ) -> dict[str, Any]:
-        ident = f"{self.ident}-{slot:.0f}"
-        return {
-            "id": ident,
-            "name": f"Scheduled snapshot of {self.ident}",
-            "status": status,
-            "spec": {"storageSize": 4096},
-            "source": {"type": "volume", "sourceObject": {"id": self.ident}},
-            "createdAt": iso(created),
-            "updatedAt": iso(min(now, ended)),
-        }
 
 
 @dataclass(frozen=True)
@@ -333,8 +314,7 @@ class FleetAt:
         return []  # every schedule here sends to a custom destination
 
     def volumes_of(self, project: str) -> list[dict[str, Any]]:
-        born = self.anchor - 60 * DAY
-        return [v.api_object(born) for v in self.fleet.volumes if v.project == project]
+        return [v.shown.api_object(self.anchor) for v in self.fleet.volumes if v.project == project]
 
     def volume(self, project: str, ident: str) -> FleetVolume | None:
         for volume in self.fleet.volumes:
@@ -344,7 +324,7 @@ class FleetAt:
 
     def volume_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
         volume = self.volume(project, ident)
-        return [] if volume is None else volume.schedule_objects(self.anchor - 60 * DAY)
+        return [] if volume is None else volume.shown.schedule_objects(self.anchor)
 
     def volume_backups(self, project: str, ident: str, now: float) -> list[Listed]:
         volume = self.volume(project, ident)

@@ -269,12 +269,13 @@ class SimVolume:
                 continue
             ended = created + 20 + draw[1] * 280
             status = "IN_PROGRESS" if now < ended else "FAILED" if draw[2] < 0.03 else "COMPLETED"
-            made.append(Listed(created, self._backup(slot, created, ended, status, now)))
+            made.append(Listed(created, self.backup_object(slot, created, ended, status, now)))
         return made
 
-    def _backup(
+    def backup_object(
         self, slot: float, created: float, ended: float, status: str, now: float
     ) -> dict[str, Any]:
+        """One backup of it, as its backups listing shows it."""
         ident = f"{self.volume_id}-{datetime.fromtimestamp(slot, tz=UTC):%Y%m%d-%H%M}"
         return {
             "id": ident,
