@@ -24,7 +24,9 @@ class ReadSchedules:
 
     schedules: tuple[Schedule, ...]
     read_at: float
-    changed_at: float | None  # the newest updatedAt among them, when the API gives one
+    # when they took effect: the newest updatedAt among them, never later than when they were
+    # first read (rescheduled._changed_at); None: unknown, and then the read itself stands in
+    changed_at: float | None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,20 @@ PER_POLL = 10
 class _Read:
     at: float
     schedules: tuple[CoverageSchedule, ...] | None  # None: the read failed
+    # when these same schedules were first read: a change took effect no later than that,
+    # whatever updatedAt says (missing, moving on every read, or in the future)
+    seen_since: float
+
+
+def _same_schedules(
+    known: tuple[CoverageSchedule, ...] | None, read: tuple[CoverageSchedule, ...] | None
+) -> bool:
+    """The same slots sent to the same places (updatedAt and ids aside)."""
+    if known is None or read is None:
+        return False
+    return {(s.schedule, s.destinations) for s in known} == {
+        (s.schedule, s.destinations) for s in read
+    }
 
 
 class ScheduleChecks:
@@ -55,9 +69,8 @@ class ScheduleChecks:
             sending = [s for s in known.schedules if destination in (d for d, _ in s.destinations)]
             if not sending:
                 return None
-            changed = [s.updated for s in sending if s.updated is not None]
             return ReadSchedules(
-                tuple(s.schedule for s in sending), known.at, max(changed, default=None)
+                tuple(s.schedule for s in sending), known.at, _changed_at(sending, known)
             )
 
         return read
@@ -74,7 +87,13 @@ class ScheduleChecks:
         due = [summary for summary in summaries if self.due(summary)][:PER_POLL]
         for summary in due:
             key = (summary.project, summary.addon)
-            self._reads[key] = _Read(self._clock(), await self._schedules(*key))
+            schedules = await self._schedules(*key)
+            now = self._clock()
+            before = self._reads.get(key)
+            seen_since = now
+            if before is not None and _same_schedules(before.schedules, schedules):
+                seen_since = before.seen_since
+            self._reads[key] = _Read(now, schedules, seen_since)
         return bool(due)
 
     async def _schedules(self, project: str, addon: str) -> tuple[CoverageSchedule, ...] | None:
@@ -105,3 +124,13 @@ class ScheduleChecks:
         if code not in self._told:
             self._told.add(code)
             log.warning(text, *args)
+
+
+def _changed_at(sending: list[CoverageSchedule], read: _Read) -> float:
+    """When the schedules in effect took effect: their newest updatedAt, but never later than
+    when they were first read. An updatedAt in the future, one that moves on every read, or
+    none at all cannot put the change off, and so cannot silence a broken reschedule."""
+    updated = [s.updated for s in sending if s.updated is not None]
+    if not updated:
+        return read.seen_since
+    return min(max(updated), read.seen_since)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from exporter.addons import ReadSchedules
 from exporter.aggregate import summarize
 from exporter.backups import parse_schedule
@@ -208,3 +210,44 @@ def test_a_bug_reading_schedules_never_fails_the_destination_s_poll(
         assert poll_once(exporter)
     assert pick(scrape(exporter), "northflank_addon_backup_missed_slots", **STOPPED) == 3
     assert any("RuntimeError('a bug')" in r.getMessage() for r in caplog.records)
+
+
+def _daily_schedules_answer(updated_at):
+    schedule = {
+        "id": "s1",
+        "createdAt": "2026-01-01T00:00:00Z",
+        "backupType": "dump",
+        "scheduling": {"interval": "daily", "minute": [15], "hour": [4]},
+        "customDestinationId": "primary-backups",
+    }
+    if updated_at is not None:
+        schedule["updatedAt"] = updated_at
+    return json.dumps(
+        {"data": {"schedules": [schedule]}, "pagination": {"hasNextPage": False, "count": 1}}
+    ).encode()
+
+
+@pytest.mark.parametrize("updated", ["ten years ahead", "missing", "moves on every read"])
+def test_a_strange_updated_at_never_silences_a_rescheduled_addon_that_stopped(
+    start_simulator, clock, updated
+):
+    """Rescheduled to daily, and no backup ever comes: whatever updatedAt says, the change took
+    effect no later than the first read that saw it, so the daily slots after it are missed
+    and the addon turns overdue. Before, each of these kept overdue and missed slots at 0:
+    until 2036, or for good (each read reset the clock)."""
+    simulator = start_simulator(backups_per_destination=300, scenarios=("stopped",))
+    exporter = Exporter(config_for(simulator), clock=clock)
+    poll_once(exporter)
+    for _ in range(30):  # 30 hours, an hour a poll: a daily slot passes, well before expiry
+        clock.now += HOUR
+        moment = {
+            "ten years ahead": _iso(clock.now + 3650 * 24 * HOUR),
+            "missing": None,
+            "moves on every read": _iso(clock.now),
+        }[updated]
+        simulator.serve_raw(SCHEDULES_PATH, _daily_schedules_answer(moment))
+        poll_once(exporter)
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_addon_backup_expected_interval_seconds", **STOPPED) == 86400
+    assert pick(samples, "northflank_addon_backup_missed_slots", **STOPPED) >= 1
+    assert pick(samples, "northflank_addon_backup_overdue_seconds", **STOPPED) > 0
