@@ -34,6 +34,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from enum import Enum
 
 from exporter.durations import format_duration
 
@@ -55,6 +56,13 @@ RESET_MARGIN = 1.0
 SAME_WINDOW_SLACK = 5.0
 
 
+class Pause(Enum):
+    """Why requests are paused: what would end the pause sooner differs."""
+
+    RESERVE = "reserve"  # the API's window is down to rate_limit.reserve: a lower one would
+    RATE_LIMITED = "rate limited"  # the API answered 429: only its window resetting
+
+
 class RateLimitWindow:
     """The API's rate-limit window for one token, as its answers tell it, and our pause."""
 
@@ -64,7 +72,8 @@ class RateLimitWindow:
         self.remaining: float | None = None
         self.reset_at: float | None = None
         self.paused_until = 0.0
-        self.pause_reason = ""
+        self.pause_reason = ""  # the pause's cause, as a log line says it
+        self.pause_cause: Pause | None = None
         self.throttled_seconds = 0.0  # how long requests of this token waited, in all
 
     def observe(self, limit: float | None, remaining: float | None, reset_at: float | None) -> None:
@@ -85,7 +94,7 @@ class RateLimitWindow:
         if reset_at is not None and (new_window or previous_reset is None):
             self.reset_at = reset_at
 
-    def pause(self, reset_at: float | None, why: str) -> None:
+    def pause(self, reset_at: float | None, cause: Pause, why: str) -> None:
         """No request of this token until the window resets (or a while, when unknown)."""
         now = self._clock()
         if reset_at is not None and reset_at > now:
@@ -96,6 +105,7 @@ class RateLimitWindow:
             log.warning("pausing API requests for %s: %s", format_duration(until - now), why)
             self.paused_until = until
             self.pause_reason = why
+            self.pause_cause = cause
 
 
 class BudgetSpent(Exception):
@@ -125,8 +135,8 @@ class RequestBudget:
         # One waiter of each kind at a time: a full read waiting for the hour to free up never
         # holds up the polls that the kept share allows.
         self._waiting = {True: asyncio.Lock(), False: asyncio.Lock()}
-        # Told of each wait before it begins (the poller's health: a wait is not a stall).
-        self.on_wait: Callable[[float], None] | None = None
+        # When the longest wait now under way ends (see held_until).
+        self._waits_end = 0.0
         # False: a request that would wait raises BudgetSpent instead (`--once`, whose coverage
         # takes what the hour allows now and says what it left out).
         self.waits = True
@@ -150,6 +160,14 @@ class RequestBudget:
         self._forget_sent_before(self._clock())
         return max(0, self.requests_per_hour - len(self._sent))
 
+    def allows_now(self, full_read: bool = False) -> int:
+        """How many requests of this kind may be sent now without waiting."""
+        now = self._clock()
+        if self.window.paused_until > now:
+            return 0
+        self._forget_sent_before(now)
+        return max(0, self.limit(full_read) - len(self._sent))
+
     def delay(self, full_read: bool = False) -> float:
         """How long a request must wait now: for a pause, or for old ones to leave the hour."""
         now = self._clock()
@@ -171,26 +189,33 @@ class RequestBudget:
             self._sent.append(self._clock())
 
     async def _wait(self, seconds: float) -> None:
-        """Wait, announced first; the throttled time counts what was waited, as it passes
-        (a wait cut short by a stop counts only its part)."""
-        if self.on_wait is not None:
-            self.on_wait(seconds)
+        """Wait, announced first (held_until); the throttled time counts what was waited, as
+        it passes (a wait cut short by a stop counts only its part)."""
         began = self._clock()
+        self._waits_end = max(self._waits_end, began + seconds)
         try:
             await self._sleep(seconds)
         finally:
             self.window.throttled_seconds += max(0.0, min(self._clock() - began, seconds))
 
+    def held_until(self) -> float:
+        """Until when this budget holds requests back: a pause, or the wait of a request for
+        the rolling hour (another request waiting behind it is held as long). Loops that spend
+        the budget are waiting until then, not stalled (supervise.Health)."""
+        return max(self.window.paused_until, self._waits_end)
+
     def check_reserve(self, remaining: float | None, reset_at: float | None) -> None:
         """Below the reserve, stop until the window resets."""
         if remaining is not None and remaining < self.reserve:
             self.window.pause(
-                reset_at, f"only {remaining:.0f} requests left, reserve is {self.reserve:.0f}"
+                reset_at,
+                Pause.RESERVE,
+                f"only {remaining:.0f} requests left, reserve is {self.reserve:.0f}",
             )
 
     def rate_limited(self, reset_at: float | None) -> None:
         """A 429: every destination of this token waits for the reset."""
-        self.window.pause(reset_at, "the API answered 429")
+        self.window.pause(reset_at, Pause.RATE_LIMITED, "the API answered 429")
 
     def seconds_to_send(self, requests: int, full_read: bool = True) -> float:
         """How long until `requests` more requests have been allowed, each sent as soon as the

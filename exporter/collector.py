@@ -24,7 +24,6 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.addons import RECENT_SIZES, AddonSummary
 from exporter.config import AddonRules
-from exporter.coverage import CoverageSnapshot
 from exporter.inventory import MANAGED_STORAGE
 from exporter.logs import MIN_SECRET_LENGTH, scrub
 from exporter.schedule import (
@@ -35,7 +34,7 @@ from exporter.schedule import (
     week_offsets,
 )
 from exporter.shard import Shard
-from exporter.snapshot import Snapshot
+from exporter.snapshot import CoverageSnapshot, Snapshot
 
 CACHED = "Cached from the last poll of the Northflank API."
 ACCOUNT = "account"
@@ -159,6 +158,12 @@ def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:
         f"When the next backup that has not yet expired expires. {CACHED}",
         ["destination"],
     )
+    expired = _gauge(
+        "northflank_backups_expired_listed",
+        "Backups the destination still lists whose expiredBy has passed, as of its last full "
+        "read (every count above leaves them out).",
+        ["destination"],
+    )
     for account, snapshot in accounts:
         for state in snapshot.destinations:
             labels = [account, state.destination.id]
@@ -178,7 +183,8 @@ def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:
             expiring.add_metric(labels, summary.expiring)
             if summary.next_expiry is not None:
                 next_expiry.add_metric(labels, summary.next_expiry)
-    yield from (info, count, size, last, age, expiring, next_expiry)
+            expired.add_metric(labels, state.expired_listed)
+    yield from (info, count, size, last, age, expiring, next_expiry, expired)
 
 
 ADDON_LABELS = ("account", "destination", "project", "addon")
@@ -373,12 +379,24 @@ def coverage_families(coverage: Coverage, now: float) -> Iterator[Metric]:
         "northflank_coverage_last_successful_inventory_timestamp_seconds",
         "When the inventory last read every listing.",
     )
+    requests_left = _gauge(
+        "northflank_coverage_inventory_requests_left",
+        "Requests the inventory round under way still needs, as far as it knows (0: none is "
+        "under way).",
+    )
+    seconds_left = _gauge(
+        "northflank_coverage_inventory_seconds_left",
+        "How long the rest of the inventory round under way will take at the request budget "
+        "(0: none is under way, or nothing waits).",
+    )
     for account, covered in coverage:
         if covered.up is not None:
             up.add_metric([account], 1.0 if covered.up else 0.0)
         if covered.last_success is not None:
             last.add_metric([account], covered.last_success)
-    yield from _with_samples(up, last)
+        requests_left.add_metric([account], covered.inventory_requests_left)
+        seconds_left.add_metric([account], covered.inventory_seconds_left)
+    yield from _with_samples(up, last, requests_left, seconds_left)
     yield from _addon_coverage(coverage)
     yield from _volume_coverage(coverage)
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 from exporter.addons import AddonSummary, summarize_addon
+from exporter.budget import RequestBudget
 from exporter.cadence import next_read, usual_run
 from exporter.client import (
     ADDON_BACKUPS_ENDPOINT,
@@ -34,12 +34,12 @@ from exporter.client import (
     VOLUME_SCHEDULES_ENDPOINT,
     VOLUMES_ENDPOINT,
     ApiError,
-    NorthflankClient,
 )
-from exporter.config import Account, AddonRules, CoverageSettings, PollSettings
+from exporter.config import CoverageSettings
+from exporter.context import AccountLoops
+from exporter.durations import format_duration
 from exporter.inventory import (
     GONE_PROJECT_STATUSES,
-    MANAGED_STORAGE,
     Addon,
     CoverageSchedule,
     InvalidItem,
@@ -54,12 +54,18 @@ from exporter.inventory import (
     read_volume_schedule,
 )
 from exporter.model import Backup, Schedule
+from exporter.progress import PROGRESS_EVERY, InventoryProgress
 from exporter.schedule import DAY, first_uncovered_slot, last_slot, week_offsets
-from exporter.supervise import Health, first_of, supervised, waiting_with
+from exporter.snapshot import CoverageSnapshot, CoveredAddon
+from exporter.supervise import first_of
 from exporter.sync import Syncer
 from exporter.volumes import VolumeSummary, summarize_volume
 
 log = logging.getLogger(__name__)
+
+HOUR = 3600.0
+# Re-reading the schedules of addons that destinations list may take this share of the budget.
+LISTED_REFRESH_SHARE = 0.25
 
 # The inventory of an account is taken by the shard that owns this pseudo-destination of it:
 # no destination id is empty, so it collides with none, and every shard works out the same
@@ -75,40 +81,6 @@ LISTINGS = {
     "volume schedules": VOLUME_SCHEDULES_ENDPOINT,
     "volume backups": VOLUME_BACKUPS_ENDPOINT,
 }
-
-
-@dataclass(frozen=True)
-class CoveredAddon:
-    addon: Addon
-    schedules: tuple[CoverageSchedule, ...] | None  # None: not read successfully yet
-
-    @property
-    def unprotected(self) -> bool | None:
-        """An active addon that declares no schedule (None when its schedules are unknown)."""
-        if self.schedules is None:
-            return None
-        return self.addon.active and not self.schedules
-
-    @property
-    def managed(self) -> tuple[CoverageSchedule, ...]:
-        """Its schedules that keep backups in managed storage."""
-        return tuple(s for s in self.schedules or () if s.destination == MANAGED_STORAGE)
-
-    @property
-    def managed_slots(self) -> tuple[Schedule, ...]:
-        """The slots of its schedules that keep backups in managed storage."""
-        return tuple(s.schedule for s in self.managed)
-
-
-@dataclass(frozen=True)
-class CoverageSnapshot:
-    up: bool | None = None  # the last round read everything (None before the first)
-    last_success: float | None = None
-    addons: tuple[CoveredAddon, ...] = ()
-    volumes: tuple[Volume, ...] = ()
-    managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
-    volume_health: tuple[VolumeSummary, ...] = ()  # per-volume health of its backups
-    rules: AddonRules = field(default_factory=AddonRules)
 
 
 @dataclass
@@ -134,17 +106,9 @@ class CoverageWatcher:
 
     def __init__(
         self,
-        account: Account,
-        client: NorthflankClient,
+        loops: AccountLoops,
         *,
         settings: CoverageSettings,
-        poll: PollSettings,
-        addons: AddonRules,
-        expiry_warning_window: float,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        render: Callable[[], None] | None = None,
-        health: Health | None = None,
         snapshot: CoverageSnapshot | None = None,
         after: asyncio.Event | None = None,
         listed: Callable[[], set[tuple[str, str]]] | None = None,
@@ -155,17 +119,17 @@ class CoverageWatcher:
         self._after = after
         # (project, addon) of the addons some destination lists with scheduled backups: those
         # are protected, so their schedules are read after every other addon's
-        self._listed = listed or set
+        self._listed_addons = listed or set
+        self._loops = loops
+        account, client, poll = loops.account, loops.client, loops.poll
         self._account = account
         self._client = client
         self._settings = settings
         self._poll = poll
-        self._rules = addons
-        self._expiry_warning_window = expiry_warning_window
-        self._clock = clock
-        self._sleep = sleep
-        self._render = render
-        self._health = health or Health(clock)
+        self._rules = loops.addons
+        self._expiry_warning_window = loops.expiry_warning_window
+        self._clock = loops.clock
+        self._render = loops.render
         self.loop_name = f"coverage:{account.name}"
         self._syncer = Syncer(
             client.addon_backup_pages, poll.full_resync_interval, poll.incremental
@@ -185,7 +149,12 @@ class CoverageWatcher:
         self._told: set[tuple[str, str]] = set()  # (listing, code) problems already logged
         # listings the request budget left out of the last round, by kind (never waiting)
         self.left_out: dict[str, int] = {}
-        self.snapshot = snapshot or CoverageSnapshot(rules=addons)
+        self._progress: InventoryProgress | None = None  # the inventory round under way
+        # the addons destinations list with scheduled backups, as of this round, and how old
+        # their schedules may get (_stretch_listed_max_age)
+        self._listed_now: set[tuple[str, str]] = set()
+        self._listed_max_age = settings.schedules_max_age
+        self.snapshot = snapshot or CoverageSnapshot(rules=loops.addons)
 
     def _prefix(self, text: str) -> str:
         return f"account={self._account.name} coverage: {text}"
@@ -193,18 +162,7 @@ class CoverageWatcher:
     async def run(self, stop: asyncio.Event) -> None:
         if self._after is not None:
             await first_of(self._after.wait(), stop.wait())
-        await supervised(
-            self.loop_name,
-            self.step,
-            interval=self._poll.interval,
-            health=self._health,
-            stop=stop,
-            wait=waiting_with(self._sleep),
-        )
-
-    def waiting(self, seconds: float) -> None:
-        """Waiting for the request budget is what the loop should do: not a stall."""
-        self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
+        await self._loops.run(self.loop_name, self.step, stop)
 
     async def step(self) -> float:
         """Take the inventory if it is due, read the managed listings that are due, publish;
@@ -226,28 +184,52 @@ class CoverageWatcher:
 
     async def take_inventory(self) -> bool:
         """List projects, their addons and volumes, and the schedules that are due; what a
-        listing that fails held before is kept. True when every listing was read."""
+        listing that fails held before is kept. True when every listing was read.
+
+        The addons no destination lists with scheduled backups come first: only those can be
+        unprotected, so their schedules are read, and shown on /metrics, before the volumes
+        and the rest (a budget too small for the whole round finds them first)."""
+        self._progress = InventoryProgress(self._expected_requests())
         try:
-            raw_projects = await self._client.listed(PROJECTS_ENDPOINT, "/projects", "projects")
+            return await self._inventory()
+        finally:
+            self._progress = None
+
+    async def _inventory(self) -> bool:
+        try:
+            raw_projects = await self._listed("projects", PROJECTS_ENDPOINT, "/projects")
         except ApiError as error:
             self._failed("projects", error)
             self._inventory_ok = False
             return False
-        ok = True
         projects = {}
         for project in self._read_all(raw_projects, "projects", read_project):
             if project.status not in GONE_PROJECT_STATUSES:
                 projects[project.id] = project
+        self._expect("addons", len(projects))
+        self._expect("volumes", len(projects))
         addons: dict[tuple[str, str], Addon] = {}
-        volumes: dict[str, tuple[Volume, ...]] = {}
+        ok = True
         for project in projects.values():
-            ok = await self._list_project(project, addons, volumes) and ok
-        self._projects, self._addons, self._volumes = projects, addons, volumes
-        for key, addon in self._unlisted_first(addons):
-            if self._schedules_due(self._schedules.get(key), addon.status):
-                ok = await self._read_schedules(key, addon) and ok
+            ok = await self._list_addons(project, addons) and ok
+        self._projects, self._addons = projects, addons
         for gone in set(self._schedules) - set(addons):
             del self._schedules[gone]
+        unlisted, listed = self._unlisted_first(addons)
+        self._expect("schedules", sum(self._schedules_due_for(key, a) for key, a in addons.items()))
+        ok = await self._read_due_schedules(unlisted) and ok
+        # addons backed up only to managed storage are among them: their health comes now too
+        await self.read_due_listings()
+        self._show()  # whatever may be unprotected is on /metrics now, before the rest
+        volumes: dict[str, tuple[Volume, ...]] = {}
+        for project in projects.values():
+            ok = await self._list_volumes(project, volumes) and ok
+        self._volumes = volumes
+        self._expect(
+            "volume schedules",
+            sum(self._volume_schedules_due(v) for found in volumes.values() for v in found),
+        )
+        ok = await self._read_due_schedules(listed) and ok
         ok = await self._read_volume_schedules(volumes) and ok
         self._inventory_ok = ok
         if ok:
@@ -255,52 +237,184 @@ class CoverageWatcher:
             self._told.clear()
         return ok
 
-    async def _list_project(
-        self,
-        project: Project,
-        addons: dict[tuple[str, str], Addon],
-        volumes: dict[str, tuple[Volume, ...]],
-    ) -> bool:
-        """One project's addons and volumes; on a failure, what was known of them before."""
-        ok = True
-        base = f"/projects/{quote(project.id, safe='')}"
+    def _expected_requests(self) -> dict[str, int]:
+        """What the round will cost, as far as the last round tells (1 a listing: most fit a
+        page); refined as the round learns how many projects, addons and volumes there are."""
+        projects = len(self._projects)
+        return {
+            "projects": 1,
+            "addons": projects,
+            "volumes": projects,
+            "schedules": sum(self._schedules_due_for(k, a) for k, a in self._addons.items()),
+            "volume schedules": sum(
+                self._volume_schedules_due(volume)
+                for found in self._volumes.values()
+                for volume in found
+            ),
+        }
+
+    def _expect(self, listing: str, requests: int) -> None:
+        if self._progress is not None:
+            self._progress.expect(listing, requests)
+
+    async def _listed(self, listing: str, endpoint: str, path: str) -> list[Any]:
+        item_key = {"projects": "projects", "addons": "addons"}.get(listing)
+        return await self._sent(listing, self._client.listed(endpoint, path, item_key))
+
+    async def _sent(self, listing: str, request: Awaitable[list[Any]]) -> list[Any]:
+        """One request of the round: first say how long the rest will take, when it must wait
+        for the budget (once, then at most every PROGRESS_EVERY)."""
+        self._tell_progress()
         try:
-            raw = await self._client.listed(ADDONS_ENDPOINT, f"{base}/addons", "addons")
+            return await request
+        finally:
+            if self._progress is not None:
+                self._progress.sent_one(listing)
+
+    def _tell_progress(self) -> None:
+        progress = self._progress
+        budget = self._loops.budget
+        if progress is None or budget is None or not budget.waits:
+            return  # `--once` never waits: it says at the end what it left out
+        now = self._clock()
+        progress.seconds_left = budget.seconds_to_send(progress.requests_left())
+        if not progress.announced:
+            if progress.seconds_left > 0:
+                progress.announced, progress.last_line = True, now
+                log.warning(self._prefix(self._why_slow(progress, budget)))
+                self._show()
+        elif now - progress.last_line >= PROGRESS_EVERY:
+            progress.last_line = now
+            log.info(
+                self._prefix("inventory progress: %d requests sent, about %d left (%s), about %s"),
+                progress.sent,
+                progress.requests_left(),
+                progress.described(),
+                format_duration(progress.seconds_left),
+            )
+            self._show()
+
+    def _why_slow(self, progress: InventoryProgress, budget: RequestBudget) -> str:
+        paused = budget.window.paused_until - self._clock()
+        if paused > 0:
+            cause = f"API requests are paused for {format_duration(paused)}"
+        else:
+            cause = (
+                f"the budget allows {budget.allows_now(full_read=True)} more now (a round may "
+                f"fill {budget.limit(full_read=True)} of rate_limit.requests_per_hour="
+                f"{budget.requests_per_hour}, a quarter kept for the destinations' polls)"
+            )
+        return (
+            f"the inventory needs about {progress.requests_left()} more requests "
+            f"({progress.described()}) and {cause}: it will take about "
+            f"{format_duration(progress.seconds_left)}; addons that no destination lists are "
+            "read first. A higher rate_limit.requests_per_hour, a longer "
+            "coverage.schedules_max_age or coverage.include would shorten it"
+        )
+
+    def _show(self) -> None:
+        """Publish what is known now and put it on /metrics (mid-round)."""
+        self._publish()
+        if self._render is not None:
+            self._render()
+
+    async def _list_addons(self, project: Project, addons: dict[tuple[str, str], Addon]) -> bool:
+        """One project's addons; on a failure, what was known of them before."""
+        path = f"/projects/{quote(project.id, safe='')}/addons"
+        try:
+            raw = await self._listed("addons", ADDONS_ENDPOINT, path)
         except ApiError as error:
             self._failed("addons", error)
-            ok = False
             addons.update((k, a) for k, a in self._addons.items() if k[0] == project.id)
-        else:
-            for addon in self._read_all(raw, "addons", lambda item: read_addon(item, project)):
-                if self._settings.wants(project.id, addon.id):
-                    addons[(project.id, addon.id)] = addon
+            return False
+        for addon in self._read_all(raw, "addons", lambda item: read_addon(item, project)):
+            if self._settings.wants(project.id, addon.id):
+                addons[(project.id, addon.id)] = addon
+        return True
+
+    async def _list_volumes(self, project: Project, volumes: dict[str, tuple[Volume, ...]]) -> bool:
+        """One project's volumes; on a failure, what was known of them before."""
+        path = f"/projects/{quote(project.id, safe='')}/volumes"
         try:
-            raw = await self._client.listed(VOLUMES_ENDPOINT, f"{base}/volumes", None)
+            raw = await self._listed("volumes", VOLUMES_ENDPOINT, path)
         except ApiError as error:
             self._failed("volumes", error)
-            ok = False
             volumes[project.id] = self._volumes.get(project.id, ())
-        else:
-            read = self._read_all(raw, "volumes", lambda item: read_volume(item, project))
-            volumes[project.id] = tuple(
-                volume for volume in read if self._settings.wants(project.id, volume.id)
-            )
-        return ok
+            return False
+        read = self._read_all(raw, "volumes", lambda item: read_volume(item, project))
+        volumes[project.id] = tuple(
+            volume for volume in read if self._settings.wants(project.id, volume.id)
+        )
+        return True
 
     def _unlisted_first(
         self, addons: dict[tuple[str, str], Addon]
-    ) -> list[tuple[tuple[str, str], Addon]]:
-        """The addons no destination lists with scheduled backups first: only those can be
-        unprotected, so a budget too small for every schedule read finds them first."""
-        listed = self._listed()
-        return sorted(addons.items(), key=lambda item: (item[0] in listed, item[0]))
+    ) -> tuple[list[tuple[tuple[str, str], Addon]], list[tuple[tuple[str, str], Addon]]]:
+        """The addons no destination lists with scheduled backups (only those can be
+        unprotected), then the others."""
+        listed = self._listed_addons()
+        unlisted = [(key, addon) for key, addon in sorted(addons.items()) if key not in listed]
+        others = [(key, addon) for key, addon in sorted(addons.items()) if key in listed]
+        self._listed_now = {key for key, _ in others}
+        self._stretch_listed_max_age(len(others))
+        return unlisted, others
 
-    def _schedules_due(self, known: _ReadSchedules | None, status: str) -> bool:
+    def _stretch_listed_max_age(self, listed: int) -> None:
+        """Re-reading the schedules of addons that destinations list (protected: the read only
+        adds what they also send to managed storage) may take at most LISTED_REFRESH_SHARE of
+        the budget: on a large account their max age stretches, with one line when it does.
+        1,000 such addons at 300 requests an hour cost 167 an hour at the default 6h
+        (bench/coverage.py), a budget that also polls the destinations."""
+        configured = self._settings.schedules_max_age
+        budget = self._loops.budget
+        needed = (
+            0.0
+            if budget is None
+            else (listed * HOUR / (LISTED_REFRESH_SHARE * budget.requests_per_hour))
+        )
+        stretched = max(configured, needed)
+        if stretched > configured and stretched > self._listed_max_age * 1.1:
+            log.warning(
+                self._prefix(
+                    "the schedules of the %d addons that destinations list are read again every "
+                    "%s instead of coverage.schedules_max_age=%s, so that it takes at most a "
+                    "quarter of rate_limit.requests_per_hour=%d (addons no destination lists "
+                    "keep %s)"
+                ),
+                listed,
+                format_duration(stretched),
+                format_duration(configured),
+                budget.requests_per_hour if budget else 0,
+                format_duration(configured),
+            )
+        self._listed_max_age = stretched
+
+    async def _read_due_schedules(self, addons: list[tuple[tuple[str, str], Addon]]) -> bool:
+        ok = True
+        for key, addon in addons:
+            if self._schedules_due_for(key, addon):
+                ok = await self._read_schedules(key, addon) and ok
+        return ok
+
+    def _schedules_due_for(self, key: tuple[str, str], addon: Addon) -> bool:
+        max_age = self._listed_max_age if key in self._listed_now else None
+        return self._schedules_due(self._schedules.get(key), addon.status, max_age)
+
+    def _volume_schedules_due(self, volume: Volume) -> bool:
+        if volume.schedules is not None:
+            return False  # its item said them
+        known = self._volume_schedules.get((volume.project, volume.id))
+        return self._schedules_due(known, volume.status)
+
+    def _schedules_due(
+        self, known: _ReadSchedules | None, status: str, max_age: float | None = None
+    ) -> bool:
         """A new addon's (or volume's) schedules are read at once; known ones when its status
-        changed or the last read is schedules_max_age old (schedules rarely change)."""
+        changed or the last read is `max_age` old (schedules_max_age unless stretched;
+        schedules rarely change)."""
         if known is None or known.status != status:
             return True
-        return self._clock() - known.read_at >= self._settings.schedules_max_age
+        return self._clock() - known.read_at >= (max_age or self._settings.schedules_max_age)
 
     async def _read_volume_schedules(self, volumes: dict[str, tuple[Volume, ...]]) -> bool:
         """The backup-schedules of each volume whose item left them out, when due."""
@@ -313,11 +427,10 @@ class CoverageWatcher:
                 if volume.schedules is not None:
                     continue
                 wanted.add(key)
-                known = self._volume_schedules.get(key)
-                if not self._schedules_due(known, volume.status):
+                if not self._volume_schedules_due(volume):
                     continue
                 try:
-                    raw = await self._client.volume_schedules(*key)
+                    raw = await self._sent("volume schedules", self._client.volume_schedules(*key))
                     schedules = tuple(read_volume_schedule(item) for item in raw)
                 except ApiError as error:
                     self._failed("volume schedules", error)
@@ -356,7 +469,7 @@ class CoverageWatcher:
 
     async def _read_schedules(self, key: tuple[str, str], addon: Addon) -> bool:
         try:
-            raw = await self._client.addon_schedules(*key)
+            raw = await self._sent("schedules", self._client.addon_schedules(*key))
         except ApiError as error:
             self._failed("schedules", error)
             return False
@@ -596,6 +709,7 @@ class CoverageWatcher:
         up = None
         if self._inventory_ok is not None:
             up = self._inventory_ok and all(listing.up for listing in (*listings, *volume_listings))
+        progress = self._progress
         self.snapshot = CoverageSnapshot(
             up=up,
             last_success=self._last_inventory,
@@ -606,6 +720,8 @@ class CoverageWatcher:
                 read.summary for read in volume_listings if read.summary is not None
             ),
             rules=self._rules,
+            inventory_requests_left=0 if progress is None else progress.requests_left(),
+            inventory_seconds_left=0.0 if progress is None else progress.seconds_left,
         )
 
 

@@ -6,35 +6,30 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.aggregate import DestinationSummary, summarize_store
-from exporter.budget import RequestBudget
+from exporter.budget import Pause
 from exporter.client import (
     BACKUPS_ENDPOINT,
     DESTINATIONS_ENDPOINT,
     ApiError,
-    NorthflankClient,
     RequestStats,
     needs,
 )
-from exporter.config import Account, AddonRules, PollSettings
+from exporter.context import AccountLoops
 from exporter.durations import format_duration
 from exporter.model import Destination
-from exporter.progress import CycleProgress
+from exporter.progress import PROGRESS_EVERY, CycleProgress
 from exporter.rescheduled import ScheduleChecks
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
-from exporter.supervise import Health, supervised, waiting_with
-from exporter.sync import Syncer
+from exporter.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
-
-# A long read says how far it has got at most this often.
-PROGRESS_EVERY = 60.0
 
 
 class _AccountLog(logging.LoggerAdapter[logging.Logger]):
@@ -49,58 +44,50 @@ class Poller:
 
     def __init__(
         self,
-        account: Account,
-        client: NorthflankClient,
+        loops: AccountLoops,
         stats: RequestStats,
         *,
-        poll: PollSettings,
-        addons: AddonRules,
-        expiry_warning_window: float,
         shard: Shard,
         name_in_logs: bool = False,
-        budget: RequestBudget | None = None,
-        clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        render: Callable[[], None] | None = None,
         snapshot: Snapshot | None = None,
-        health: Health | None = None,
     ) -> None:
         """`name_in_logs` prefixes log lines with the account (when there are several);
-        `render` shows the published snapshot on /metrics: it runs after every cycle, and after
-        each destination's first read so that its numbers need not wait for the others;
-        `snapshot` is what to export until the first poll (a reload's predecessor's);
-        `health` is told of the polling loop's progress."""
+        `loops.render` shows the published snapshot on /metrics: it runs after every cycle,
+        and after each destination's first read so that its numbers need not wait for the
+        others; `snapshot` is what to export until the first poll (a reload's predecessor's)."""
+        self._loops = loops
+        account, client = loops.account, loops.client
         self._account = account
-        self._poll = poll
-        self._addons = addons
-        self._expiry_warning_window = expiry_warning_window
+        self._poll = loops.poll
+        self._addons = loops.addons
+        self._expiry_warning_window = loops.expiry_warning_window
         self._shard = shard
         self._log: logging.LoggerAdapter[logging.Logger] = (
             _AccountLog(log, {"account": account.name})
             if name_in_logs
             else logging.LoggerAdapter(log)
         )
-        self._render = render
+        self._render = loops.render
         self.loop_name = f"poll:{account.name}"
-        self._health = health or Health(clock)
-        if budget is not None:
-            budget.on_wait = self.waiting
+        self._health = loops.health
         self._client = client
         self._stats = stats
-        self._budget = budget
-        self._clock = clock
+        self._budget = loops.budget
+        self._clock = loops.clock
         self._monotonic = monotonic
-        self._sleep = sleep
         self._syncer = Syncer(
-            client.backup_pages, poll.full_resync_interval, poll.incremental, self._page_read
+            client.backup_pages,
+            self._poll.full_resync_interval,
+            self._poll.incremental,
+            self._page_read,
         )
-        self._checks = ScheduleChecks(client, clock)
+        self._checks = ScheduleChecks(client, self._clock)
         self._progress: CycleProgress | None = None
         # Polls that outlived their cycle, by destination; one poll-slot pool for all cycles.
         self._busy: dict[str, asyncio.Future[bool]] = {}
-        self._limit = asyncio.Semaphore(poll.concurrency)
-        self.effective_interval = poll.interval
+        self._limit = asyncio.Semaphore(self._poll.concurrency)
+        self.effective_interval = self._poll.interval
         # Set when the first cycle is over: the account's inventory waits for it (coverage.py).
         self.first_cycle_over = asyncio.Event()
         self._failures: Counter[tuple[str, str]] = Counter()
@@ -116,14 +103,7 @@ class Poller:
         """Poll every effective interval (start to start) until `stop` is set; a cycle that
         fails is logged and counted, and the next one comes at the usual time."""
         try:
-            await supervised(
-                self.loop_name,
-                self._cycle,
-                interval=self._poll.interval,
-                health=self._health,
-                stop=stop,
-                wait=waiting_with(self._sleep),
-            )
+            await self._loops.run(self.loop_name, self._cycle, stop)
         finally:
             stragglers = list(self._busy.values())
             for poll in stragglers:
@@ -137,10 +117,6 @@ class Poller:
         started = self._monotonic()
         await self.poll_all(straggle_after=self.effective_interval)
         return max(self.effective_interval - (self._monotonic() - started), 0.0)
-
-    def waiting(self, seconds: float) -> None:
-        """Waiting for the budget is what the loop should do: not a stall."""
-        self._health.progress(self.loop_name, self._poll.interval, waiting=seconds)
 
     async def poll_all(self, straggle_after: float | None = None) -> bool:
         """One cycle over every destination; True when every request gave a usable answer.
@@ -240,7 +216,7 @@ class Poller:
             )
             shorter = (
                 "a lower rate_limit.reserve"
-                if budget.window.pause_reason.startswith("only")
+                if budget.window.pause_cause is Pause.RESERVE
                 else "nothing but the API's window resetting"
             )
         else:
@@ -356,47 +332,71 @@ class Poller:
 
     async def _poll_destination(self, destination: Destination) -> bool:
         started = self._monotonic()
-        error: str | None = None
-        summary: DestinationSummary | None = None
-        try:
-            now = self._clock()
-            result = await self._syncer.sync(destination.id, now)
-            summary = self._summarize(destination.id, result.store, now, result.invalid)
-            # an addon that missed a slot is judged again by what its schedules now say; not on
-            # a first read, whose numbers must not wait for it
-            first_read = self._states[destination.id].last_success is None
-            if not first_read and await self._checks.check(summary.addons):
-                summary = self._summarize(destination.id, result.store, now, result.invalid)
-        except ApiError as problem:
-            error = f"code={problem.code}: {problem}{needs(BACKUPS_ENDPOINT, problem)}"
-            self._failures[(destination.id, problem.code)] += 1
-        except Exception as problem:  # a bug must not stop the other destinations
-            self._log.exception("destination=%s poll crashed", destination.id)
-            error = f"code=internal: {type(problem).__name__}"
-            self._failures[(destination.id, "internal")] += 1
-        duration = self._monotonic() - started
+        # until its first good read, a destination's numbers wait for nothing else, and /metrics
+        # shows them at once
+        never_read = self._states[destination.id].last_success is None
+        read = await self._read_destination(destination.id, never_read)
         if self._progress is not None:
             self._progress.finished(destination.id)
-        state = self._states[destination.id]
-        first_read = summary is not None and not state.up and state.last_success is None
-        if summary is not None:
-            if summary.invalid:
+        self._record(destination.id, read, self._monotonic() - started)
+        if destination.id in self._states:
+            self._publish()
+            if never_read and read.summary is not None and self._render is not None:
+                self._render()
+        return read.error is None
+
+    async def _read_destination(self, destination: str, never_read: bool) -> _Read:
+        """Sync and fold one destination. An addon that missed a slot is judged again by what
+        its schedules now say (not on a destination's first read)."""
+        try:
+            now = self._clock()
+            result = await self._syncer.sync(destination, now)
+            summary = self._summarize(destination, result.store, now, result.invalid)
+            if not never_read and await self._checks.check(summary.addons):
+                # some schedules were read just now (rare: an addon missed a slot): fold again
+                summary = self._summarize(destination, result.store, now, result.invalid)
+            return _Read(summary=summary, result=result)
+        except ApiError as problem:
+            self._failures[(destination, problem.code)] += 1
+            return _Read(error=f"code={problem.code}: {problem}{needs(BACKUPS_ENDPOINT, problem)}")
+        except Exception as problem:  # a bug must not stop the other destinations
+            self._log.exception("destination=%s poll crashed", destination)
+            self._failures[(destination, "internal")] += 1
+            return _Read(error=f"code=internal: {type(problem).__name__}")
+
+    def _record(self, destination: str, read: _Read, duration: float) -> None:
+        """The destination's state after a read, good or bad (unless it is no longer polled)."""
+        state = self._states.get(destination)
+        if state is None:
+            return
+        if read.summary is not None and read.result is not None:
+            if read.summary.invalid:
                 self._log.warning(
                     "destination=%s skipped %d invalid backups; first: %s",
-                    destination.id,
-                    summary.invalid,
-                    result.first_invalid,
+                    destination,
+                    read.summary.invalid,
+                    read.result.first_invalid,
                 )
-            state = state.after_success(summary, self._clock(), duration, result.duplicates)
+            was_all_expired = state.all_expired
+            state = state.after_success(
+                read.summary,
+                self._clock(),
+                duration,
+                read.result.duplicates,
+                read.result.expired_listed,
+            )
+            if state.all_expired and not was_all_expired:
+                self._log.warning(
+                    "destination=%s lists %d backups and every one has expired (expiredBy "
+                    "passed): nothing restorable is kept there; northflank_backups_expired_listed"
+                    " says how many",
+                    destination,
+                    state.expired_listed,
+                )
         else:
-            self._log.warning("destination=%s poll failed %s", destination.id, error)
+            self._log.warning("destination=%s poll failed %s", destination, read.error)
             state = state.after_failure(self._clock(), duration, self._poll.stale_after)
-        if destination.id in self._states:
-            self._states[destination.id] = state
-            self._publish()
-            if first_read and self._render is not None:
-                self._render()
-        return error is None
+        self._states[destination] = state
 
     def _publish(self) -> None:
         states = tuple(self._states.values())
@@ -418,3 +418,12 @@ class Poller:
             budget_remaining=None if self._budget is None else self._budget.remaining(),
             cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Read:
+    """One read of a destination: its summary and how the sync went, or why it failed."""
+
+    summary: DestinationSummary | None = None
+    result: SyncResult | None = None
+    error: str | None = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# A long read says how far it has got at most this often.
+PROGRESS_EVERY = 60.0
 # A destination whose read has not begun is expected to cost what the others are estimated to
 # cost, on average; before any estimate, this many pages.
 UNSTARTED_GUESS = 1
@@ -66,3 +68,31 @@ class CycleProgress:
                 read = self.pages_read.get(destination, 0)
                 left += max(self._expected(destination) - read, 1)
         return left
+
+
+@dataclass
+class InventoryProgress:
+    """One inventory round's requests still to send, by listing ("projects", "addons", ...),
+    as far as the round knows so far: each listing's count is set once the listing before it
+    says how many there are (a project's addons once the projects are listed)."""
+
+    left: dict[str, int]
+    sent: int = 0
+    announced: bool = False  # the line saying the round will take a while was logged
+    last_line: float = 0.0
+    seconds_left: float = 0.0  # as the budget estimated them at the last request
+
+    def expect(self, listing: str, requests: int) -> None:
+        self.left[listing] = requests
+
+    def sent_one(self, listing: str) -> None:
+        self.left[listing] = max(0, self.left.get(listing, 0) - 1)
+        self.sent += 1
+
+    def requests_left(self) -> int:
+        return sum(self.left.values())
+
+    def described(self) -> str:
+        """What is left, e.g. "12 schedules, 3 volumes"."""
+        parts = [f"{number} {listing}" for listing, number in self.left.items() if number]
+        return ", ".join(parts) or "nothing"

@@ -16,11 +16,12 @@ from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.client import NorthflankClient, RequestStats
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.config import Account, Config
-from exporter.coverage import COVERAGE_SHARD_KEY, CoverageSnapshot, CoverageWatcher
+from exporter.context import AccountLoops
+from exporter.coverage import COVERAGE_SHARD_KEY, CoverageWatcher
 from exporter.durations import format_duration
 from exporter.exposition import Exposition
 from exporter.poller import Poller
-from exporter.snapshot import Snapshot
+from exporter.snapshot import CoverageSnapshot, Snapshot
 from exporter.supervise import Health, supervised, waiting_with
 from exporter.web import WebServer, make_app
 from exporter.webconfig import WebConfig
@@ -112,40 +113,34 @@ class Exporter:
             budget=budget,
             transport=self._transport,
         )
-        poller = Poller(
-            account,
-            client,
-            stats,
+        loops = AccountLoops(
+            account=account,
+            client=client,
             poll=config.poll,
             addons=config.addons,
             expiry_warning_window=config.expiry_warning_window,
-            shard=config.shard,
-            name_in_logs=len(config.accounts) > 1,
+            health=self.health,
             budget=budget,
             clock=self._clock,
             sleep=self._sleep,
             render=self.render,
+        )
+        poller = Poller(
+            loops,
+            stats,
+            shard=config.shard,
+            name_in_logs=len(config.accounts) > 1,
             snapshot=snapshot,
-            health=self.health,
         )
         coverage = None
         if config.coverage.enabled and config.shard.owns(account.name, COVERAGE_SHARD_KEY):
             coverage = CoverageWatcher(
-                account,
-                client,
+                loops,
                 settings=config.coverage,
-                poll=config.poll,
-                addons=config.addons,
-                expiry_warning_window=config.expiry_warning_window,
-                clock=self._clock,
-                sleep=self._sleep,
-                render=self.render,
-                health=self.health,
                 snapshot=covered,
                 after=poller.first_cycle_over,
                 listed=poller.scheduled_addons,
             )
-        budget.on_wait = _each(poller.waiting, *([coverage.waiting] if coverage else []))
         return AccountParts(account, stats, budget, client, poller, coverage)
 
     def render(self) -> None:
@@ -290,14 +285,6 @@ class Exporter:
             await asyncio.gather(refreshing, return_exceptions=True)
             self.web.stop()
             await self.aclose()
-
-
-def _each(*hooks: Callable[[float], None]) -> Callable[[float], None]:
-    def call(seconds: float) -> None:
-        for hook in hooks:
-            hook(seconds)
-
-    return call
 
 
 def _registry(*collectors: Collector) -> CollectorRegistry:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from exporter.addons import AddonSummary
 from exporter.aggregate import DestinationSummary
 from exporter.config import AddonRules
-from exporter.model import Destination
+from exporter.inventory import MANAGED_STORAGE, Addon, CoverageSchedule, Volume
+from exporter.model import Destination, Schedule
+from exporter.volumes import VolumeSummary
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,20 @@ class DestinationState:
     last_duration: float | None = None
     invalid_total: int = 0
     duplicates_total: int = 0
+    expired_listed: int = 0  # listed past their expiredBy, as of the last full read
+
+    @property
+    def all_expired(self) -> bool:
+        """It lists backups, and every one of them has expired: nothing restorable is kept."""
+        return self.summary is not None and self.summary.total == 0 and self.expired_listed > 0
 
     def after_success(
-        self, summary: DestinationSummary, finished: float, duration: float, duplicates: int = 0
+        self,
+        summary: DestinationSummary,
+        finished: float,
+        duration: float,
+        duplicates: int = 0,
+        expired_listed: int = 0,
     ) -> DestinationState:
         return replace(
             self,
@@ -37,6 +51,7 @@ class DestinationState:
             last_duration=duration,
             invalid_total=self.invalid_total + summary.invalid,
             duplicates_total=self.duplicates_total + duplicates,
+            expired_listed=expired_listed,
         )
 
     def after_failure(
@@ -70,3 +85,40 @@ class Snapshot:
     poll_failures: tuple[tuple[tuple[str, str], int], ...] = ()
     budget_remaining: int | None = None
     cycle_seconds_left: float = 0.0
+
+
+@dataclass(frozen=True)
+class CoveredAddon:
+    addon: Addon
+    schedules: tuple[CoverageSchedule, ...] | None  # None: not read successfully yet
+
+    @property
+    def unprotected(self) -> bool | None:
+        """An active addon that declares no schedule (None when its schedules are unknown)."""
+        if self.schedules is None:
+            return None
+        return self.addon.active and not self.schedules
+
+    @property
+    def managed(self) -> tuple[CoverageSchedule, ...]:
+        """Its schedules that keep backups in managed storage."""
+        return tuple(s for s in self.schedules or () if s.destination == MANAGED_STORAGE)
+
+    @property
+    def managed_slots(self) -> tuple[Schedule, ...]:
+        """The slots of its schedules that keep backups in managed storage."""
+        return tuple(s.schedule for s in self.managed)
+
+
+@dataclass(frozen=True)
+class CoverageSnapshot:
+    up: bool | None = None  # the last round read everything (None before the first)
+    last_success: float | None = None
+    addons: tuple[CoveredAddon, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
+    volume_health: tuple[VolumeSummary, ...] = ()  # per-volume health of its backups
+    rules: AddonRules = field(default_factory=AddonRules)
+    # what the inventory round under way still needs (0 when none is under way)
+    inventory_requests_left: int = 0
+    inventory_seconds_left: float = 0.0

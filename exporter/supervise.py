@@ -24,23 +24,40 @@ class Health:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._due: dict[str, float] = {}  # loop: when it must have made progress again
+        self._intervals: dict[str, float] = {}
+        # loop: until when the request budget it spends holds its requests back
+        self._held: dict[str, Callable[[], float]] = {}
         self.failures: Counter[str] = Counter()
 
     def progress(self, loop: str, interval: float, waiting: float = 0.0) -> None:
         """The loop moved on; it may now take `waiting` seconds and STALL_INTERVALS intervals
         before it moves on again."""
         self._due[loop] = self._clock() + waiting + STALL_INTERVALS * interval
+        self._intervals[loop] = interval
+
+    def held_by(self, loop: str, held_until: Callable[[], float]) -> None:
+        """The loop spends a request budget: while `held_until()` is ahead (a pause, a wait
+        for the rolling hour), the loop is waiting, whichever of its requests waits, or since
+        when. The budget says so itself, so no wait it imposes goes unannounced."""
+        self._held[loop] = held_until
 
     def failed(self, loop: str) -> None:
         self.failures[loop] += 1
 
     def forget(self, loop: str) -> None:
         self._due.pop(loop, None)
+        self._held.pop(loop, None)
 
     def stalled(self) -> list[str]:
         """The loops that have made no progress for longer than they may."""
         now = self._clock()
-        return sorted(loop for loop, due in self._due.items() if now > due)
+        return sorted(loop for loop, due in self._due.items() if now > self._due_at(loop, due))
+
+    def _due_at(self, loop: str, due: float) -> float:
+        held = self._held.get(loop)
+        if held is None:
+            return due
+        return max(due, held() + STALL_INTERVALS * self._intervals[loop])
 
 
 Step = Callable[[], Awaitable[float]]  # one round of a loop; returns seconds until the next

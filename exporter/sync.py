@@ -40,6 +40,8 @@ class SyncResult:
     first_invalid: str | None = None
     ordered: bool = True
     duplicates: int = 0  # backups listed again under an id this read had already counted
+    # backups the last full read found listed past their expiredBy (kept out of the store)
+    expired_listed: int = 0
 
 
 @dataclass
@@ -134,7 +136,9 @@ async def full_sync(
             if backup.created > previous:
                 result.ordered = False
             previous = backup.created
-            if not backup.is_expired(now):
+            if backup.is_expired(now):
+                result.expired_listed += 1
+            else:
                 result.store.append(backup)
         if result.pages == 1:
             estimate = estimated_pages(len(page.items), backups)
@@ -217,6 +221,7 @@ class SyncState:
     store: BackupStore | None = None
     last_full: float | None = None
     ordered: bool = True
+    expired_listed: int = 0  # as of the last full read
 
     def full_sync_reason(self, now: float, resync_interval: float, incremental: bool) -> str | None:
         """Why this poll must read every page, or None for an incremental one."""
@@ -276,6 +281,7 @@ class Syncer:
                 reason = misfit.reason
             else:
                 state.store = result.store
+                result.expired_listed = state.expired_listed
                 self._note_cost(destination, incremental=result.pages)
                 return result
         if reason not in NOT_RESYNCS:
@@ -297,6 +303,7 @@ class Syncer:
             )
             self.resyncs[(destination, "fallback")] += 1
         state.store, state.last_full, state.ordered = result.store, now, result.ordered
+        state.expired_listed = result.expired_listed
         self._note_cost(destination, full=result.pages)
         return result
 

@@ -67,6 +67,7 @@ VOLUME_SCHEDULES: tuple[tuple[dict[str, Any], int], ...] = (  # (schedule, reten
 RETENTION_ENDING_KEEP = 30 * HOUR
 HORIZON = 8 * DAY
 DESTINATIONS = 4
+PROJECTS = 17
 
 
 class Run(NamedTuple):
@@ -539,11 +540,12 @@ def _listed(addon: FleetAddon, run: Run, now: float) -> Listed:
 
 
 def build_fleet(
-    seed: int, addons: int, days: float, start: float
+    seed: int, addons: int, days: float, start: float, *, projects: int = PROJECTS
 ) -> tuple[Fleet, list[FleetAddon]]:
-    """`addons` healthy addons over DESTINATIONS destinations, plus one addon per incident; the
-    incidents start at known moments spread over the middle of the run. Its backups are worked
-    out until HORIZON past the run, so a run may grow to judge its last incident."""
+    """`addons` healthy addons over DESTINATIONS destinations and `projects` projects, plus one
+    addon per incident; the incidents start at known moments spread over the middle of the
+    run. Its backups are worked out until HORIZON past the run, so a run may grow to judge its
+    last incident."""
     end = start + days * DAY + HORIZON
     destinations = tuple(
         SimDestination(
@@ -551,7 +553,9 @@ def build_fleet(
         )
         for n in range(DESTINATIONS)
     )
-    made = [_healthy(seed, n, destinations[n % DESTINATIONS].id, start) for n in range(addons)]
+    made = [
+        _healthy(seed, n, destinations[n % DESTINATIONS].id, start, projects) for n in range(addons)
+    ]
     # one schedule change and one legitimate shrink, mid-run, on healthy addons
     change = start + days * DAY / 2 + 11 * HOUR
     # hourly backups become daily ones at 11:00: the old schedule's slots go unanswered until
@@ -576,7 +580,7 @@ def build_fleet(
             number, kind, destinations[number % DESTINATIONS].id, start=start, at=at
         )
         incidents.append(addon)
-    volumes = [_healthy_volume(seed, n) for n in range(round(addons * VOLUMES_PER_ADDON))]
+    volumes = [_healthy_volume(seed, n, projects) for n in range(round(addons * VOLUMES_PER_ADDON))]
     volumes += [i for i in incidents if isinstance(i, FleetVolume)]
     fleet = Fleet(
         seed,
@@ -589,11 +593,11 @@ def build_fleet(
     return fleet, incidents
 
 
-def _healthy_volume(seed: int, number: int) -> FleetVolume:
+def _healthy_volume(seed: int, number: int, projects: int) -> FleetVolume:
     draw = _numbers(seed, "volume", number)
     schedule, days = VOLUME_SCHEDULES[int(draw[0] * len(VOLUME_SCHEDULES))]
     return FleetVolume(
-        project=f"project-{number % 17:02d}",
+        project=f"project-{number % projects:02d}",
         ident=f"vol-{number:04d}",
         schedule=schedule,
         retention_days=days,
@@ -618,12 +622,12 @@ def _incident_volume(kind: str, at: float) -> FleetVolume:
     )
 
 
-def _healthy(seed: int, number: int, destination: str, start: float) -> FleetAddon:
+def _healthy(seed: int, number: int, destination: str, start: float, projects: int) -> FleetAddon:
     draw = _numbers(seed, "fleet", number)
     schedules = SCHEDULES[int(draw[0] * len(SCHEDULES))]
     kind = ADDON_KINDS[int(draw[1] * len(ADDON_KINDS))][0]
     return FleetAddon(
-        project=f"project-{number % 17:02d}",
+        project=f"project-{number % projects:02d}",
         ident=f"db-{number:04d}",
         destination=destination,
         kind=kind,

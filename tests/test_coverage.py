@@ -424,8 +424,10 @@ def test_once_takes_what_coverage_the_budget_allows_now_unlisted_addons_first(
     assert "schedules" in line and "northflank_coverage_up is 0" in line
     assert "rate_limit.requests_per_hour=40" in line
     schedule_reads = [r.path for r in fleet_simulator.requests if "backup-schedules" in r.path]
-    listed = {
-        (dict(k)["project"], dict(k)["addon"]) for k in series(samples, "northflank_addon_info")
+    listed = {  # by a destination: managed storage is read for addons no destination lists
+        (dict(k)["project"], dict(k)["addon"])
+        for k in series(samples, "northflank_addon_info")
+        if dict(k)["destination"] != MANAGED_STORAGE
     }
     kinds = [
         any(f"/projects/{p}/addons/{a}/" in path for p, a in listed) for path in schedule_reads
@@ -434,3 +436,67 @@ def test_once_takes_what_coverage_the_budget_allows_now_unlisted_addons_first(
     # serving (waiting allowed) leaves nothing out
     assert run(exporter.poll_once())
     assert exporter.coverage_left_out() == []
+
+
+def test_a_round_that_must_wait_says_so_once_shows_what_it_needs_and_the_unlisted_first(
+    fleet_simulator, clock, caplog
+):
+    """Serving with a budget too small for the inventory: one line, before the first wait,
+    names coverage and how long the round will take; while it waits, /metrics shows what the
+    round still needs and the addons no destination lists, unprotected one included; the
+    round then completes on the estimate."""
+    from exporter.durations import parse_duration
+    from tests.conftest import FakeTime, with_account
+
+    config = config_for(fleet_simulator, coverage=True)
+    (account,) = config.accounts
+    config = with_account(
+        config, rate_limit=replace(account.rate_limit, requests_per_hour=40, reserve=0)
+    )
+    fake = FakeTime(clock)
+    while_waiting = []
+
+    async def sleep(seconds):
+        if not while_waiting:
+            while_waiting.append((clock.now, scrape(exporter)))
+        await fake.sleep(seconds)
+
+    exporter = Exporter(config, clock=clock, sleep=sleep)
+    started = clock.now
+    caplog.set_level(logging.INFO, logger="exporter")
+    assert run(exporter.poll_once())
+    took = clock.now - started
+    said = [r for r in caplog.records if "the inventory needs about" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    line = said[0].getMessage()
+    assert line.startswith("account=default coverage: the inventory needs about")
+    assert "rate_limit.requests_per_hour=40" in line
+    estimate = parse_duration(line.split("will take about ")[1].split(";")[0])
+    assert 0.8 * took <= estimate <= 1.2 * took
+    waited_at, samples = while_waiting[0]
+    assert waited_at == started  # the line and the numbers came before the first wait
+    assert pick(samples, "northflank_coverage_inventory_requests_left") > 0
+    assert pick(samples, "northflank_coverage_inventory_seconds_left") > 0
+    unprotected = {"project": "scenarios", "addon": "unprotected-postgresql"}
+    assert pick(samples, "northflank_coverage_addon_unprotected", **unprotected) == 1
+    # progress at most once a minute of the round (the fake clock jumps a wait at a time)
+    progress = [r for r in caplog.records if "inventory progress" in r.getMessage()]
+    assert len(progress) <= took / 60 + 1
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_up") == 1
+    assert pick(samples, "northflank_coverage_inventory_requests_left") == 0
+    assert pick(samples, "northflank_coverage_inventory_seconds_left") == 0
+
+
+def test_the_collector_loads_no_http_client():
+    """Rendering needs the snapshots, not the code that fills them."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, exporter.collector; print('httpx' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"

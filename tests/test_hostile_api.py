@@ -116,3 +116,41 @@ def test_the_exporter_holds_against_a_hostile_api(start_simulator, clock, caplog
     logged = " ".join(record.getMessage() for record in caplog.records)
     token = simulator.token
     assert all(token[i : i + 8] not in logged for i in range(len(token) - 8))
+
+
+def test_a_destination_whose_every_backup_expired_says_so_once_and_shows_how_many(
+    start_simulator, clock, caplog
+):
+    """The API may list backups a while past their expiredBy. When that is all a destination
+    lists, its counts are 0 as for an empty one: one line and a series tell the two apart."""
+    from datetime import UTC, datetime
+
+    def iso(moment):
+        return datetime.fromtimestamp(moment, tz=UTC).isoformat()
+
+    day = 86400.0
+    expired = [
+        {
+            "id": f"old-{n}",
+            "status": "completed",
+            "config": {"size": "10"},
+            "createdAt": iso(clock.now - (40 - n) * day),
+            "completedAt": iso(clock.now - (40 - n) * day + 60),
+            "expiredBy": int((clock.now - (10 - n) * day) * 1000),
+        }
+        for n in range(3)
+    ]
+    simulator = start_simulator(destinations=1)
+    simulator.serve_pages("/v1/backup-destinations/primary-backups/backups", [expired[::-1]])
+    exporter = Exporter(config_for(simulator), clock=clock)
+    for _ in range(3):
+        assert poll_once(exporter)
+        clock.now += 300
+    samples = parse_samples(exporter.exposition().decode())
+    where = {"destination": "primary-backups"}
+    assert pick(samples, "northflank_up", **where) == 1
+    assert pick(samples, "northflank_backups_expired_listed", **where) == 3
+    assert pick(samples, "northflank_backups", status="completed", **where) == 0
+    said = [r for r in caplog.records if "every one has expired" in r.getMessage()]
+    assert len(said) == 1
+    assert "destination=primary-backups lists 3 backups" in said[0].getMessage()

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import httpx
 
+from exporter.budget import FLIGHT_MARGIN, RequestBudget
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.supervise import STALL_INTERVALS, Health, supervised, waiting_with
@@ -43,6 +44,46 @@ def test_a_loop_is_stalled_after_three_intervals_without_progress_past_its_waits
     assert health.stalled() == ["poll:default"]
     health.forget("poll:default")
     assert health.stalled() == []
+
+
+def test_a_loop_is_waiting_while_its_budget_holds_requests_back_whoever_waits():
+    """A pause that begins in the middle of a read (the reserve met), seen by a loop that
+    started after it and whose request is queued behind another's: announced all the same.
+    Before, only the request that slept announced its wait, to the loops running then: a
+    coverage loop that began during a 60-second pause with 2-second polls was called stalled
+    from its 7th second."""
+    clock = Clock(NOW)
+    health = Health(clock)
+    budget = RequestBudget(300, 10, clock=clock)
+    health.progress("coverage:default", 2)
+    health.held_by("coverage:default", budget.held_until)
+    budget.check_reserve(remaining=5, reset_at=NOW + 60)  # an answer says: 5 left
+    clock.now += 60 + STALL_INTERVALS * 2  # the pause, with its 1 s margin, then 3 intervals
+    assert health.stalled() == []
+    clock.now += 2
+    assert health.stalled() == ["coverage:default"]
+    health.forget("coverage:default")
+    assert health.stalled() == []
+
+
+def test_a_wait_for_the_rolling_hour_holds_every_loop_of_the_budget_until_it_ends():
+    clock = Clock(NOW)
+    fake = FakeTime(clock)
+    budget = RequestBudget(4, 0, clock=clock, sleep=fake.sleep)
+    health = Health(clock)
+    health.progress("poll:default", 2)
+    health.held_by("poll:default", budget.held_until)
+    seen = []
+
+    async def five_requests():
+        for _ in range(5):
+            await budget.acquire()
+            seen.append((clock.now, health.stalled()))
+
+    run(five_requests())
+    # the fifth waited an hour for the first to leave the rolling hour, and was never a stall
+    assert [at - NOW for at, _ in seen] == [0, 0, 0, 0, HOUR + FLIGHT_MARGIN]
+    assert all(stalled == [] for _, stalled in seen)
 
 
 def test_a_round_that_raises_is_logged_counted_and_the_loop_goes_on(caplog):

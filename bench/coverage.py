@@ -1,0 +1,209 @@
+"""Coverage on a large account, as a user gets it: the default configuration (coverage on, 300
+requests an hour), every loop running as when serving.
+
+A fleet of 1,000 addons in 50 projects over four destinations (`monitoring/fleet.py`), some of
+them unprotected: no schedule, so no destination lists them. The exporter's real loops (polls,
+coverage, rendering) run side by side on an event loop whose clock jumps to the next timer
+whenever nothing is ready, so hours of budget waits pass in seconds and every wait is as long
+as it would be live. Measured from the start:
+
+- when every unprotected addon is on /metrics (`northflank_coverage_addon_unprotected` 1);
+- when the inventory is complete (`northflank_coverage_up` 1);
+- the steady cost in requests an hour, by kind, over the hours after that.
+
+    python bench/coverage.py [--addons 1000] [--projects 50] [--unprotected 10] [--hours 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exporter.config import Account, Config, NorthflankSettings
+from exporter.durations import format_duration
+from exporter.runtime import Exporter
+from exporter.simulator import Simulator
+from exporter.simulator.server import InProcess
+from monitoring.fleet import Fleet, FleetAt, build_fleet
+
+TOKEN = "bench-coverage"  # noqa: S105 - the simulator's, not a secret
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # fixed: never the clock
+LOOK_EVERY = 15.0  # how often the benchmark looks at what /metrics would show
+# Targets (issue 24): the unprotected addons on /metrics within 2 minutes when the
+# destinations' first read fits the budget; the steady cost within the default budget.
+UNPROTECTED_TARGET = 120.0
+BUDGET = 300
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock jumps to the next timer whenever nothing is ready to run.
+    The simulator answers in process (no socket), so nothing else ever needs waiting for."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__()
+        self._now = start
+        # a timer fires once the clock is within this of it: at epoch seconds, the default (the
+        # monotonic clock's nanosecond) is below a float's resolution, and none would fire
+        self._clock_resolution = 1e-3
+
+    def time(self) -> float:
+        return self._now
+
+    def _run_once(self) -> None:
+        if not self._ready:  # type: ignore[attr-defined]
+            timers = [t.when() for t in self._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
+            if timers:
+                self._now = max(self._now, min(timers))
+        super()._run_once()  # type: ignore[misc]
+
+
+class Counted(InProcess):
+    """The simulator's answers, each request counted by kind and by the hour it was sent in."""
+
+    def __init__(self, simulator: Simulator, clock: asyncio.AbstractEventLoop) -> None:
+        super().__init__(simulator)
+        self._loop = clock
+        self.sent: list[tuple[float, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((self._loop.time(), kind_of(request.url.path)))
+        return await super().handle_async_request(request)
+
+
+def kind_of(path: str) -> str:
+    if path.startswith("/v1/backup-destinations"):
+        return "destinations"
+    if "/backup-schedules" in path:
+        return "schedules"
+    if path.endswith("/backups"):
+        return "managed and volume backups"
+    return "projects, addons, volumes"
+
+
+def the_fleet(addons: int, projects: int, unprotected: int) -> tuple[Fleet, set[tuple[str, str]]]:
+    """Healthy addons, every (addons // unprotected)th of them made unprotected: spread over the
+    projects, as a forgotten database would be."""
+    fleet, _ = build_fleet(1, addons, 1, START, projects=projects)
+    healthy = [a for a in fleet.addons if a.incident is None and a.ident.startswith("db-")]
+    step = max(1, len(healthy) // max(unprotected, 1))
+    chosen = {a.ident for a in healthy[step // 2 :: step][:unprotected]}
+    made = tuple(
+        replace(a, incident="unprotected", incident_at=START - 86400) if a.ident in chosen else a
+        for a in fleet.addons
+        if a.incident is None  # the backtest's incidents are not this benchmark's
+    )
+    fleet = replace(fleet, addons=made, volumes=tuple(v for v in fleet.volumes if not v.incident))
+    return fleet, {(a.project, a.ident) for a in made if a.ident in chosen}
+
+
+async def watch(
+    exporter: Exporter, unprotected: set[tuple[str, str]], hours: float, loop: VirtualTimeLoop
+) -> dict[str, float | None]:
+    """Serve until the inventory is complete and `hours` more have passed."""
+    stop = asyncio.Event()
+    loops = [part.poller.run(stop) for part in exporter.parts]
+    loops += [part.coverage.run(stop) for part in exporter.parts if part.coverage is not None]
+    running = asyncio.gather(*loops, exporter.keep_fresh(stop))
+    seen: dict[str, float | None] = {"first numbers": None, "unprotected": None, "complete": None}
+    try:
+        while True:
+            await asyncio.sleep(LOOK_EVERY)
+            now = loop.time() - START
+            rendered = exporter.rendered
+            if seen["first numbers"] is None and rendered.ready():
+                seen["first numbers"] = now
+            shown = {
+                (c.addon.project, c.addon.id)
+                for _, covered in rendered.coverage
+                for c in covered.addons
+                if c.unprotected
+            }
+            if seen["unprotected"] is None and unprotected <= shown:
+                seen["unprotected"] = now
+            if seen["complete"] is None and any(c.up for _, c in rendered.coverage):
+                seen["complete"] = now
+            if seen["complete"] is not None and now >= seen["complete"] + hours * 3600:
+                return seen
+    finally:
+        stop.set()
+        await running
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--addons", type=int, default=1000)
+    parser.add_argument("--projects", type=int, default=50)
+    parser.add_argument("--unprotected", type=int, default=10)
+    parser.add_argument("--hours", type=float, default=6, help="steady state measured this long")
+    args = parser.parse_args()
+    fleet, unprotected = the_fleet(args.addons, args.projects, args.unprotected)
+    loop = VirtualTimeLoop(START)
+    clock = loop.time
+    with Simulator(
+        FleetAt(fleet, clock),  # type: ignore[arg-type]
+        token=TOKEN,
+        clock=clock,
+        rate_limit=10**9,
+        refresh_seconds=0,
+    ) as simulator:
+        transport = Counted(simulator, loop)
+        account = Account(northflank=NorthflankSettings(api_url=simulator.base_url, token=TOKEN))
+        config = Config(accounts=(account,))  # the defaults: coverage on, 300 an hour
+        assert config.coverage.enabled and account.rate_limit.requests_per_hour == BUDGET
+        asyncio.set_event_loop(loop)
+        try:
+            exporter = Exporter(config, clock=clock, transport=transport)
+            seen = loop.run_until_complete(watch(exporter, unprotected, args.hours, loop))
+            loop.run_until_complete(exporter.aclose())
+        finally:
+            loop.close()
+    report(args, fleet, seen, transport.sent)
+    met = seen["unprotected"] is not None and seen["unprotected"] <= UNPROTECTED_TARGET
+    return 0 if met else 1
+
+
+def report(
+    args: argparse.Namespace,
+    fleet: Fleet,
+    seen: dict[str, float | None],
+    sent: list[tuple[float, str]],
+) -> None:
+    projects = len(fleet.projects())
+    print(
+        f"{len(fleet.addons)} addons ({args.unprotected} unprotected) and {len(fleet.volumes)} "
+        f"volumes in {projects} projects, {len(fleet.destinations)} destinations; default "
+        f"configuration ({BUDGET} requests an hour); times from the start, in virtual time"
+    )
+    for what, at in seen.items():
+        shown = "never" if at is None else format_duration(at)
+        print(f"  {what:<16} {shown}")
+    complete = seen["complete"]
+    assert complete is not None
+    before = Counter(kind for at, kind in sent if at - START <= complete)
+    print(f"  requests until the inventory was complete: {sum(before.values())} {dict(before)}")
+    steady_from = START + complete + 3600  # the hour after the first round is still busy
+    steady = [kind for at, kind in sent if at >= steady_from]
+    hours = max((sent[-1][0] - steady_from) / 3600, 1e-9) if sent else 1.0
+    per_hour = Counter(steady)
+    print(
+        f"  steady cost: {len(steady) / hours:.0f} requests an hour over {hours:.1f} h "
+        f"({', '.join(f'{kind} {n / hours:.0f}' for kind, n in sorted(per_hour.items()))})"
+    )
+    target = seen["unprotected"]
+    verdict = "met" if target is not None and target <= UNPROTECTED_TARGET else "MISSED"
+    print(f"  unprotected on /metrics within {UNPROTECTED_TARGET:.0f} s: {verdict}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

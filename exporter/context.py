@@ -1,0 +1,44 @@
+"""What every long-running loop of one account runs with: built once per account (runtime.py),
+shared by its poller and its coverage watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from exporter.budget import RequestBudget
+from exporter.client import NorthflankClient
+from exporter.config import Account, AddonRules, PollSettings
+from exporter.supervise import Health, Step, supervised, waiting_with
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountLoops:
+    account: Account
+    client: NorthflankClient
+    poll: PollSettings
+    addons: AddonRules
+    expiry_warning_window: float
+    health: Health
+    budget: RequestBudget | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # shows what a loop published on /metrics
+    render: Callable[[], None] | None = None
+
+    async def run(self, loop: str, step: Step, stop: asyncio.Event) -> None:
+        """Run `step` as the supervised loop `loop`, every poll interval at most, until `stop`.
+        While the account's request budget holds its requests back, the loop is waiting, not
+        stalled (/-/healthy)."""
+        if self.budget is not None:
+            self.health.held_by(loop, self.budget.held_until)
+        await supervised(
+            loop,
+            step,
+            interval=self.poll.interval,
+            health=self.health,
+            stop=stop,
+            wait=waiting_with(self.sleep),
+        )
