@@ -20,6 +20,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/requests.py
 	$(BIN)/python bench/first_data.py
+	$(BIN)/python bench/coverage.py
 
 # The alert rules replayed on simulated history (monitoring/README.md, "Backtest"): the default
 # month of 200 addons, then ten seeds of 80 addons over 10 days, and one summary (about 24 minutes).

@@ -20,7 +20,15 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from exporter.model import IMPORT_SOURCES, INTERVALS, Backup, Schedule, encodable, is_id
+from exporter.model import (
+    IMPORT_SOURCES,
+    INTERVALS,
+    MAX_SCHEDULES,
+    Backup,
+    Schedule,
+    encodable,
+    is_id,
+)
 
 MAX_SIZE_BYTES = 2**63 - 1
 MAX_STATUS_LENGTH = 64
@@ -169,6 +177,8 @@ def parse_schedules(raw: Any) -> tuple[Schedule, ...]:
         return ()
     if not isinstance(raw, list):
         raise InvalidBackup("schedules: not a list")
+    if len(raw) > MAX_SCHEDULES:
+        raise InvalidBackup(f"schedules: more than {MAX_SCHEDULES} ({len(raw)})")
     schedules = []
     for item in raw:
         schedule = parse_schedule(item)

@@ -29,7 +29,7 @@ from exporter.backups import Item, wire_item
 from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
 from exporter.logs import scrub
-from exporter.model import Destination, encodable, is_id
+from exporter.model import MAX_SCHEDULES, Destination, encodable, is_id
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ PERMISSIONS = {
     VOLUME_BACKUPS_ENDPOINT: "Project > Volumes > Backups > Read",
 }
 BUDGET = "budget"  # the code of a request the budget did not allow (and waiting was not)
+# An inventory listing (projects, a project's addons or volumes, a volume's backups) is read
+# whole into memory: past this many items it is cut, as a failure of that listing with one
+# line (docs/coverage.md, "Limits"). 100 pages of 100 items.
+INVENTORY_MAX_ITEMS = 10_000
+TOO_LARGE = "too_large"
+# A walk cut as endless: more than this many empty pages in a row, each pointing to another
+# (every listing), or this many pages past what it was expected to take (sync.page_cap).
+PAGE_CAP_SLACK = 10
 _NOT_RETRIED = frozenset({"400", "401", "403", "404", BUDGET})
 TOKEN_PROBLEMS = frozenset({"401", "403"})
 
@@ -240,6 +248,32 @@ def parse_destination(raw: Any) -> Destination | None:
     return Destination(id=encodable(ident), name=name, usage=usage)
 
 
+POOL_ACCOUNTS = 8
+
+
+def http_pool(
+    api_url: str,
+    poll: PollSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    accounts: int = 1,
+) -> httpx.AsyncClient:
+    """The connections to one API URL, for `accounts` accounts polling side by side (each
+    request carries its own token): one pool, not one per account, of at most
+    POOL_ACCOUNTS accounts' worth of connections; a request past that waits for one (its own
+    timeout starts when it is sent). 1,000 accounts held 1,008 file descriptors, a pool each."""
+    connections = min(accounts, POOL_ACCOUNTS) * max(poll.concurrency, 1) + 2
+    return httpx.AsyncClient(
+        base_url=api_url,
+        headers={
+            "Accept": "application/json",
+            "User-Agent": f"northflank-backup-exporter/{__version__}",
+        },
+        timeout=httpx.Timeout(poll.timeout, pool=None),
+        transport=transport,
+        limits=httpx.Limits(max_connections=connections),
+    )
+
+
 class NorthflankClient:
     def __init__(
         self,
@@ -252,7 +286,10 @@ class NorthflankClient:
         window: RateLimitWindow | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
+        """`http`: a connection pool shared with the other accounts of the same API URL (whoever
+        made it closes it); without one, the client makes and closes its own."""
         self._poll = poll
         self._token = settings.token
         self._stats = stats
@@ -263,20 +300,13 @@ class NorthflankClient:
         self.window = budget.window if budget is not None else window or RateLimitWindow(clock)
         self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
         self._shapes_told: set[str] = set()  # endpoints whose undeclared list shape was logged
-        self._http = httpx.AsyncClient(
-            base_url=settings.api_url,
-            headers={
-                "Authorization": f"Bearer {settings.token}",
-                "Accept": "application/json",
-                "User-Agent": f"northflank-backup-exporter/{__version__}",
-            },
-            timeout=poll.timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max(poll.concurrency, 1) + 2),
-        )
+        self._auth = {"Authorization": f"Bearer {settings.token}"}  # per request: pools are shared
+        self._owns_http = http is None
+        self._http = http or http_pool(settings.api_url, poll, transport)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> NorthflankClient:
         return self
@@ -290,12 +320,10 @@ class NorthflankClient:
     async def list_destinations(self) -> list[Destination]:
         """Every backup destination. The clients declare `data.backupDestinations`; one
         version of the reference page shows `data` as the list itself: both are read."""
-        destinations = []
-        path = self._path("/backup-destinations")
-        async for page in self._pages(DESTINATIONS_ENDPOINT, path):
-            items = self._items(page, DESTINATIONS_ENDPOINT, path, "backupDestinations")
-            destinations.extend(d for d in map(parse_destination, items) if d is not None)
-        return destinations
+        items = await self.listed(
+            DESTINATIONS_ENDPOINT, "/backup-destinations", "backupDestinations", full_read=False
+        )
+        return [d for d in map(parse_destination, items) if d is not None]
 
     async def get_destination(self, destination_id: str) -> Destination:
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}")
@@ -316,16 +344,47 @@ class NorthflankClient:
             yield Page([wire_item(item) for item in data], _page_count(page))
 
     async def listed(
-        self, endpoint: str, suffix: str, key: str | None, *, optional: bool = False
+        self,
+        endpoint: str,
+        suffix: str,
+        key: str | None,
+        *,
+        optional: bool = False,
+        full_read: bool = True,
+        max_items: int = INVENTORY_MAX_ITEMS,
     ) -> list[Any]:
-        """Every item of an inventory listing, all pages: `data.{key}[]`, or with `key` None
+        """Every item of a listing read whole, all pages: `data.{key}[]`, or with `key` None
         `data[]` itself, as the clients declare each endpoint (the other shape is read too,
         and logged once). `optional`: a `data` without the key holds none. Inventory reads
-        spend the budget's share for full reads: they can wait, the polls after them cannot."""
+        spend the budget's share for full reads: they can wait, the polls after them cannot.
+        Cut at INVENTORY_MAX_ITEMS items, and as endless past PAGE_CAP_SLACK empty pages."""
         path = self._path(suffix)
         items: list[Any] = []
-        async for page in self._pages(endpoint, path, full_read=True):
-            items.extend(self._items(page, endpoint, path, key, optional=optional))
+        empty_in_a_row = pages = 0
+        most_pages = -(-max_items // PER_PAGE) + PAGE_CAP_SLACK
+        async for page in self._pages(endpoint, path, full_read):
+            pages += 1
+            found = self._items(page, endpoint, path, key, optional=optional)
+            empty_in_a_row = 0 if found else empty_in_a_row + 1
+            if pages > most_pages:
+                raise ApiError(
+                    f"GET {path}: more than {most_pages} pages, past what the cap of "
+                    f"{max_items} items takes: cut as endless",
+                    "too_many_pages",
+                )
+            if empty_in_a_row > PAGE_CAP_SLACK:
+                raise ApiError(
+                    f"GET {path}: {empty_in_a_row} empty pages in a row, each pointing to "
+                    "another: cut as endless",
+                    "too_many_pages",
+                )
+            items.extend(found)
+            if len(items) > max_items:
+                raise ApiError(
+                    f"GET {path}: more than {max_items} items, the cap for this listing: cut "
+                    "(docs/coverage.md, Limits)",
+                    TOO_LARGE,
+                )
         return items
 
     def _items(
@@ -377,14 +436,26 @@ class NorthflankClient:
         suffix = (
             f"/projects/{quote(project, safe='')}/addons/{quote(addon, safe='')}/backup-schedules"
         )
-        return await self.listed(ADDON_SCHEDULES_ENDPOINT, suffix, "schedules", optional=True)
+        return await self.listed(
+            ADDON_SCHEDULES_ENDPOINT,
+            suffix,
+            "schedules",
+            optional=True,
+            max_items=MAX_SCHEDULES,
+        )
 
     async def volume_schedules(self, project: str, volume: str) -> list[Any]:
         """A volume's backup-schedules, read when its item leaves `backupSchedules` out."""
         suffix = (
             f"/projects/{quote(project, safe='')}/volumes/{quote(volume, safe='')}/backup-schedules"
         )
-        return await self.listed(VOLUME_SCHEDULES_ENDPOINT, suffix, "schedules", optional=True)
+        return await self.listed(
+            VOLUME_SCHEDULES_ENDPOINT,
+            suffix,
+            "schedules",
+            optional=True,
+            max_items=MAX_SCHEDULES,
+        )
 
     async def volume_backups(self, project: str, volume: str) -> list[Any]:
         """Every backup of a volume (`data[]` itself), all pages."""
@@ -498,7 +569,9 @@ class NorthflankClient:
             # One deadline for the whole exchange: an answer that trickles in a byte at a time
             # never resets it, as httpx's per-read timeout would.
             async with asyncio.timeout(self._poll.timeout):
-                async with self._http.stream("GET", path, params=params) as response:
+                async with self._http.stream(
+                    "GET", path, params=params, headers=self._auth
+                ) as response:
                     content = await _read_body(response, limit)
         except (TimeoutError, httpx.TimeoutException):
             self._stats.record(endpoint, "timeout")

@@ -389,14 +389,22 @@ def coverage_families(coverage: Coverage, now: float) -> Iterator[Metric]:
         "How long the rest of the inventory round under way will take at the request budget "
         "(0: none is under way, or nothing waits).",
     )
+    cut = _counter(
+        "northflank_coverage_listings_cut",
+        "Listings cut short: past their size cap (10,000 items; 50 schedules an addon or "
+        "volume) or as an endless walk. Each is a failed listing, with one log line.",
+        ["listing"],
+    )
     for account, covered in coverage:
+        for listing, times in covered.listings_cut:
+            cut.add_metric([account, listing], times)
         if covered.up is not None:
             up.add_metric([account], 1.0 if covered.up else 0.0)
         if covered.last_success is not None:
             last.add_metric([account], covered.last_success)
         requests_left.add_metric([account], covered.inventory_requests_left)
         seconds_left.add_metric([account], covered.inventory_seconds_left)
-    yield from _with_samples(up, last, requests_left, seconds_left)
+    yield from _with_samples(up, last, requests_left, seconds_left, cut)
     yield from _addon_coverage(coverage)
     yield from _volume_coverage(coverage)
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from exporter.durations import DurationError, parse_duration
+from exporter.patterns import compile_pattern
 from exporter.shard import Shard
 
 DEFAULT_API_URL = "https://api.northflank.com"
@@ -203,13 +204,7 @@ def _boolean(value: Any) -> bool:
 def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError('expected a list of regular expressions over "project/addon"')
-    compiled = []
-    for item in value:
-        try:
-            compiled.append(re.compile(item))
-        except re.error as error:
-            raise ValueError(f"invalid regular expression {item!r}: {error}") from None
-    return tuple(compiled)
+    return tuple(compile_pattern(item) for item in value)
 
 
 def _secret(value: Any) -> str:
@@ -441,6 +436,17 @@ def _accounts(
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(f"accounts[{index}].name: {name!r} is used twice")
+    seen: dict[tuple[str, str], str] = {}  # (api_url, token): the account that has it
+    for index, account in enumerate(accounts):
+        key = (account.northflank.api_url, account.northflank.token)
+        if key in seen:
+            # never the token itself: only which accounts share it
+            raise ConfigError(
+                f"accounts[{index}].token: account {account.name!r} has the same API token as "
+                f"{seen[key]!r}: one account is polled and exported once (two names would "
+                "export every series twice, and halve the token's budget)"
+            )
+        seen[key] = account.name
     return tuple(accounts)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +31,7 @@ from exporter.client import (
     PERMISSIONS,
     PROJECTS_ENDPOINT,
     TOKEN_PROBLEMS,
+    TOO_LARGE,
     VOLUME_BACKUPS_ENDPOINT,
     VOLUME_SCHEDULES_ENDPOINT,
     VOLUMES_ENDPOINT,
@@ -64,6 +66,9 @@ from exporter.volumes import VolumeSummary, summarize_volume
 log = logging.getLogger(__name__)
 
 HOUR = 3600.0
+# The codes of a listing cut short: at its size cap (client.INVENTORY_MAX_ITEMS, MAX_SCHEDULES)
+# or as an endless walk.
+CUT = frozenset({TOO_LARGE, "too_many_pages"})
 # Re-reading the schedules of addons that destinations list may take this share of the budget.
 LISTED_REFRESH_SHARE = 0.25
 
@@ -149,6 +154,7 @@ class CoverageWatcher:
         self._told: set[tuple[str, str]] = set()  # (listing, code) problems already logged
         # listings the request budget left out of the last round, by kind (never waiting)
         self.left_out: dict[str, int] = {}
+        self._cut: Counter[str] = Counter()  # listings cut at a cap or as endless, by kind
         self._progress: InventoryProgress | None = None  # the inventory round under way
         # the addons destinations list with scheduled backups, as of this round, and how old
         # their schedules may get (_stretch_listed_max_age)
@@ -512,6 +518,8 @@ class CoverageWatcher:
         if error.code == BUDGET:
             self.left_out[what] = self.left_out.get(what, 0) + 1
             return
+        if error.code in CUT:
+            self._cut[what] += 1
         if (what, error.code) in self._told:
             return
         self._told.add((what, error.code))
@@ -720,6 +728,7 @@ class CoverageWatcher:
                 read.summary for read in volume_listings if read.summary is not None
             ),
             rules=self._rules,
+            listings_cut=tuple(sorted(self._cut.items())),
             inventory_requests_left=0 if progress is None else progress.requests_left(),
             inventory_seconds_left=0.0 if progress is None else progress.seconds_left,
         )

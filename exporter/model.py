@@ -24,6 +24,10 @@ RUNNING_STATUSES = frozenset({"scheduled", "in-progress", "aborting"})
 FAILED_STATUSES = frozenset({"failed", "aborted"})
 IMPORT_SOURCES = frozenset({"fileUpload", "externalDump"})
 INTERVALS = ("hourly", "daily", "weekly")
+# An addon's or a volume's backup-schedules past this many entries are cut as a listing too
+# large (client.py), and a backup listing more makes it invalid: real addons declare a
+# handful, and each schedule is series, and slots to work out.
+MAX_SCHEDULES = 50
 
 
 def encodable(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.budget import RateLimitWindow, RequestBudget
-from exporter.client import NorthflankClient, RequestStats
+from exporter.client import NorthflankClient, RequestStats, http_pool
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.config import Account, Config
 from exporter.context import AccountLoops
@@ -68,6 +69,8 @@ class Exporter:
         self.health = Health(clock)
         # Each token's rate-limit window outlives the configuration: reloads keep it.
         self._windows: dict[str, RateLimitWindow] = {}
+        # One connection pool per API URL, shared by its accounts (built with the parts).
+        self._pools: dict[str, httpx.AsyncClient] = {}
         self.config = config
         self.parts = self._build(config, {})
         self.render()
@@ -79,6 +82,11 @@ class Exporter:
         """New parts for every account; an account polled before keeps exporting its last
         snapshot until its first poll."""
         parts = []
+        urls = Counter(account.northflank.api_url for account in config.accounts)
+        self._pools = {
+            url: http_pool(url, config.poll, self._transport, accounts)
+            for url, accounts in urls.items()
+        }
         for account in config.accounts:
             before = previous.get(account.name)
             snapshot = None if before is None else before.poller.snapshot
@@ -111,7 +119,7 @@ class Exporter:
             clock=self._clock,
             sleep=self._sleep,
             budget=budget,
-            transport=self._transport,
+            http=self._pools[account.northflank.api_url],
         )
         loops = AccountLoops(
             account=account,
@@ -225,6 +233,7 @@ class Exporter:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(part.client.aclose() for part in self.parts))
+        await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
 
     def _start_polling(self, stop: asyncio.Event) -> None:
         loops = [part.poller.run(stop) for part in self.parts]

@@ -119,6 +119,7 @@ class CoverageSnapshot:
     managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
     volume_health: tuple[VolumeSummary, ...] = ()  # per-volume health of its backups
     rules: AddonRules = field(default_factory=AddonRules)
+    listings_cut: tuple[tuple[str, int], ...] = ()  # (listing, times cut at a cap or as endless)
     # what the inventory round under way still needs (0 when none is under way)
     inventory_requests_left: int = 0
     inventory_seconds_left: float = 0.0

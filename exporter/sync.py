@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from exporter.backups import read_page
-from exporter.client import PER_PAGE, ApiError, Page
+from exporter.client import PAGE_CAP_SLACK, PER_PAGE, ApiError, Page
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore, id_hash
 
@@ -70,7 +70,6 @@ OnPage = Callable[[int, int | None], None]  # (pages read so far, estimated page
 # A walk may go this far past what its first page led to expect before it is cut as endless
 # (a cursor that changes on every page, with or without data): twice the estimate and a bit.
 PAGE_CAP_FACTOR = 2
-PAGE_CAP_SLACK = 10
 
 
 def page_cap(expected_pages: int) -> int:

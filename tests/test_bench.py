@@ -87,3 +87,15 @@ def test_the_first_data_benchmark_times_a_user_start_and_the_estimates():
     (row,) = [line.split() for line in out.splitlines() if line.startswith("3x450")]
     assert row[:3] == ["3x450", "16", "0"]  # the listing and 5 pages for each destination
     assert "estimates within" in out and "(target <= 20%): met" in out
+
+
+def test_the_coverage_benchmark_serves_every_loop_on_virtual_time():
+    """A small account whose first read and inventory fit the first hour: every unprotected
+    addon is on /metrics at the first look (15 s), and the steady cost is counted by kind."""
+    out = run_bench(
+        "coverage.py", "--addons", "60", "--projects", "6", "--unprotected", "3", "--hours", "2"
+    )
+    times = dict(line.split()[-2:] for line in out.splitlines()[1:4])
+    assert times == {"numbers": "15s", "unprotected": "15s", "complete": "15s"}
+    assert "steady cost:" in out and "destinations" in out
+    assert out.rstrip().endswith("met")

@@ -191,6 +191,13 @@ BAD_CONFIGS = [
         "addons.include: invalid regular expression 'shop/('",
     ),
     (
+        # it would stall polls and scrapes alike, on the event loop holding the GIL
+        "catastrophic backtracking",
+        "northflank: {token: t}\ncoverage: {exclude: ['(a+)+b']}\n",
+        "coverage.exclude: regular expression '(a+)+b' could backtrack without end (a "
+        "repetition inside an unbounded repetition)",
+    ),
+    (
         "filter not a list",
         "northflank: {token: t}\naddons: {exclude: 'a/b'}\n",
         "addons.exclude: expected a list of regular expressions",
@@ -296,3 +303,27 @@ def test_a_config_file_that_is_not_utf8_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(str(path), {})
     assert str(error.value) == f"{path}: not UTF-8 text (byte 20)"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "refused"),
+    [
+        ("prod/(postgres|mysql)-.*", None),
+        ("(?:a|b)+/db", None),  # read as a character class
+        ("[a-z]+/db-[0-9]+", None),
+        (".*a.*b.*", None),
+        ("(a+)+b", "a repetition inside an unbounded repetition"),
+        ("(a{1,3})*", "a repetition inside an unbounded repetition"),
+        ("(a|ab)*c", "an alternation inside an unbounded repetition"),
+        (r"(x)\1", "a backreference"),
+        (".*a.*b.*c.*d", "more than 3 unbounded repetitions"),
+    ],
+)
+def test_patterns_that_could_backtrack_without_end_are_refused(pattern, refused):
+    from exporter.patterns import compile_pattern
+
+    if refused is None:
+        assert compile_pattern(pattern).pattern == pattern
+    else:
+        with pytest.raises(ValueError, match=re.escape(refused)):
+            compile_pattern(pattern)

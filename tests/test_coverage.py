@@ -500,3 +500,89 @@ def test_the_collector_loads_no_http_client():
         check=True,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def _projects_page(start, count):
+    return [
+        {"id": f"p{n:05d}", "name": f"P{n}", "lifecycleStatus": "created"}
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.mark.parametrize(
+    "listing, pages, most",
+    [
+        # 15,000 projects, 100 a page: cut past the inventory's 10,000-item cap
+        ("too large", [_projects_page(n * 100, 100) for n in range(150)], 101),
+        # empty pages that each point to another: cut as endless after 10 in a row
+        ("endless", [[] for _ in range(300)], 11),
+    ],
+)
+def test_an_inventory_listing_past_its_cap_is_cut_with_a_line_and_a_counter(
+    fleet_simulator, clock, caplog, listing, pages, most
+):
+    """Every listing gets a walk guard and a size cap: before, an endless projects listing
+    walked 10,000 pages (44 hours of the budget) and grew without bound in memory."""
+    fleet_simulator.serve_pages("/v1/projects", pages)
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    for _ in range(2):
+        poll_once(exporter)
+        clock.now += 3600
+    reads = [r for r in fleet_simulator.requests if r.path.partition("?")[0] == "/v1/projects"]
+    assert len(reads) == 2 * most  # two rounds, each cut at the same page
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_listings_cut_total", listing="projects") == 2
+    assert pick(samples, "northflank_coverage_up") == 0
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    said = [r.getMessage() for r in caplog.records if "listing projects failed" in r.getMessage()]
+    assert len(said) == 1 and ("cap" in said[0] or "endless" in said[0])
+
+
+def test_an_addon_declaring_more_schedules_than_the_cap_is_cut_and_said(
+    fleet_simulator, clock, caplog
+):
+    """Real addons declare a handful; one with 1,770 cost 701 MB and 3,540 series. Its
+    backup-schedules past the cap are a listing too large (the addon's count unknown, with a
+    line and a counter); a backup listing more is invalid."""
+    from exporter.backups import InvalidBackup, parse_schedules
+    from exporter.model import MAX_SCHEDULES
+
+    many = [
+        {
+            "id": f"s{n}",
+            "backupType": "dump",
+            "scheduling": {"interval": "hourly", "minute": [n % 60]},
+            "customDestinationId": "primary-backups",
+        }
+        for n in range(1770)
+    ]
+    path = "/v1/projects/scenarios/addons/unprotected-postgresql/backup-schedules"
+    fleet_simulator.serve_pages(path, [many[n : n + 100] for n in range(0, 1770, 100)])
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    poll_once(exporter)
+    samples = scrape(exporter)
+    where = {"project": "scenarios", "addon": "unprotected-postgresql"}
+    assert pick(samples, "northflank_coverage_listings_cut_total", listing="schedules") == 1
+    assert pick(samples, "northflank_coverage_addon_backup_schedules", **where) is None
+    infos = series(samples, "northflank_coverage_addon_backup_schedule_info")
+    assert not [labels for labels in infos if set(where.items()) <= labels]
+    reads = [r for r in fleet_simulator.requests if r.path.startswith(path)]
+    assert len(reads) == 1  # 50 fit a page: the first page already says too many
+    assert any("the cap for this listing" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InvalidBackup, match="schedules: more than 50"):
+        parse_schedules([entry["scheduling"] for entry in many[: MAX_SCHEDULES + 1]])
+    assert len(parse_schedules([e["scheduling"] for e in many[:MAX_SCHEDULES]])) == 50
+
+
+def test_the_slot_cache_is_bounded_in_bytes_not_entries():
+    from exporter.model import Schedule
+    from exporter.schedule import _OffsetsCache
+
+    cache = _OffsetsCache(limit=1_000_000)
+    every_minute = tuple(range(60))
+    for number in range(100):  # each a week of minutes, 10,080 offsets: about 400 KB
+        weekly = Schedule("weekly", every_minute, tuple(range(24)), (number % 7,))
+        daily = Schedule("daily", every_minute, tuple(range(24)), ())
+        cache.get((weekly, daily, Schedule("hourly", (number % 60,), (), ())))
+        assert cache.bytes <= cache.limit
+    assert len(cache._entries) == 2

@@ -118,6 +118,15 @@ def test_the_exporter_holds_against_a_hostile_api(start_simulator, clock, caplog
     assert all(token[i : i + 8] not in logged for i in range(len(token) - 8))
 
 
+def samples_after_polls(simulator, clock, polls):
+    """What /metrics shows after `polls` clean polls, five minutes apart."""
+    exporter = Exporter(config_for(simulator), clock=clock)
+    for _ in range(polls):
+        assert poll_once(exporter)
+        clock.now += 300
+    return parse_samples(exporter.exposition().decode())
+
+
 def test_a_destination_whose_every_backup_expired_says_so_once_and_shows_how_many(
     start_simulator, clock, caplog
 ):
@@ -142,11 +151,7 @@ def test_a_destination_whose_every_backup_expired_says_so_once_and_shows_how_man
     ]
     simulator = start_simulator(destinations=1)
     simulator.serve_pages("/v1/backup-destinations/primary-backups/backups", [expired[::-1]])
-    exporter = Exporter(config_for(simulator), clock=clock)
-    for _ in range(3):
-        assert poll_once(exporter)
-        clock.now += 300
-    samples = parse_samples(exporter.exposition().decode())
+    samples = samples_after_polls(simulator, clock, 3)
     where = {"destination": "primary-backups"}
     assert pick(samples, "northflank_up", **where) == 1
     assert pick(samples, "northflank_backups_expired_listed", **where) == 3
@@ -154,3 +159,33 @@ def test_a_destination_whose_every_backup_expired_says_so_once_and_shows_how_man
     said = [r for r in caplog.records if "every one has expired" in r.getMessage()]
     assert len(said) == 1
     assert "destination=primary-backups lists 3 backups" in said[0].getMessage()
+
+
+def test_one_backup_created_far_ahead_never_stops_a_destination(start_simulator, clock):
+    """One scheduled backup created 30 days ahead, at the head of a 1,500-backup listing,
+    shrank the page estimate to 1: every poll then failed with too_many_pages. It is now an
+    invalid backup (created later than it was read), counted and named, and the rest is read."""
+    from datetime import UTC, datetime
+
+    ahead = datetime.fromtimestamp(clock.now + 30 * 86400, tz=UTC).isoformat()
+    simulator = start_simulator(destinations=1, backups_per_destination=1500)
+    future = {
+        "id": "from-the-future",
+        "status": "scheduled",
+        "config": {"size": "0"},
+        "createdAt": ahead,
+        "schedules": [{"interval": "hourly", "minute": [0]}],
+        "expiredBy": int((clock.now + 40 * 86400) * 1000),
+    }
+    simulator.inject("primary-backups", [future])  # at the head, as given
+    samples = samples_after_polls(simulator, clock, 2)
+    where = {"destination": "primary-backups"}
+    assert pick(samples, "northflank_up", **where) == 1
+    assert pick(samples, "northflank_exporter_invalid_backups_total", **where) >= 1
+    listed = len(simulator.backups("primary-backups")) - 1  # all but the future one
+    counted = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "northflank_backups" and ("destination", "primary-backups") in labels
+    )
+    assert counted == listed

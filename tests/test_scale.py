@@ -15,7 +15,7 @@ from exporter.config import (
 )
 from exporter.runtime import Exporter
 from exporter.shard import Shard
-from tests.conftest import config_for, parse_samples, pick, poll_once
+from tests.conftest import config_for, parse_samples, pick, poll_once, run
 
 # Series that describe one exporter process or its requests, not the backups it reads.
 PER_PROCESS = (
@@ -124,6 +124,31 @@ def test_each_account_is_polled_with_its_token_and_labelled(start_simulator, clo
     assert {dict(labels).get("account") for labels in labelled} == {"team-a", "team-b", None}
 
 
+def test_accounts_of_one_api_url_share_one_connection_pool_each_request_with_its_token(
+    start_simulator, clock
+):
+    """One pool per API URL, not per account (1,000 accounts held 1,008 file descriptors):
+    each request still carries its own account's token."""
+    simulator = start_simulator(destinations=1, token="token-of-team-a")
+    other = start_simulator(destinations=1, token="token-of-team-b")
+    config = two_accounts(simulator, other)
+    team_b = replace(config.accounts[1].northflank, api_url=simulator.base_url)
+    config = replace(
+        config, accounts=(config.accounts[0], replace(config.accounts[1], northflank=team_b))
+    )
+    exporter = Exporter(config, clock=clock)
+    first, second = exporter.parts
+    assert first.client._http is second.client._http
+    run(exporter.poll_once())
+    samples = parse_samples(exporter.exposition().decode())
+    # team-b's token is not the simulator's: its answers are 401, team-a's are 200
+    assert pick(samples, "northflank_up", account="team-a", destination="primary-backups") == 1
+    assert pick(samples, "northflank_exporter_discovery_up", account="team-b") == 0
+    assert {r.status for r in simulator.requests} == {200, 401}
+    run(exporter.aclose())
+    assert first.client._http.is_closed
+
+
 def test_each_account_spends_its_own_budget(start_simulator, clock):
     first = start_simulator(destinations=1, token="token-of-team-a")
     second = start_simulator(destinations=1, seed=11, token="token-of-team-b")
@@ -200,6 +225,11 @@ def test_without_accounts_there_is_one_named_default():
         ([{"token": "x"}], {}, r"^accounts\[0\]\.name: missing"),
         ([{"name": "a"}], {}, r"^accounts\[0\]\.token: missing"),
         ([{"name": "a", "token": "x"}, {"name": "a", "token": "y"}], {}, "used twice"),
+        (  # polled and exported twice, silently, before; the message never shows the token
+            [{"name": "a", "token": "s3cret-token"}, {"name": "b", "token": "s3cret-token"}],
+            {},
+            r"^accounts\[1\]\.token: account 'b' has the same API token as 'a'[^3]*$",
+        ),
         ([{"name": "a", "token": "x", "colour": "red"}], {}, r"accounts\[0\]\.colour: unknown key"),
         ([], {}, "expected a list of accounts"),
         ([{"name": "a", "token": "x"}], {"destinations": ["d"]}, "^destinations: with accounts"),
