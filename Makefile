@@ -23,7 +23,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/coverage.py
 
 # The alert rules replayed on simulated history (monitoring/README.md, "Backtest"): the default
-# month of 200 addons, then ten seeds of 80 addons over 10 days, and one summary (about 24 minutes).
+# month of 200 addons, then ten seeds of 80 addons over 10 days, and one summary (about 15 minutes).
 backtest: $(VENV)/.installed-test tools
 	$(BIN)/python -m monitoring.backtest --suite
 
