@@ -433,28 +433,19 @@ class NorthflankClient:
     async def addon_schedules(self, project: str, addon: str) -> list[Any]:
         """The raw entries of an addon's backup-schedules (`data.schedules[]`, which the
         clients declare optional: left out, the addon has none), all pages."""
-        suffix = (
-            f"/projects/{quote(project, safe='')}/addons/{quote(addon, safe='')}/backup-schedules"
-        )
-        return await self.listed(
-            ADDON_SCHEDULES_ENDPOINT,
-            suffix,
-            "schedules",
-            optional=True,
-            max_items=MAX_SCHEDULES,
-        )
+        return await self._schedules(ADDON_SCHEDULES_ENDPOINT, project, "addons", addon)
 
     async def volume_schedules(self, project: str, volume: str) -> list[Any]:
         """A volume's backup-schedules, read when its item leaves `backupSchedules` out."""
+        return await self._schedules(VOLUME_SCHEDULES_ENDPOINT, project, "volumes", volume)
+
+    async def _schedules(self, endpoint: str, project: str, kind: str, item: str) -> list[Any]:
+        """`data.schedules[]` of an addon's or a volume's backup-schedules, cut at MAX_SCHEDULES."""
         suffix = (
-            f"/projects/{quote(project, safe='')}/volumes/{quote(volume, safe='')}/backup-schedules"
+            f"/projects/{quote(project, safe='')}/{kind}/{quote(item, safe='')}/backup-schedules"
         )
         return await self.listed(
-            VOLUME_SCHEDULES_ENDPOINT,
-            suffix,
-            "schedules",
-            optional=True,
-            max_items=MAX_SCHEDULES,
+            endpoint, suffix, "schedules", optional=True, max_items=MAX_SCHEDULES
         )
 
     async def volume_backups(self, project: str, volume: str) -> list[Any]:

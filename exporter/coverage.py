@@ -57,7 +57,7 @@ from exporter.inventory import (
 )
 from exporter.model import Backup, Schedule
 from exporter.progress import PROGRESS_EVERY, InventoryProgress
-from exporter.schedule import DAY, first_uncovered_slot, last_slot, week_offsets
+from exporter.schedule import DAY, HOUR, first_uncovered_slot, last_slot, week_offsets
 from exporter.snapshot import CoverageSnapshot, CoveredAddon
 from exporter.supervise import first_of
 from exporter.sync import Syncer
@@ -65,7 +65,6 @@ from exporter.volumes import VolumeSummary, summarize_volume
 
 log = logging.getLogger(__name__)
 
-HOUR = 3600.0
 # The codes of a listing cut short: at its size cap (client.INVENTORY_MAX_ITEMS, MAX_SCHEDULES)
 # or as an endless walk.
 CUT = frozenset({TOO_LARGE, "too_many_pages"})
@@ -203,7 +202,9 @@ class CoverageWatcher:
 
     async def _inventory(self) -> bool:
         try:
-            raw_projects = await self._listed("projects", PROJECTS_ENDPOINT, "/projects")
+            raw_projects = await self._listed(
+                "projects", PROJECTS_ENDPOINT, "/projects", "projects"
+            )
         except ApiError as error:
             self._failed("projects", error)
             self._inventory_ok = False
@@ -263,9 +264,12 @@ class CoverageWatcher:
         if self._progress is not None:
             self._progress.expect(listing, requests)
 
-    async def _listed(self, listing: str, endpoint: str, path: str) -> list[Any]:
-        item_key = {"projects": "projects", "addons": "addons"}.get(listing)
-        return await self._sent(listing, self._client.listed(endpoint, path, item_key))
+    async def _listed(
+        self, listing: str, endpoint: str, path: str, key: str | None = None
+    ) -> list[Any]:
+        """All of an inventory listing (`data.{key}[]`, or `data[]` itself), as one request of
+        the round."""
+        return await self._sent(listing, self._client.listed(endpoint, path, key))
 
     async def _sent(self, listing: str, request: Awaitable[list[Any]]) -> list[Any]:
         """One request of the round: first say how long the rest will take, when it must wait
@@ -328,7 +332,7 @@ class CoverageWatcher:
         """One project's addons; on a failure, what was known of them before."""
         path = f"/projects/{quote(project.id, safe='')}/addons"
         try:
-            raw = await self._listed("addons", ADDONS_ENDPOINT, path)
+            raw = await self._listed("addons", ADDONS_ENDPOINT, path, "addons")
         except ApiError as error:
             self._failed("addons", error)
             addons.update((k, a) for k, a in self._addons.items() if k[0] == project.id)

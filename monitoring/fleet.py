@@ -24,6 +24,7 @@ from exporter.simulator.data import (
     SimDestination,
     SimVolume,
     _numbers,
+    day_slots,
     iso,
 )
 
@@ -335,27 +336,11 @@ class FleetAt:
 # --- one addon's backups
 
 
-def _day_slots(schedules: tuple[dict[str, Any], ...]) -> tuple[tuple[int, ...], ...]:
-    """For each weekday (0 = Monday, as the API counts), the schedules' slots as sorted seconds
-    after midnight UTC. The fleet works its slots out in its own plain way, day by day, and
-    shares no code with the exporter's schedule arithmetic, which the backtest judges."""
-    days = []
-    for weekday in range(7):
-        seconds: set[int] = set()
-        for schedule in schedules:
-            if schedule["interval"] == "weekly" and weekday not in schedule["day"]:
-                continue
-            hours = range(24) if schedule["interval"] == "hourly" else schedule["hour"]
-            for hour in hours:
-                for minute in schedule["minute"]:
-                    seconds.add(int(hour * HOUR + minute * MINUTE))
-        days.append(tuple(sorted(seconds)))
-    return tuple(days)
-
-
 def _slots_in(schedules: tuple[dict[str, Any], ...], start: float, end: float) -> list[float]:
     """The schedules' slots in [start, end], oldest first."""
-    days = _day_slots(schedules)
+    # the simulator's own day-by-day slots: they share no code with the exporter's schedule
+    # arithmetic, which the backtest judges
+    days = day_slots(schedules)
     slots: list[float] = []
     if not any(days):
         return slots

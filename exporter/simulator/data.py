@@ -103,7 +103,7 @@ class SimAddon:
     def day_slots(self) -> tuple[tuple[int, ...], ...]:
         """For each weekday (0 = Monday, as the API counts), its slots as sorted seconds after
         midnight UTC."""
-        return _day_slots(self.schedules)
+        return day_slots(self.schedules)
 
     @property
     def slots_per_week(self) -> int:
@@ -137,7 +137,7 @@ class SimAddon:
         return next(self.slots_backwards(moment))
 
 
-def _day_slots(schedules: tuple[dict[str, Any], ...]) -> tuple[tuple[int, ...], ...]:
+def day_slots(schedules: tuple[dict[str, Any], ...]) -> tuple[tuple[int, ...], ...]:
     """For each weekday (0 = Monday, as the API counts), the slots as sorted seconds after
     midnight UTC."""
     days = []
@@ -215,7 +215,7 @@ class SimVolume:
 
     @cached_property
     def day_slots(self) -> tuple[tuple[int, ...], ...]:
-        return _day_slots(self.schedules)
+        return day_slots(self.schedules)
 
     def api_object(self, anchor: float) -> dict[str, Any]:
         stamp = iso(anchor - 60 * DAY)
