@@ -9,10 +9,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: $(VENV)/.installed
 	$(BIN)/northflank-backup-exporter --demo
 
+# The suite runs in four processes (most tests wait on loopback servers, not the CPU); a file's
+# tests stay together, so a module's servers start once.
 test: $(VENV)/.installed-test tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 # Every benchmark, side by side with the floor and the SDK peer (about an hour and a half on two cores).
 bench: $(VENV)/.installed-bench

@@ -205,7 +205,10 @@ def estimate_against_time(budget: int, pages: int) -> tuple[float, float, int]:
     finally:
         logging.getLogger("exporter").removeHandler(lines)
     said = next(m for m in lines.messages if m.startswith("this poll cycle needs about"))
-    estimate = parse_duration(re.search(r"take about (\S+);", said).group(1))  # type: ignore[union-attr]
+    found = re.search(r"take about (\S+);", said)
+    if found is None:
+        raise SystemExit(f"the line that says how long the read takes has no estimate: {said}")
+    estimate = parse_duration(found.group(1))
     return estimate, clock[0] - now, made
 
 

@@ -122,7 +122,7 @@ async def exporter(url: str, destinations: list[str]) -> Figures:
     result = figures(
         cpu,
         wall,
-        requests=sum(running.parts[0].stats.requests.values()),
+        requests=sum(running.parts[0].context.stats.requests.values()),
         store_bytes_per_backup=store_bytes / max(held, 1),
     )
     await running.aclose()

@@ -43,8 +43,10 @@ try:  # the bench extra: pip install -e '.[bench]'
     from northflank import ApiClient
     from poll import sdk_peer
     from prometheus_client import generate_latest
+
+    HAS_SDK = True
 except ImportError:
-    ApiClient = None
+    HAS_SDK = False
 
 TARGET_MEDIAN_MS = 2.0
 CASES = ((100, 10), (100, 200), (2000, 10), (2000, 50))  # (addons, backups per addon)
@@ -57,7 +59,7 @@ async def polled(addons: int, per_addon: int) -> tuple[Exporter, Any]:
     world = build_world(1, now, 1, addons * per_addon, addons_per_destination=addons)
     with Simulator(world, token="bench", clock=lambda: now, rate_limit=10**9) as simulator:  # noqa: S106
         peer = None
-        if ApiClient is not None:
+        if HAS_SDK:
             client = ApiClient(api_token=simulator.token, base_url=simulator.base_url)
             peer, _, _ = sdk_peer(client, [d.id for d in world.destinations])
         account = Account(

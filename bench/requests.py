@@ -190,7 +190,7 @@ async def measure_coverage(args: argparse.Namespace) -> bool:
         f"ratio: {every_poll / cadence:.1f}x fewer requests (target <= "
         f"{TARGET_PER_BACKUP:.0f} per scheduled backup plus the heartbeat: {verdict})"
     )
-    return met
+    return bool(met)
 
 
 def main() -> int:

@@ -18,14 +18,30 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from exporter import __version__
-from exporter.backups import Item, wire_item
+from exporter.api import (
+    ADDON_BACKUPS_ENDPOINT,
+    ADDON_SCHEDULES_ENDPOINT,
+    BACKUPS_ENDPOINT,
+    BUDGET,
+    DESTINATION_ENDPOINT,
+    DESTINATIONS_ENDPOINT,
+    INVENTORY_MAX_ITEMS,
+    PAGE_CAP_SLACK,
+    PER_PAGE,
+    TOO_LARGE,
+    VOLUME_BACKUPS_ENDPOINT,
+    VOLUME_SCHEDULES_ENDPOINT,
+    ApiError,
+    Page,
+)
+from exporter.backups import wire_item
 from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
 from exporter.logs import scrub
@@ -33,65 +49,8 @@ from exporter.model import MAX_SCHEDULES, Destination, encodable, is_id
 
 log = logging.getLogger(__name__)
 
-PER_PAGE = 100
-DESTINATIONS_ENDPOINT = "/v1/backup-destinations"
-DESTINATION_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}"
-BACKUPS_ENDPOINT = "/v1/backup-destinations/{backupDestinationId}/backups"
-PROJECTS_ENDPOINT = "/v1/projects"
-ADDONS_ENDPOINT = "/v1/projects/{projectId}/addons"
-VOLUMES_ENDPOINT = "/v1/projects/{projectId}/volumes"
-ADDON_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backup-schedules"
-ADDON_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backups"
-VOLUME_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backup-schedules"
-VOLUME_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backups"
-# The permission each endpoint needs: the official clients' `required_permissions`, word for
-# word (tests/test_contract.py holds this table to them). Logs and the README quote it.
-PERMISSIONS = {
-    DESTINATIONS_ENDPOINT: "Account > Platform > BackupDestinations > Read",
-    DESTINATION_ENDPOINT: "Account > Platform > BackupDestinations > Read",
-    BACKUPS_ENDPOINT: "Account > Platform > BackupDestinations > Read",
-    PROJECTS_ENDPOINT: "Project > Projects > Manage > Read",
-    ADDONS_ENDPOINT: "Project > Addons > General > Read",
-    VOLUMES_ENDPOINT: "Project > Volumes > General > Read",
-    ADDON_SCHEDULES_ENDPOINT: "Project > Addons > General > Read",
-    ADDON_BACKUPS_ENDPOINT: "Project > Addons > General > Read",
-    VOLUME_SCHEDULES_ENDPOINT: "Project > Volumes > Backups > Read",
-    VOLUME_BACKUPS_ENDPOINT: "Project > Volumes > Backups > Read",
-}
-BUDGET = "budget"  # the code of a request the budget did not allow (and waiting was not)
-# An inventory listing (projects, a project's addons or volumes, a volume's backups) is read
-# whole into memory: past this many items it is cut, as a failure of that listing with one
-# line (docs/coverage.md, "Limits"). 100 pages of 100 items.
-INVENTORY_MAX_ITEMS = 10_000
-TOO_LARGE = "too_large"
-# A walk cut as endless: more than this many empty pages in a row, each pointing to another
-# (every listing), or this many pages past what it was expected to take (sync.page_cap).
-PAGE_CAP_SLACK = 10
 _NOT_RETRIED = frozenset({"400", "401", "403", "404", BUDGET})
-TOKEN_PROBLEMS = frozenset({"401", "403"})
-
-
-def needs(endpoint: str, error: ApiError) -> str:
-    """For a 401 or 403, the clause that names the permission the endpoint needs; else ""."""
-    if error.code not in TOKEN_PROBLEMS:
-        return ""
-    return f" (the token needs the permission {PERMISSIONS[endpoint]})"
-
-
 _MAX_MESSAGE = 200
-
-
-class Page(NamedTuple):
-    items: list[Item]
-    count: Any  # pagination.count as sent: the number of items on this page, in theory
-
-
-class ApiError(Exception):
-    """A request that did not give a usable answer; `code` is the HTTP status or an error kind."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class RequestStats:
@@ -539,7 +498,7 @@ class NorthflankClient:
 
     def _backoff(self, attempt: int, hint: float | None) -> float | None:
         """Jittered exponential delay, never shorter than the server's hint; None if too long."""
-        delay = self._poll.retry_backoff * (2**attempt) * random.uniform(0.5, 1.5)
+        delay = self._poll.retry_backoff * (2.0**attempt) * random.uniform(0.5, 1.5)
         if hint is not None:
             if hint > self._poll.max_retry_wait:
                 return None

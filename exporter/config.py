@@ -6,6 +6,7 @@ keys are never echoed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -375,8 +376,8 @@ ADDON_RULE_KEYS = {
 }
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    return tuple(cls.__dataclass_fields__)
+def _fields(cls: Any) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
 
 
 def _settings(

@@ -1,16 +1,16 @@
 """What every long-running loop of one account runs with: built once per account (runtime.py),
-shared by its poller and its coverage watcher."""
+used in place by its poller, its coverage watcher and every resource unit."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporter.budget import RequestBudget
-from exporter.client import NorthflankClient
-from exporter.config import Account, AddonRules, PollSettings
+from exporter.client import NorthflankClient, RequestStats
+from exporter.config import Account, AddonRules, CoverageSettings, PollSettings
 from exporter.supervise import Health, Step, supervised, waiting_with
 
 
@@ -18,15 +18,21 @@ from exporter.supervise import Health, Step, supervised, waiting_with
 class AccountLoops:
     account: Account
     client: NorthflankClient
+    stats: RequestStats
     poll: PollSettings
     addons: AddonRules
     expiry_warning_window: float
     health: Health
+    coverage: CoverageSettings = field(default_factory=CoverageSettings)
     budget: RequestBudget | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # shows what a loop published on /metrics
     render: Callable[[], None] | None = None
+
+    def coverage_line(self, text: str) -> str:
+        """A coverage log line, naming the account first."""
+        return f"account={self.account.name} coverage: {text}"
 
     async def run(self, loop: str, step: Step, stop: asyncio.Event) -> None:
         """Run `step` as the supervised loop `loop`, every poll interval at most, until `stop`.

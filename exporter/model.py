@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 STATUSES = (
     "scheduled",
@@ -41,7 +41,7 @@ def encodable(text: str) -> str:
 MAX_ID = 256
 
 
-def is_id(text: object) -> bool:
+def is_id(text: object) -> TypeGuard[str]:
     """Whether an id the API sent can name one thing: a short string with no `/` (which would
     make `x/y` + `z` and `x` + `y/z` one addon) and not `.` or `..` (which would walk a request
     up the path). Every id is checked here, where it is read."""

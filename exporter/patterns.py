@@ -15,10 +15,13 @@ polls and scrapes alike. Python's engine backtracks, so a pattern is refused whe
 
 from __future__ import annotations
 
+import importlib
 import re
-from re import _constants as sre  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
+
+# The standard library's own parser of regular expressions: private, and without type stubs.
+sre: Any = importlib.import_module("re._constants")
+_parser: Any = importlib.import_module("re._parser")
 
 MAX_UNBOUNDED = 3
 _REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT}

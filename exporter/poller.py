@@ -11,18 +11,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.aggregate import DestinationSummary, summarize_store
+from exporter.api import BACKUPS_ENDPOINT, DESTINATIONS_ENDPOINT, ApiError, needs
 from exporter.budget import Pause
-from exporter.client import (
-    BACKUPS_ENDPOINT,
-    DESTINATIONS_ENDPOINT,
-    ApiError,
-    RequestStats,
-    needs,
-)
 from exporter.context import AccountLoops
 from exporter.durations import format_duration
 from exporter.model import Destination
-from exporter.progress import PROGRESS_EVERY, CycleProgress
+from exporter.progress import CycleProgress, Say
 from exporter.rescheduled import ScheduleChecks
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
@@ -45,7 +39,6 @@ class Poller:
     def __init__(
         self,
         loops: AccountLoops,
-        stats: RequestStats,
         *,
         shard: Shard,
         name_in_logs: bool = False,
@@ -57,37 +50,26 @@ class Poller:
         and after each destination's first read so that its numbers need not wait for the
         others; `snapshot` is what to export until the first poll (a reload's predecessor's)."""
         self._loops = loops
-        account, client = loops.account, loops.client
-        self._account = account
-        self._poll = loops.poll
-        self._addons = loops.addons
-        self._expiry_warning_window = loops.expiry_warning_window
         self._shard = shard
         self._log: logging.LoggerAdapter[logging.Logger] = (
-            _AccountLog(log, {"account": account.name})
+            _AccountLog(log, {"account": loops.account.name})
             if name_in_logs
             else logging.LoggerAdapter(log)
         )
-        self._render = loops.render
-        self.loop_name = f"poll:{account.name}"
-        self._health = loops.health
-        self._client = client
-        self._stats = stats
-        self._budget = loops.budget
-        self._clock = loops.clock
+        self.loop_name = f"poll:{loops.account.name}"
         self._monotonic = monotonic
         self._syncer = Syncer(
-            client.backup_pages,
-            self._poll.full_resync_interval,
-            self._poll.incremental,
+            loops.client.backup_pages,
+            loops.poll.full_resync_interval,
+            loops.poll.incremental,
             self._page_read,
         )
-        self._checks = ScheduleChecks(client, self._clock)
+        self._checks = ScheduleChecks(loops.client, loops.clock)
         self._progress: CycleProgress | None = None
         # Polls that outlived their cycle, by destination; one poll-slot pool for all cycles.
         self._busy: dict[str, asyncio.Future[bool]] = {}
-        self._limit = asyncio.Semaphore(self._poll.concurrency)
-        self.effective_interval = self._poll.interval
+        self._limit = asyncio.Semaphore(loops.poll.concurrency)
+        self.effective_interval = loops.poll.interval
         # Set when the first cycle is over: the account's inventory waits for it (coverage.py).
         self.first_cycle_over = asyncio.Event()
         self._failures: Counter[tuple[str, str]] = Counter()
@@ -126,7 +108,7 @@ class Poller:
         due = [s.destination for s in self._states.values() if s.destination.id not in self._busy]
         polls = {asyncio.ensure_future(self._bounded(d)): d.id for d in due}
         if self._progress is None:  # else a straggler's read is still being told about
-            self._progress = CycleProgress(tuple(polls.values()), self._clock())
+            self._progress = CycleProgress(tuple(polls.values()), self._loops.clock())
         try:
             done, pending = (
                 await asyncio.wait(polls, timeout=straggle_after) if polls else (set(), set())
@@ -144,8 +126,8 @@ class Poller:
         self._syncer.forget_all_but(set(self._states))
         self._stretch_interval()
         self._publish()
-        if self._render is not None:
-            self._render()
+        if self._loops.render is not None:
+            self._loops.render()
         self.first_cycle_over.set()
         return listed_ok and all(results) and not pending
 
@@ -169,7 +151,7 @@ class Poller:
             self._progress = None  # the long read it was part of is over
 
     def _page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
-        self._health.progress(self.loop_name, self._poll.interval)
+        self._loops.health.progress(self.loop_name, self._loops.poll.interval)
         progress = self._progress
         if progress is None:
             return
@@ -177,38 +159,37 @@ class Poller:
         self._tell_progress(progress)
 
     def _seconds_left(self, progress: CycleProgress) -> float:
-        if self._budget is None:
+        if self._loops.budget is None:
             return 0.0
-        return self._budget.seconds_to_send(progress.requests_left(), progress.reading_in_full)
+        return self._loops.budget.seconds_to_send(
+            progress.requests_left(), progress.reading_in_full
+        )
 
     def _tell_progress(self, progress: CycleProgress) -> None:
         """Say once when the rest of the cycle cannot be read at once, and how long it will
-        take; then how far it has got, at most once every PROGRESS_EVERY."""
-        now = self._clock()
-        if not progress.announced:
-            seconds = self._seconds_left(progress)
-            if seconds > 0:
-                progress.announced, progress.last_line = True, now
-                self._log.warning(self._why_slow(progress, seconds))
-                self._publish()
-        elif now - progress.last_line >= PROGRESS_EVERY:
-            progress.last_line = now
+        take; then how far it has got (`progress.Telling`)."""
+        seconds = self._seconds_left(progress)
+        say = progress.telling.what_to_say(self._loops.clock(), seconds)
+        if say is Say.FIRST:
+            self._log.warning(self._why_slow(progress, seconds))
+        elif say is Say.AGAIN:
             self._log.info(
                 "read progress: %d of about %d pages, %d of %d destinations done, about %s left",
                 progress.pages_done(),
                 progress.pages_expected(),
                 len(progress.done),
                 len(progress.destinations),
-                format_duration(self._seconds_left(progress)),
+                format_duration(seconds),
             )
+        if say is not None:
             self._publish()
 
     def _why_slow(self, progress: CycleProgress, seconds: float) -> str:
         """The one line that says why the cycle will take a while, and what would shorten it."""
-        assert self._budget is not None  # only a budget makes a read wait
-        budget = self._budget
+        assert self._loops.budget is not None  # only a budget makes a read wait
+        budget = self._loops.budget
         needed = progress.requests_left()
-        paused = budget.window.paused_until - self._clock()
+        paused = budget.window.paused_until - self._loops.clock()
         if paused > 0:
             cause = (
                 f"API requests are paused for {format_duration(paused)} "
@@ -237,11 +218,11 @@ class Poller:
 
     def _stretch_interval(self) -> None:
         """Poll less often when the configured interval would spend more than the budget."""
-        if self._budget is None:
+        if self._loops.budget is None:
             return
-        interval = self._poll.interval
+        interval = self._loops.poll.interval
         cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
-        sustainable = self._budget.interval_for(cost, interval)
+        sustainable = self._loops.budget.interval_for(cost, interval)
         if sustainable > interval and self.effective_interval <= interval:
             self._log.warning(
                 "polling every %s instead of %s: a cycle costs about %.0f requests and the "
@@ -249,7 +230,7 @@ class Poller:
                 format_duration(sustainable),
                 format_duration(interval),
                 cost,
-                self._budget.requests_per_hour,
+                self._loops.budget.requests_per_hour,
             )
         elif sustainable <= interval < self.effective_interval:
             self._log.info(
@@ -260,7 +241,7 @@ class Poller:
     async def _refresh_destinations(self) -> bool:
         """Learn which destinations exist (or resolve the configured ones) and their names."""
         try:
-            listed: list[Destination] | None = await self._client.list_destinations()
+            listed: list[Destination] | None = await self._loops.client.list_destinations()
         except ApiError as error:
             self._log.warning(
                 "listing backup destinations failed code=%s: %s%s",
@@ -270,15 +251,15 @@ class Poller:
             )
             listed = None
         self._discovery_up = listed is not None
-        configured = [ident for ident in self._account.destinations if self._mine(ident)]
-        if self._account.destinations:
+        configured = [ident for ident in self._loops.account.destinations if self._mine(ident)]
+        if self._loops.account.destinations:
             current = [await self._resolve(ident, listed) for ident in configured]
         elif listed is not None:
             current = [d for d in {d.id: d for d in listed}.values() if self._mine(d.id)]
         else:
             current = [state.destination for state in self._states.values()]
         self._destinations_known = (
-            self._destinations_known or listed is not None or bool(self._account.destinations)
+            self._destinations_known or listed is not None or bool(self._loops.account.destinations)
         )
         self._states = {
             d.id: replace(self._states[d.id], destination=d)
@@ -300,7 +281,7 @@ class Poller:
 
     def _mine(self, destination: str) -> bool:
         """Whether this exporter's shard polls the destination (always, when unsharded)."""
-        return self._shard.owns(self._account.name, destination)
+        return self._shard.owns(self._loops.account.name, destination)
 
     async def _resolve(self, ident: str, listed: list[Destination] | None) -> Destination:
         """A configured destination's details: from the list, else from before, else asked for."""
@@ -311,7 +292,7 @@ class Poller:
         if known is not None and known.destination.name:
             return known.destination
         try:
-            return await self._client.get_destination(ident)
+            return await self._loops.client.get_destination(ident)
         except ApiError as error:
             self._log.warning(
                 "destination=%s details unavailable code=%s: %s", ident, error.code, error
@@ -324,8 +305,8 @@ class Poller:
         return summarize_store(
             store,
             now,
-            self._expiry_warning_window,
-            self._addons,
+            self._loops.expiry_warning_window,
+            self._loops.addons,
             invalid=invalid,
             read=self._checks.read_for(destination),
         )
@@ -341,15 +322,15 @@ class Poller:
         self._record(destination.id, read, self._monotonic() - started)
         if destination.id in self._states:
             self._publish()
-            if never_read and read.summary is not None and self._render is not None:
-                self._render()
+            if never_read and read.summary is not None and self._loops.render is not None:
+                self._loops.render()
         return read.error is None
 
     async def _read_destination(self, destination: str, never_read: bool) -> _Read:
         """Sync and fold one destination. An addon that missed a slot is judged again by what
         its schedules now say (not on a destination's first read)."""
         try:
-            now = self._clock()
+            now = self._loops.clock()
             result = await self._syncer.sync(destination, now)
             summary = self._summarize(destination, result.store, now, result.invalid)
             if not never_read and await self._checks.check(summary.addons):
@@ -380,7 +361,7 @@ class Poller:
             was_all_expired = state.all_expired
             state = state.after_success(
                 read.summary,
-                self._clock(),
+                self._loops.clock(),
                 duration,
                 read.result.duplicates,
                 read.result.expired_listed,
@@ -395,7 +376,7 @@ class Poller:
                 )
         else:
             self._log.warning("destination=%s poll failed %s", destination, read.error)
-            state = state.after_failure(self._clock(), duration, self._poll.stale_after)
+            state = state.after_failure(self._loops.clock(), duration, self._loops.poll.stale_after)
         self._states[destination] = state
 
     def _publish(self) -> None:
@@ -403,19 +384,21 @@ class Poller:
         progress = self._progress
         self.snapshot = Snapshot(
             destinations=states,
-            api_requests=tuple(sorted(self._stats.requests.items())),
-            rate_limit_remaining=self._client.window.remaining,
+            api_requests=tuple(sorted(self._loops.stats.requests.items())),
+            rate_limit_remaining=self._loops.client.window.remaining,
             discovery_up=self._discovery_up,
             ready=self._destinations_known and all(state.polled for state in states),
-            addon_rules=self._addons,
-            budget_per_hour=None if self._budget is None else self._budget.requests_per_hour,
-            rate_limit_reset_at=self._client.window.reset_at,
-            throttled_seconds=self._client.window.throttled_seconds,
+            addon_rules=self._loops.addons,
+            budget_per_hour=None
+            if self._loops.budget is None
+            else self._loops.budget.requests_per_hour,
+            rate_limit_reset_at=self._loops.client.window.reset_at,
+            throttled_seconds=self._loops.client.window.throttled_seconds,
             effective_interval=self.effective_interval,
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),
             poll_failures=tuple(sorted(self._failures.items())),
-            budget_remaining=None if self._budget is None else self._budget.remaining(),
+            budget_remaining=None if self._loops.budget is None else self._loops.budget.remaining(),
             cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )
 

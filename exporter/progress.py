@@ -8,12 +8,38 @@ budget turns the requests left into seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 # A long read says how far it has got at most this often.
 PROGRESS_EVERY = 60.0
 # A destination whose read has not begun is expected to cost what the others are estimated to
 # cost, on average; before any estimate, this many pages.
 UNSTARTED_GUESS = 1
+
+
+class Say(Enum):
+    FIRST = "first"  # the one line that says the read will take a while, and why
+    AGAIN = "again"  # how far it has got
+
+
+@dataclass
+class Telling:
+    """When a long read says so, for every loop alike: once, before its first wait, then how
+    far it has got at most every PROGRESS_EVERY."""
+
+    announced: bool = False
+    last_line: float = 0.0
+
+    def what_to_say(self, now: float, seconds_left: float) -> Say | None:
+        if not self.announced:
+            if seconds_left <= 0:
+                return None
+            self.announced, self.last_line = True, now
+            return Say.FIRST
+        if now - self.last_line >= PROGRESS_EVERY:
+            self.last_line = now
+            return Say.AGAIN
+        return None
 
 
 @dataclass
@@ -24,8 +50,7 @@ class CycleProgress:
     estimated: dict[str, int] = field(default_factory=dict)  # pages of each read, all in all
     done: set[str] = field(default_factory=set)
     full_reads: set[str] = field(default_factory=set)  # destinations being read in full
-    announced: bool = False  # the line saying the cycle will take a while was logged
-    last_line: float = 0.0
+    telling: Telling = field(default_factory=Telling)
 
     def page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
         self.pages_read[destination] = read
@@ -78,8 +103,7 @@ class InventoryProgress:
 
     left: dict[str, int]
     sent: int = 0
-    announced: bool = False  # the line saying the round will take a while was logged
-    last_line: float = 0.0
+    telling: Telling = field(default_factory=Telling)
     seconds_left: float = 0.0  # as the budget estimated them at the last request
 
     def expect(self, listing: str, requests: int) -> None:

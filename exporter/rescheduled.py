@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from exporter.addons import AddonSummary, ReadSchedules
-from exporter.client import ADDON_SCHEDULES_ENDPOINT, PERMISSIONS, ApiError, NorthflankClient
+from exporter.api import ADDON_SCHEDULES_ENDPOINT, PERMISSIONS, ApiError
+from exporter.client import NorthflankClient
 from exporter.inventory import CoverageSchedule, InvalidItem, read_addon_schedule
 
 log = logging.getLogger(__name__)

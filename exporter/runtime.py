@@ -32,14 +32,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AccountParts:
-    """What polls one account: its own request budget, client and poller."""
+    """What polls one account: its loops' context (account, client, budget, ...) and the two
+    loops that run in it."""
 
-    account: Account
-    stats: RequestStats
-    budget: RequestBudget
-    client: NorthflankClient
+    context: AccountLoops
     poller: Poller
     coverage: CoverageWatcher | None = None  # None: disabled, or another shard's work
+
+    @property
+    def account(self) -> Account:
+        return self.context.account
+
+    @property
+    def budget(self) -> RequestBudget:
+        assert self.context.budget is not None  # the exporter always gives one
+        return self.context.budget
 
     def loops(self) -> list[str]:
         return [self.poller.loop_name] + ([self.coverage.loop_name] if self.coverage else [])
@@ -75,7 +82,7 @@ class Exporter:
         self.parts = self._build(config, {})
         self.render()
         self.web: WebServer | None = None
-        self._polling: asyncio.Task[object] | None = None
+        self._polling: asyncio.Future[list[None]] | None = None
         self._stop: asyncio.Event | None = None
 
     def _build(self, config: Config, previous: dict[str, AccountParts]) -> list[AccountParts]:
@@ -124,8 +131,10 @@ class Exporter:
         loops = AccountLoops(
             account=account,
             client=client,
+            stats=stats,
             poll=config.poll,
             addons=config.addons,
+            coverage=config.coverage,
             expiry_warning_window=config.expiry_warning_window,
             health=self.health,
             budget=budget,
@@ -135,7 +144,6 @@ class Exporter:
         )
         poller = Poller(
             loops,
-            stats,
             shard=config.shard,
             name_in_logs=len(config.accounts) > 1,
             snapshot=snapshot,
@@ -144,12 +152,11 @@ class Exporter:
         if config.coverage.enabled and config.shard.owns(account.name, COVERAGE_SHARD_KEY):
             coverage = CoverageWatcher(
                 loops,
-                settings=config.coverage,
                 snapshot=covered,
                 after=poller.first_cycle_over,
                 listed=poller.scheduled_addons,
             )
-        return AccountParts(account, stats, budget, client, poller, coverage)
+        return AccountParts(loops, poller, coverage)
 
     def render(self) -> None:
         """Render every account's current snapshot for /metrics (after each poll cycle)."""
@@ -232,7 +239,7 @@ class Exporter:
         return lines
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(part.client.aclose() for part in self.parts))
+        await asyncio.gather(*(part.context.client.aclose() for part in self.parts))
         await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
 
     def _start_polling(self, stop: asyncio.Event) -> None:

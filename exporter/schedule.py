@@ -177,7 +177,7 @@ def missed_slot_times(
     """Slots in the lookback (not before the oldest listed backup) with no backup of any status
     created within `tolerance` of them, oldest first. `created` is sorted. Slots younger than
     `tolerance` are not judged yet: their backup may still be about to appear."""
-    missed = []
+    missed: list[float] = []
     for slot in slots_between(
         offsets, max(now - lookback, oldest_created - tolerance), now - tolerance
     ):

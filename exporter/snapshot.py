@@ -8,13 +8,14 @@ is simply not exported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-from exporter.addons import AddonSummary
 from exporter.aggregate import DestinationSummary
 from exporter.config import AddonRules
-from exporter.inventory import MANAGED_STORAGE, Addon, CoverageSchedule, Volume
-from exporter.model import Destination, Schedule
-from exporter.volumes import VolumeSummary
+from exporter.families import Table
+from exporter.model import Destination
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -88,38 +89,20 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class CoveredAddon:
-    addon: Addon
-    schedules: tuple[CoverageSchedule, ...] | None  # None: not read successfully yet
-
-    @property
-    def unprotected(self) -> bool | None:
-        """An active addon that declares no schedule (None when its schedules are unknown)."""
-        if self.schedules is None:
-            return None
-        return self.addon.active and not self.schedules
-
-    @property
-    def managed(self) -> tuple[CoverageSchedule, ...]:
-        """Its schedules that keep backups in managed storage."""
-        return tuple(s for s in self.schedules or () if s.destination == MANAGED_STORAGE)
-
-    @property
-    def managed_slots(self) -> tuple[Schedule, ...]:
-        """The slots of its schedules that keep backups in managed storage."""
-        return tuple(s.schedule for s in self.managed)
-
-
-@dataclass(frozen=True)
 class CoverageSnapshot:
     up: bool | None = None  # the last round read everything (None before the first)
     last_success: float | None = None
-    addons: tuple[CoveredAddon, ...] = ()
-    volumes: tuple[Volume, ...] = ()
-    managed: tuple[AddonSummary, ...] = ()  # per-addon health of managed-storage backups
-    volume_health: tuple[VolumeSummary, ...] = ()  # per-volume health of its backups
-    rules: AddonRules = field(default_factory=AddonRules)
+    # what each resource unit publishes: (its table, its rows), in the units' order
+    published: tuple[tuple[Table[Any], tuple[Any, ...]], ...] = ()
     listings_cut: tuple[tuple[str, int], ...] = ()  # (listing, times cut at a cap or as endless)
     # what the inventory round under way still needs (0 when none is under way)
     inventory_requests_left: int = 0
     inventory_seconds_left: float = 0.0
+
+    def rows(self, table: Table[Row]) -> tuple[Row, ...]:
+        """The rows published for `table`."""
+        found: list[Row] = []
+        for published, rows in self.published:
+            if published is table:
+                found.extend(rows)
+        return tuple(found)

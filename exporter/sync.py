@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from exporter.api import PAGE_CAP_SLACK, PER_PAGE, ApiError, Page
 from exporter.backups import read_page
-from exporter.client import PAGE_CAP_SLACK, PER_PAGE, ApiError, Page
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore, id_hash
 
@@ -107,7 +107,8 @@ def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
         streams, one_offs = [b for b in first_page if b.expires is not None], 0
     if span <= 0 or not streams:
         return None
-    listed = sum(b.expires - b.created for b in streams) / span + one_offs
+    kept = [b.expires - b.created for b in streams if b.expires is not None]
+    listed = sum(kept) / span + one_offs
     return max(1, math.ceil(listed / items))
 
 
@@ -283,7 +284,7 @@ class Syncer:
                 result.expired_listed = state.expired_listed
                 self._note_cost(destination, incremental=result.pages)
                 return result
-        if reason not in NOT_RESYNCS:
+        if reason is not None and reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
         result = await full_sync(
             self._counted(destination, "full"), now, self._reporter(destination, full=True)

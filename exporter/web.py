@@ -199,7 +199,9 @@ def _make_server(host: str, port: int) -> _ThreadingServer:
         except OSError:
             return _ThreadingServer(("0.0.0.0", port), _SilentHandler)  # noqa: S104
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    server_class = type("_Server", (_ThreadingServer,), {"address_family": family})
+    server_class: type[_ThreadingServer] = type(
+        "_Server", (_ThreadingServer,), {"address_family": family}
+    )
     return server_class((host, port), _SilentHandler)
 
 

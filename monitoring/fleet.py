@@ -7,7 +7,7 @@ backup is a pure function of (seed, addon, slot): the same arguments give the sa
 Healthy noise: run durations with a long tail, about 2% of runs failing with the next slot
 succeeding, manual backups at random times, one schedule change mid-month, backups expiring and
 disappearing as retention says, a legitimate 40% size reduction on one addon. (The API outage
-and the exporter restart belong to the replay, `backtest.py`.)
+and the exporter restart belong to the replay, `monitoring/backtest/replay.py`.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from exporter.simulator.data import (
     ADDON_KINDS,
@@ -158,11 +158,11 @@ class FleetVolume:
         keep = self.retention_days * DAY
         shown = self.shown
         made = []
-        slots = scheduled_slots(self, now - keep - DAY, now)  # type: ignore[arg-type]
+        slots = scheduled_slots(self, now - keep - DAY, now)
         first_skipped = None
         if self.incident == "volume-skipped" and self.incident_at is not None:
-            first_skipped = _first_slot_from(self, self.incident_at)  # type: ignore[arg-type]
-        previous = None
+            first_skipped = _first_slot_from(self, self.incident_at)
+        previous: float | None = None
         for slot in slots:
             earlier, previous = previous, slot
             started = self.incident_at is not None and slot >= self.incident_at
@@ -212,7 +212,7 @@ class Fleet:
     # --- what the API lists
 
     def backups(self, destination: SimDestination, now: float) -> list[Listed]:
-        made = []
+        made: list[Listed] = []
         for addon in self._by_destination.get(destination.id, ()):
             if addon.born > now or addon.incident in ("unprotected", "not-arriving"):
                 continue
@@ -354,7 +354,16 @@ def _slots_in(schedules: tuple[dict[str, Any], ...], start: float, end: float) -
     return slots
 
 
-def scheduled_slots(addon: FleetAddon, start: float, end: float) -> list[float]:
+class Scheduled(Protocol):
+    """What has slots: an addon, or a volume (whose schedule never changes)."""
+
+    @property
+    def change_at(self) -> float | None: ...
+
+    def schedules_at(self, moment: float) -> tuple[dict[str, Any], ...]: ...
+
+
+def scheduled_slots(addon: Scheduled, start: float, end: float) -> list[float]:
     """The addon's schedule slots in [start, end], oldest first, across a schedule change."""
     segments = [(start, end, addon.schedules_at(start))]
     if addon.change_at is not None and start < addon.change_at <= end:
@@ -439,9 +448,9 @@ def _slot_runs(
                 draw,
             )
             return
-        case "skipped-once" if started and slot == _first_slot_from(addon, at):
+        case "skipped-once" if at is not None and slot == _first_slot_from(addon, at):
             return
-        case "stuck" if started and slot == _first_slot_from(addon, at):
+        case "stuck" if at is not None and slot == _first_slot_from(addon, at):
             duration = FOREVER
         case "never-completed" | "failing" if started:
             outcome = "failed"
@@ -457,7 +466,7 @@ def skipped(slot: float) -> bool:
     return int(slot // HOUR) % 2 == 1
 
 
-def _first_slot_from(addon: FleetAddon, moment: float) -> float:
+def _first_slot_from(addon: Scheduled, moment: float) -> float:
     return scheduled_slots(addon, moment, moment + 8 * DAY)[0]
 
 
@@ -624,7 +633,7 @@ def _healthy(seed: int, number: int, destination: str, start: float, projects: i
     )
 
 
-INCIDENT_SCHEDULES = {
+INCIDENT_SCHEDULES: dict[str, dict[str, Any]] = {
     "stopped": {"interval": "hourly", "minute": [10]},
     "skipped-runs": {"interval": "hourly", "minute": [0]},
     "skipped-once": {"interval": "daily", "minute": [15], "hour": [1]},

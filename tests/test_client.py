@@ -6,9 +6,10 @@ import json
 import httpx
 import pytest
 
+from exporter.api import ApiError
 from exporter.backups import NotAnObject, parse_backup, read_backup
 from exporter.budget import RateLimitWindow
-from exporter.client import ApiError, NorthflankClient, RequestStats
+from exporter.client import NorthflankClient, RequestStats
 from exporter.config import NorthflankSettings
 from exporter.simulator import Faults
 from tests.conftest import config_for, with_account

@@ -562,7 +562,7 @@ def test_an_addon_declaring_more_schedules_than_the_cap_is_cut_and_said(
     poll_once(exporter)
     samples = scrape(exporter)
     where = {"project": "scenarios", "addon": "unprotected-postgresql"}
-    assert pick(samples, "northflank_coverage_listings_cut_total", listing="schedules") == 1
+    assert pick(samples, "northflank_coverage_listings_cut_total", listing="addon_schedules") == 1
     assert pick(samples, "northflank_coverage_addon_backup_schedules", **where) is None
     infos = series(samples, "northflank_coverage_addon_backup_schedule_info")
     assert not [labels for labels in infos if set(where.items()) <= labels]

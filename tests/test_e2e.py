@@ -502,10 +502,15 @@ def test_dashboard_variables_and_structure(stack):
     for name in ("job", "account", "destination", "project", "addon"):
         definition = variables[name]["definition"]
         selector, label = re.fullmatch(r"label_values\((.*), (\w+)\)", definition).groups()
-        response = httpx.get(
-            f"{stack['prometheus']}/api/v1/series", params={"match[]": substitute(selector)}
-        ).json()
-        assert {series[label] for series in response["data"]}, name
+
+        def values(selector=selector, label=label):
+            response = httpx.get(
+                f"{stack['prometheus']}/api/v1/series", params={"match[]": substitute(selector)}
+            ).json()
+            return {series[label] for series in response["data"]}
+
+        # the first scrape may not have landed yet when this test runs first
+        wait_for(values, 60, f"series for the {name} variable")
     for panel in dashboard_panels():
         assert panel["datasource"]["uid"] == "${datasource}"
     titles = {panel["title"] for panel in dashboard_panels()}

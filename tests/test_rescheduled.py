@@ -11,7 +11,7 @@ import pytest
 from exporter.addons import ReadSchedules
 from exporter.aggregate import summarize
 from exporter.backups import parse_schedule
-from exporter.collector import _overdue
+from exporter.collectors.addon_health import AddonRow, overdue_of
 from exporter.config import AddonRules
 from exporter.runtime import Exporter
 from tests.conftest import config_for, pick, poll_once
@@ -46,8 +46,8 @@ def test_by_its_backups_the_addon_looks_like_it_skipped_runs():
     assert addon.missed_slots == 2  # NOW - 2 h and NOW - 1 h; NOW itself is not judged yet
     # the first unanswered slot is NOW - 2 h; with an hour of grace it is an hour overdue,
     # and past its longest gap (Overdue pages) an hour later
-    assert _overdue(addon, NOW, RULES) == HOUR
-    assert _overdue(addon, NOW + 2 * HOUR, RULES) == 3 * HOUR
+    assert _overdue(addon, NOW) == HOUR
+    assert _overdue(addon, NOW + 2 * HOUR) == 3 * HOUR
 
 
 def test_a_newer_read_of_its_schedules_judges_it_from_the_change():
@@ -59,7 +59,7 @@ def test_a_newer_read_of_its_schedules_judges_it_from_the_change():
     assert addon.missed_slots == 0
     assert addon.last_missed_slot is None
     # its first slot is the next 03:00 after the change; only a day past it would it be overdue
-    assert _overdue(addon, NOW + 2 * HOUR, RULES) == 0
+    assert _overdue(addon, NOW + 2 * HOUR) == 0
 
 
 def test_without_updated_at_it_counts_from_the_read():
@@ -82,6 +82,10 @@ def test_a_read_that_agrees_with_the_backups_changes_nothing():
     assert addon.missed_slots == 2
 
 
+def _overdue(summary, now):
+    return overdue_of(AddonRow("d", summary, RULES), now)
+
+
 def test_a_new_schedule_s_slots_before_the_change_are_never_overdue():
     """Daily backups at 03:00, then hourly from CHANGED: the hourly slots between the last daily
     backup and the change were never due."""
@@ -93,7 +97,7 @@ def test_a_new_schedule_s_slots_before_the_change_are_never_overdue():
     addon = fold(daily, read)
     assert addon.expected_interval == HOUR
     # the first hourly slot after the change is NOW - 2 h; with an hour of grace, 1 h overdue
-    assert _overdue(addon, NOW, RULES) == HOUR
+    assert _overdue(addon, NOW) == HOUR
     assert addon.missed_slots == 2
 
 

@@ -139,7 +139,7 @@ def test_accounts_of_one_api_url_share_one_connection_pool_each_request_with_its
     )
     exporter = Exporter(config, clock=clock)
     first, second = exporter.parts
-    assert first.client._http is second.client._http
+    assert first.context.client._http is second.context.client._http
     run(exporter.poll_once())
     samples = parse_samples(exporter.exposition().decode())
     # team-b's token is not the simulator's: its answers are 401, team-a's are 200
@@ -147,7 +147,7 @@ def test_accounts_of_one_api_url_share_one_connection_pool_each_request_with_its
     assert pick(samples, "northflank_exporter_discovery_up", account="team-b") == 0
     assert {r.status for r in simulator.requests} == {200, 401}
     run(exporter.aclose())
-    assert first.client._http.is_closed
+    assert first.context.client._http.is_closed
 
 
 def test_each_account_spends_its_own_budget(start_simulator, clock):
@@ -270,6 +270,6 @@ def test_a_thousand_accounts_of_one_api_url_make_one_pool(clock):
         for n in range(1000)
     )
     exporter = Exporter(replace(Config(), accounts=accounts), clock=clock)
-    pools = {id(part.client._http) for part in exporter.parts}
+    pools = {id(part.context.client._http) for part in exporter.parts}
     assert len(pools) == 1
     run(exporter.aclose())

@@ -139,7 +139,8 @@ def test_log_redaction_covers_exception_text(capsys):
 def test_an_error_message_echoing_the_token_is_scrubbed_before_it_is_cut():
     import asyncio
 
-    from exporter.client import ApiError, NorthflankClient, RequestStats
+    from exporter.api import ApiError
+    from exporter.client import NorthflankClient, RequestStats
     from exporter.config import NorthflankSettings, PollSettings
 
     token = "eyJhbGciOiJIUzI1NiJ9.a-token-of-plausible-length"

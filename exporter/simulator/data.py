@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 # The simulator works out its schedules' slots in its own simple way, day by day, and shares no
 # code with the exporter's schedule arithmetic, which it exists to check.
@@ -287,6 +287,37 @@ class SimVolume:
             "createdAt": iso(created),
             "updatedAt": iso(min(now, ended)),
         }
+
+
+class Served(Protocol):
+    """The world as the simulator's routes ask for it. `World` is the simulator's own; the alert
+    backtest's fleet (`monitoring/fleet.FleetAt`) serves the same routes from its history."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def destinations(self) -> Sequence[SimDestination]: ...
+
+    def destination(self, ident: str) -> SimDestination | None: ...
+
+    def backups(self, destination: SimDestination, now: float) -> list[Listed]: ...
+
+    def projects(self) -> list[dict[str, Any]]: ...
+
+    def addons(self, project: str) -> list[dict[str, Any]]: ...
+
+    def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]: ...
+
+    def addon_backups(self, project: str, addon_id: str, now: float) -> list[Listed]: ...
+
+    def volumes_of(self, project: str) -> list[dict[str, Any]]: ...
+
+    def volume(self, project: str, volume_id: str) -> object | None: ...
+
+    def volume_schedules(self, project: str, volume_id: str) -> list[dict[str, Any]]: ...
+
+    def volume_backups(self, project: str, volume_id: str, now: float) -> list[Listed]: ...
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import msgspec
 
-from exporter.simulator.data import Listed, SimDestination, World
+from exporter.simulator.data import Listed, Served, SimDestination
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50
@@ -154,6 +154,7 @@ class _Listing:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    simulator: Simulator  # set right after it is made
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (a timeout, on purpose) is not worth a traceback."""
@@ -164,7 +165,7 @@ class _Server(ThreadingHTTPServer):
 class Simulator:
     def __init__(
         self,
-        world: World,
+        world: Served,
         *,
         token: str,
         team: str | None = None,
@@ -202,7 +203,7 @@ class Simulator:
         self._injected: dict[str, list[Any]] = {}
         self._placed: dict[str, list[Listed]] = {}
         self._server = _Server((host, port), _Handler)
-        self._server.simulator = self  # type: ignore[attr-defined]
+        self._server.simulator = self
         self._thread: threading.Thread | None = None
 
     @property
@@ -304,7 +305,7 @@ class Simulator:
             return pages[int(cursor)] if cursor.isdigit() and int(cursor) < len(pages) else None
         return self.raw_bodies.get(path)
 
-    def set_world(self, world: World) -> None:
+    def set_world(self, world: Served) -> None:
         """Replace the data (destinations or addons appear and vanish)."""
         with self._lock:
             self.world = world
@@ -396,7 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def sim(self) -> Simulator:
-        return self.server.simulator  # type: ignore[attr-defined,no-any-return]
+        assert isinstance(self.server, _Server)
+        return self.server.simulator
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is kept in memory instead."""
@@ -599,6 +601,7 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
         raise _Unavailable(404, "Team not found")
     per_page, page, cursor = _page_params(query)
     world, project = sim.world, match["project"]
+    key: str | None
     if project is None:
         key, items = "projects", world.projects()
     elif project not in {listed["id"] for listed in world.projects()}:
@@ -643,7 +646,7 @@ def _shaped(key: str | None, chunk: list[Any]) -> Any:
     return {key: chunk}
 
 
-def _destination_list(world: World, per_page: int, page: int, cursor: str | None) -> bytes:
+def _destination_list(world: Served, per_page: int, page: int, cursor: str | None) -> bytes:
     chunk, pagination = _offset_page(list(world.destinations), per_page, page, cursor)
     return json.dumps(
         {

@@ -20,7 +20,7 @@ class Firing:
     end: float
 
 
-def firings(rule: Rule, steps: dict[tuple, list[float]]) -> Iterator[Firing]:
+def firings(rule: Rule, steps: dict[tuple[tuple[str, str], ...], list[float]]) -> Iterator[Firing]:
     """Apply `for:` and `keep_firing_for:` as Prometheus does: an alert fires once its
     expression has held at every evaluation for `for:`, and stays firing while it holds. An
     evaluation where it does not hold resets a pending alert; a firing one keeps firing until

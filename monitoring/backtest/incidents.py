@@ -245,7 +245,7 @@ def _last_run(fleet: Fleet, addon: FleetAddon, moment: float) -> float:
 
 
 def _last_completed_expiry(fleet: Fleet, addon: FleetAddon, moment: float) -> float:
-    return max(b["expiredBy"] / 1000 for b in _completed(fleet, addon, moment))
+    return max(float(b["expiredBy"]) / 1000 for b in _completed(fleet, addon, moment))
 
 
 def _epoch(text: str) -> float:

@@ -19,7 +19,7 @@ MAX_POINTS = 10_000  # Prometheus answers at most 11,000 points a series per que
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 class Replayed:
@@ -79,9 +79,11 @@ class Replayed:
         self.process.terminate()
         self.process.wait(timeout=30)
 
-    def true_steps(self, expr: str, start: float, end: float) -> dict[tuple, list[float]]:
+    def true_steps(
+        self, expr: str, start: float, end: float
+    ) -> dict[tuple[tuple[str, str], ...], list[float]]:
         """For each series of the result, the evaluation steps at which the expression held."""
-        found: dict[tuple, list[float]] = {}
+        found: dict[tuple[tuple[str, str], ...], list[float]] = {}
         chunk = MAX_POINTS * EVALUATION
         begin = start
         while begin <= end:

@@ -50,7 +50,7 @@ class History:
     month of 200 addons was 5.4 GB of OpenMetrics, and promtool took over ten minutes a file.
     """
 
-    series: dict[SeriesKey, tuple[array, array]] = field(default_factory=dict)
+    series: dict[SeriesKey, tuple[array[float], array[float]]] = field(default_factory=dict)
     # per series: [when its last sample was kept, that sample's value, the last poll it was in]
     _last: dict[SeriesKey, list[float]] = field(default_factory=dict)
 
@@ -222,7 +222,7 @@ async def replay(fleet: Fleet, plan: Plan) -> tuple[History, int, list[tuple[flo
         # over loopback HTTP a day of one worker's polls took 10.4 s, in process 7.0 s.
         with Simulator(
             at, token=TOKEN, clock=lambda: clock[0], rate_limit=10**9, refresh_seconds=0
-        ) as simulator:  # type: ignore[arg-type]
+        ) as simulator:
             transport = InProcess(simulator)
             exporter = Exporter(_config(simulator), clock=lambda: clock[0], transport=transport)
             polls = 0

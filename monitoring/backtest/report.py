@@ -92,7 +92,7 @@ def _where(labels: dict[str, str]) -> str:
 
 def _addon_weeks(result: Result) -> float:
     """Hundreds of addons times weeks: what false firings are counted per."""
-    return result["addons"] / 100 * result["replayed_days"] / 7
+    return float(result["addons"]) / 100 * float(result["replayed_days"]) / 7
 
 
 def _false(result: Result, severity: str) -> int:

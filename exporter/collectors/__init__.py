@@ -1,0 +1,1 @@
+"""One collector module per concern, node_exporter style; `exporter/collector.py` joins them."""
