@@ -161,7 +161,7 @@ async def _reload(exporter: Exporter, args: argparse.Namespace) -> None:
         config = _with_flags(load_config(args.config_file), args)
     except (ConfigError, ValueError) as error:
         log.error("reload failed, keeping the running configuration: %s", error)
-        exporter.health.failed("reload")
+        exporter.reload_rejected()
         return
     redact([*exporter.config.tokens(), *config.tokens()])
     try:

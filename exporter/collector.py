@@ -26,7 +26,7 @@ from exporter.collectors.destinations import (
     poll_families,
     request_families,
 )
-from exporter.collectors.process import process_families
+from exporter.collectors.process import Reloads, process_families
 from exporter.families import Table
 from exporter.logs import MIN_SECRET_LENGTH, scrub
 from exporter.shard import Shard
@@ -42,6 +42,7 @@ class Rendered:
     coverage: Coverage = ()  # the accounts whose inventory this exporter takes
     # The API tokens: a label value the API sent (a name, a type, a status) never shows one.
     secrets: tuple[str, ...] = ()
+    reloads: Reloads = field(default_factory=Reloads)
 
     def ready(self) -> bool:
         return bool(self.accounts) and all(snapshot.ready for _, snapshot in self.accounts)
@@ -69,7 +70,7 @@ class SnapshotCollector(Collector):
             coverage_families(rendered.coverage),
             poll_families(rendered.accounts),
             request_families(rendered.accounts),
-            process_families(rendered.shard, rendered.loop_failures),
+            process_families(rendered.shard, rendered.loop_failures, rendered.reloads),
         )
         secrets = tuple(s for s in rendered.secrets if len(s) >= MIN_SECRET_LENGTH)
         for family in families:

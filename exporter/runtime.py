@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.client import NorthflankClient, RequestStats, http_pool
 from exporter.collector import Rendered, SnapshotCollector
+from exporter.collectors.process import Reloads
 from exporter.config import Account, Config
 from exporter.context import AccountLoops
 from exporter.coverage import COVERAGE_SHARD_KEY, CoverageWatcher
@@ -79,6 +80,7 @@ class Exporter:
         # One connection pool per API URL, shared by its accounts (built with the parts).
         self._pools: dict[str, httpx.AsyncClient] = {}
         self.config = config
+        self.reloads = Reloads(successful=True, last_success=clock())
         self.parts = self._build(config, {})
         self.render()
         self.web: WebServer | None = None
@@ -175,6 +177,7 @@ class Exporter:
                 if part.coverage is not None
             ),
             tuple(account.northflank.token for account in self.config.accounts),
+            self.reloads,
         )
 
     def ready(self) -> bool:
@@ -267,9 +270,16 @@ class Exporter:
         await self.aclose()
         self.config = config
         self.parts = self._build(config, previous)
+        self.reloads = Reloads(successful=True, last_success=self._clock())
         if self._stop is not None:
             self._start_polling(self._stop)
         log.info("configuration reloaded from %s", config.source)
+        self.render()
+
+    def reload_rejected(self) -> None:
+        """A reload read a file it could not use: the running configuration goes on."""
+        self.reloads = Reloads(successful=False, last_success=self.reloads.last_success)
+        self.render()
 
     async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.simulator import Faults
-from tests.conftest import TOKEN, free_port, parse_samples, pick, wait_until_ready
+from tests.conftest import TOKEN, free_port, parse_samples, pick, series, wait_until_ready
 
 EXPORTER = [sys.executable, "-m", "exporter"]
 
@@ -215,11 +215,17 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_bad(simulator, 
         write_config(tmp_path, simulator, destinations="[backups-02]")
         process.send_signal(signal.SIGHUP)
         wait_until(lambda: scraped_destinations(port) == {"backups-02"})
+        samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        assert pick(samples, "northflank_exporter_config_last_reload_successful") == 1
         Path(path).write_text(Path(path).read_text() + "poll: {interval: soon}\n")
         process.send_signal(signal.SIGHUP)
         wait_until(lambda: "reload failed" in log.read_text())
         assert process.poll() is None
         assert scraped_destinations(port) == {"backups-02"}
+        samples = parse_samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        assert pick(samples, "northflank_exporter_config_last_reload_successful") == 0
+        # a rejected file is no failure of anything that runs
+        assert not series(samples, "northflank_exporter_loop_failures_total")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
     finally:
