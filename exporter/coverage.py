@@ -20,10 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter.api import BUDGET, TOKEN_PROBLEMS, TOO_LARGE, TOO_MANY_PAGES, ApiError
-from exporter.budget import RequestBudget
 from exporter.context import AccountLoops
 from exporter.durations import format_duration
-from exporter.progress import InventoryProgress, Say
+from exporter.progress import InventoryProgress, Say, round_why_slow
 from exporter.resources import Units, build_units
 from exporter.resources.unit import Listing, Pass, Priority, Unit
 from exporter.snapshot import CoverageSnapshot
@@ -243,7 +242,8 @@ class CoverageWatcher:
         progress.seconds_left = budget.seconds_to_send(progress.requests_left())
         say = progress.telling.what_to_say(self._loops.clock(), progress.seconds_left)
         if say is Say.FIRST:
-            log.warning(self._loops.coverage_line(self._why_slow(progress, budget)))
+            why = round_why_slow(progress, budget, self._loops.clock())
+            log.warning(self._loops.coverage_line(why))
         elif say is Say.AGAIN:
             log.info(
                 self._loops.coverage_line(
@@ -256,24 +256,6 @@ class CoverageWatcher:
             )
         if say is not None:
             self._show()
-
-    def _why_slow(self, progress: InventoryProgress, budget: RequestBudget) -> str:
-        paused = budget.window.paused_until - self._loops.clock()
-        if paused > 0:
-            cause = f"API requests are paused for {format_duration(paused)}"
-        else:
-            cause = (
-                f"the budget allows {budget.allows_now(full_read=True)} more now (a round may "
-                f"fill {budget.limit(full_read=True)} of rate_limit.requests_per_hour="
-                f"{budget.requests_per_hour}, a quarter kept for the destinations' polls)"
-            )
-        return (
-            f"the inventory needs about {progress.requests_left()} more requests "
-            f"({progress.described()}) and {cause}: it will take about "
-            f"{format_duration(progress.seconds_left)}; addons that no destination lists are "
-            "read first. A higher rate_limit.requests_per_hour, a longer "
-            "coverage.schedules_max_age or coverage.include would shorten it"
-        )
 
     # --- what is exported ---
 

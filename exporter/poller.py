@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from exporter.aggregate import DestinationSummary, summarize_store
-from exporter.api import BACKUPS_ENDPOINT, DESTINATIONS_ENDPOINT, ApiError, needs
-from exporter.budget import Pause
 from exporter.context import AccountLoops
+from exporter.destination_read import DestinationReads
+from exporter.discovery import Discovery
 from exporter.durations import format_duration
 from exporter.model import Destination
-from exporter.progress import CycleProgress, Say
-from exporter.rescheduled import ScheduleChecks
+from exporter.progress import CycleProgress, Say, cycle_why_slow
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
-from exporter.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +46,6 @@ class Poller:
         and after each destination's first read so that its numbers need not wait for the
         others; `snapshot` is what to export until the first poll (a reload's predecessor's)."""
         self._loops = loops
-        self._shard = shard
         self._log: logging.LoggerAdapter[logging.Logger] = (
             _AccountLog(log, {"account": loops.account.name})
             if name_in_logs
@@ -58,13 +53,8 @@ class Poller:
         )
         self.loop_name = f"poll:{loops.account.name}"
         self._monotonic = monotonic
-        self._syncer = Syncer(
-            loops.client.backup_pages,
-            loops.poll.full_resync_interval,
-            loops.poll.incremental,
-            self._page_read,
-        )
-        self._checks = ScheduleChecks(loops.client, loops.clock)
+        self._reads = DestinationReads(loops, self._log, self._page_read)
+        self._syncer = self._reads.syncer
         self._progress: CycleProgress | None = None
         # Polls that outlived their cycle, by destination; one poll-slot pool for all cycles.
         self._busy: dict[str, asyncio.Future[bool]] = {}
@@ -72,10 +62,8 @@ class Poller:
         self.effective_interval = loops.poll.interval
         # Set when the first cycle is over: the account's inventory waits for it (coverage.py).
         self.first_cycle_over = asyncio.Event()
-        self._failures: Counter[tuple[str, str]] = Counter()
         self._states: dict[str, DestinationState] = {}
-        self._discovery_up: bool | None = None
-        self._destinations_known = False
+        self._discovery = Discovery(loops, shard, self._log)
         self.snapshot = snapshot or Snapshot()
 
     def held_stores(self) -> list[BackupStore]:
@@ -171,7 +159,9 @@ class Poller:
         seconds = self._seconds_left(progress)
         say = progress.telling.what_to_say(self._loops.clock(), seconds)
         if say is Say.FIRST:
-            self._log.warning(self._why_slow(progress, seconds))
+            assert self._loops.budget is not None  # only a budget makes a read wait
+            now = self._loops.clock()
+            self._log.warning(cycle_why_slow(progress, self._loops.budget, seconds, now))
         elif say is Say.AGAIN:
             self._log.info(
                 "read progress: %d of about %d pages, %d of %d destinations done, about %s left",
@@ -183,38 +173,6 @@ class Poller:
             )
         if say is not None:
             self._publish()
-
-    def _why_slow(self, progress: CycleProgress, seconds: float) -> str:
-        """The one line that says why the cycle will take a while, and what would shorten it."""
-        assert self._loops.budget is not None  # only a budget makes a read wait
-        budget = self._loops.budget
-        needed = progress.requests_left()
-        paused = budget.window.paused_until - self._loops.clock()
-        if paused > 0:
-            cause = (
-                f"API requests are paused for {format_duration(paused)} "
-                f"({budget.window.pause_reason})"
-            )
-            shorter = (
-                "a lower rate_limit.reserve"
-                if budget.window.pause_cause is Pause.RESERVE
-                else "nothing but the API's window resetting"
-            )
-        else:
-            cause = (
-                f"the budget allows {budget.remaining()} of rate_limit.requests_per_hour="
-                f"{budget.requests_per_hour} now, a quarter of it kept for the polls after a "
-                "full read"
-            )
-            shorter = (
-                "a higher rate_limit.requests_per_hour, or fewer destinations per exporter "
-                "(destinations:, --shard)"
-            )
-        return (
-            f"this poll cycle needs about {needed} more requests for {len(progress.destinations)}"
-            f" destinations (estimated from each read's first page) and {cause}: it will take "
-            f"about {format_duration(seconds)}; {shorter} would shorten it"
-        )
 
     def _stretch_interval(self) -> None:
         """Poll less often when the configured interval would spend more than the budget."""
@@ -240,34 +198,15 @@ class Poller:
 
     async def _refresh_destinations(self) -> bool:
         """Learn which destinations exist (or resolve the configured ones) and their names."""
-        try:
-            listed: list[Destination] | None = await self._loops.client.list_destinations()
-        except ApiError as error:
-            self._log.warning(
-                "listing backup destinations failed code=%s: %s%s",
-                error.code,
-                error,
-                needs(DESTINATIONS_ENDPOINT, error),
-            )
-            listed = None
-        self._discovery_up = listed is not None
-        configured = [ident for ident in self._loops.account.destinations if self._mine(ident)]
-        if self._loops.account.destinations:
-            current = [await self._resolve(ident, listed) for ident in configured]
-        elif listed is not None:
-            current = [d for d in {d.id: d for d in listed}.values() if self._mine(d.id)]
-        else:
-            current = [state.destination for state in self._states.values()]
-        self._destinations_known = (
-            self._destinations_known or listed is not None or bool(self._loops.account.destinations)
-        )
+        before = {ident: state.destination for ident, state in self._states.items()}
+        current = await self._discovery.current(before)
         self._states = {
             d.id: replace(self._states[d.id], destination=d)
             if d.id in self._states
             else DestinationState(d)
             for d in current
         }
-        return listed is not None
+        return bool(self._discovery.up)
 
     def scheduled_addons(self) -> set[tuple[str, str]]:
         """(project, addon) of every addon a destination lists with scheduled backups."""
@@ -279,105 +218,23 @@ class Poller:
             if summary.schedules
         }
 
-    def _mine(self, destination: str) -> bool:
-        """Whether this exporter's shard polls the destination (always, when unsharded)."""
-        return self._shard.owns(self._loops.account.name, destination)
-
-    async def _resolve(self, ident: str, listed: list[Destination] | None) -> Destination:
-        """A configured destination's details: from the list, else from before, else asked for."""
-        for destination in listed or ():
-            if destination.id == ident:
-                return destination
-        known = self._states.get(ident)
-        if known is not None and known.destination.name:
-            return known.destination
-        try:
-            return await self._loops.client.get_destination(ident)
-        except ApiError as error:
-            self._log.warning(
-                "destination=%s details unavailable code=%s: %s", ident, error.code, error
-            )
-            return Destination(id=ident, name="", usage="")
-
-    def _summarize(
-        self, destination: str, store: BackupStore, now: float, invalid: int
-    ) -> DestinationSummary:
-        return summarize_store(
-            store,
-            now,
-            self._loops.expiry_warning_window,
-            self._loops.addons,
-            invalid=invalid,
-            read=self._checks.read_for(destination),
-        )
-
     async def _poll_destination(self, destination: Destination) -> bool:
         started = self._monotonic()
         # until its first good read, a destination's numbers wait for nothing else, and /metrics
         # shows them at once
         never_read = self._states[destination.id].last_success is None
-        read = await self._read_destination(destination.id, never_read)
+        read = await self._reads.read(destination.id, never_read)
         if self._progress is not None:
             self._progress.finished(destination.id)
-        self._record(destination.id, read, self._monotonic() - started)
+        state = self._states.get(destination.id)
+        if state is not None:  # else no longer polled
+            duration = self._monotonic() - started
+            self._states[destination.id] = self._reads.record(destination.id, state, read, duration)
         if destination.id in self._states:
             self._publish()
             if never_read and read.summary is not None and self._loops.render is not None:
                 self._loops.render()
         return read.error is None
-
-    async def _read_destination(self, destination: str, never_read: bool) -> _Read:
-        """Sync and fold one destination. An addon that missed a slot is judged again by what
-        its schedules now say (not on a destination's first read)."""
-        try:
-            now = self._loops.clock()
-            result = await self._syncer.sync(destination, now)
-            summary = self._summarize(destination, result.store, now, result.invalid)
-            if not never_read and await self._checks.check(summary.addons):
-                # some schedules were read just now (rare: an addon missed a slot): fold again
-                summary = self._summarize(destination, result.store, now, result.invalid)
-            return _Read(summary=summary, result=result)
-        except ApiError as problem:
-            self._failures[(destination, problem.code)] += 1
-            return _Read(error=f"code={problem.code}: {problem}{needs(BACKUPS_ENDPOINT, problem)}")
-        except Exception as problem:  # a bug must not stop the other destinations
-            self._log.exception("destination=%s poll crashed", destination)
-            self._failures[(destination, "internal")] += 1
-            return _Read(error=f"code=internal: {type(problem).__name__}")
-
-    def _record(self, destination: str, read: _Read, duration: float) -> None:
-        """The destination's state after a read, good or bad (unless it is no longer polled)."""
-        state = self._states.get(destination)
-        if state is None:
-            return
-        if read.summary is not None and read.result is not None:
-            if read.summary.invalid:
-                self._log.warning(
-                    "destination=%s skipped %d invalid backups; first: %s",
-                    destination,
-                    read.summary.invalid,
-                    read.result.first_invalid,
-                )
-            was_all_expired = state.all_expired
-            state = state.after_success(
-                read.summary,
-                self._loops.clock(),
-                duration,
-                read.result.duplicates,
-                read.result.expired_listed,
-            )
-            if state.all_expired and not was_all_expired:
-                self._log.warning(
-                    "destination=%s lists %d backups and every one has expired (expiredBy "
-                    "passed): nothing restorable is kept there; northflank_backups_expired_listed"
-                    " says how many",
-                    destination,
-                    state.expired_listed,
-                )
-        else:
-            self._log.warning("destination=%s poll failed %s", destination, read.error)
-            state = state.after_failure(self._loops.clock(), duration, self._loops.poll.stale_after)
-        self._states[destination] = state
 
     def _publish(self) -> None:
         states = tuple(self._states.values())
@@ -386,8 +243,8 @@ class Poller:
             destinations=states,
             api_requests=tuple(sorted(self._loops.stats.requests.items())),
             rate_limit_remaining=self._loops.client.window.remaining,
-            discovery_up=self._discovery_up,
-            ready=self._destinations_known and all(state.polled for state in states),
+            discovery_up=self._discovery.up,
+            ready=self._discovery.known and all(state.polled for state in states),
             addon_rules=self._loops.addons,
             budget_per_hour=None
             if self._loops.budget is None
@@ -397,16 +254,7 @@ class Poller:
             effective_interval=self.effective_interval,
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),
-            poll_failures=tuple(sorted(self._failures.items())),
+            poll_failures=tuple(sorted(self._reads.failures.items())),
             budget_remaining=None if self._loops.budget is None else self._loops.budget.remaining(),
             cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Read:
-    """One read of a destination: its summary and how the sync went, or why it failed."""
-
-    summary: DestinationSummary | None = None
-    result: SyncResult | None = None
-    error: str | None = None

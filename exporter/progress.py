@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from exporter.budget import Pause, RequestBudget
+from exporter.durations import format_duration
+
 # A long read says how far it has got at most this often.
 PROGRESS_EVERY = 60.0
 # A destination whose read has not begun is expected to cost what the others are estimated to
@@ -120,3 +123,54 @@ class InventoryProgress:
         """What is left, e.g. "12 schedules, 3 volumes"."""
         parts = [f"{number} {listing}" for listing, number in self.left.items() if number]
         return ", ".join(parts) or "nothing"
+
+
+def cycle_why_slow(
+    progress: CycleProgress, budget: RequestBudget, seconds: float, now: float
+) -> str:
+    """The one line that says why a poll cycle will take a while, and what would shorten it."""
+    paused = budget.window.paused_until - now
+    if paused > 0:
+        cause = (
+            f"API requests are paused for {format_duration(paused)} ({budget.window.pause_reason})"
+        )
+        shorter = (
+            "a lower rate_limit.reserve"
+            if budget.window.pause_cause is Pause.RESERVE
+            else "nothing but the API's window resetting"
+        )
+    else:
+        cause = (
+            f"the budget allows {budget.remaining()} of rate_limit.requests_per_hour="
+            f"{budget.requests_per_hour} now, a quarter of it kept for the polls after a "
+            "full read"
+        )
+        shorter = (
+            "a higher rate_limit.requests_per_hour, or fewer destinations per exporter "
+            "(destinations:, --shard)"
+        )
+    return (
+        f"this poll cycle needs about {progress.requests_left()} more requests for "
+        f"{len(progress.destinations)} destinations (estimated from each read's first page) "
+        f"and {cause}: it will take about {format_duration(seconds)}; {shorter} would shorten it"
+    )
+
+
+def round_why_slow(progress: InventoryProgress, budget: RequestBudget, now: float) -> str:
+    """The one line that says why an inventory round will take a while."""
+    paused = budget.window.paused_until - now
+    if paused > 0:
+        cause = f"API requests are paused for {format_duration(paused)}"
+    else:
+        cause = (
+            f"the budget allows {budget.allows_now(full_read=True)} more now (a round may "
+            f"fill {budget.limit(full_read=True)} of rate_limit.requests_per_hour="
+            f"{budget.requests_per_hour}, a quarter kept for the destinations' polls)"
+        )
+    return (
+        f"the inventory needs about {progress.requests_left()} more requests "
+        f"({progress.described()}) and {cause}: it will take about "
+        f"{format_duration(progress.seconds_left)}; addons that no destination lists are "
+        "read first. A higher rate_limit.requests_per_hour, a longer "
+        "coverage.schedules_max_age or coverage.include would shorten it"
+    )

@@ -35,7 +35,7 @@ def sums_by_destination(text: str) -> tuple[dict[str, float], dict[str, float]]:
     return destinations, addons
 
 
-LAST_FAMILY = "northflank_exporter_total_shards"  # of the snapshot's rendering
+LAST_FAMILY = "northflank_exporter_config_last_reload_success_timestamp_seconds"  # rendered last
 POLLS = 10
 
 

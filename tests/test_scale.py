@@ -27,6 +27,7 @@ PER_PROCESS = (
     "northflank_exporter_build",
     "northflank_exporter_shard",
     "northflank_exporter_total_shards",
+    "northflank_exporter_config_last_reload",
     "northflank_exporter_poll_duration_seconds",  # a timing
 )
 
@@ -121,6 +122,8 @@ def test_each_account_is_polled_with_its_token_and_labelled(start_simulator, clo
         "northflank_exporter_build_info",
         "northflank_exporter_shard_ordinal",
         "northflank_exporter_total_shards",
+        "northflank_exporter_config_last_reload_successful",
+        "northflank_exporter_config_last_reload_success_timestamp_seconds",
     }
     assert {dict(labels).get("account") for labels in labelled} == {"team-a", "team-b", None}
 
