@@ -88,10 +88,7 @@ def summarize_addon(
     storage, whose listing shows none); else those its newest scheduled backup lists, unless
     `read` is newer and says otherwise (the addon was rescheduled since). Imports of outside
     data count by status and in nothing else: they are not backups of the addon."""
-    newest = backups[0]
-    for backup in backups:
-        if backup.created > newest.created:
-            newest = backup
+    newest = max(backups, key=lambda backup: backup.created)  # the first of a tie
     counted = backups
     backups = [backup for backup in counted if not backup.imported] or counted[:0]
     completed = [backup for backup in backups if backup.status == "completed"]
@@ -101,19 +98,9 @@ def summarize_addon(
     oldest = created[0] if created else newest.created  # an addon listed with imports only
     missed = None
     if offsets:
-        if rescheduled is not None:
-            since = rescheduled
-        elif declared is not None:
-            since = oldest
-        else:
-            since = _declared_since(backups, schedules)
+        since = _judged_since(backups, schedules, declared, rescheduled, oldest)
         missed = missed_slot_times(
-            offsets,
-            created,
-            max(oldest, since),
-            now=now,
-            tolerance=rules.tolerance,
-            lookback=rules.lookback,
+            offsets, created, since, now=now, tolerance=rules.tolerance, lookback=rules.lookback
         )
     last = _last_completed(completed)
     newest_completed_created = max((b.created for b in completed), default=None)
@@ -132,9 +119,7 @@ def summarize_addon(
         newest_completed_created=newest_completed_created,
         last_failure=_last_failure(backups),
         consecutive_failures=_failures_since(backups, newest_completed_created),
-        oldest_running_created=min(
-            (b.created for b in backups if b.status in RUNNING_STATUSES), default=None
-        ),
+        oldest_running_created=_oldest_running(backups),
         restorable_until=max((b.expires for b in completed if b.expires is not None), default=None),
         expiring=sum(1 for b in backups if b.expires is not None and b.expires <= warn_until),
         oldest_created=oldest,
@@ -145,6 +130,28 @@ def summarize_addon(
         last_missed_slot=missed[-1] if missed else None,
         schedules_since=rescheduled,
     )
+
+
+def _oldest_running(backups: list[Backup]) -> float | None:
+    return min((b.created for b in backups if b.status in RUNNING_STATUSES), default=None)
+
+
+def _judged_since(
+    backups: list[Backup],
+    schedules: tuple[Schedule, ...],
+    declared: tuple[Schedule, ...] | None,
+    rescheduled: float | None,
+    oldest: float,
+) -> float:
+    """From when the addon's slots are judged: when it was rescheduled, else from when its
+    schedules were first declared; never before its oldest listed backup."""
+    if rescheduled is not None:
+        since = rescheduled
+    elif declared is not None:
+        since = oldest
+    else:
+        since = _declared_since(backups, schedules)
+    return max(oldest, since)
 
 
 def _judged_by(

@@ -1,30 +1,23 @@
-"""Async client for the parts of the Northflank API the exporter reads.
+"""Async client for the parts of the Northflank API the exporter reads: each endpoint, and
+walking its pages as the official client does.
 
-Pages are yielded one at a time (never a whole destination in memory); every request is
-counted by endpoint and outcome; 429, 5xx, network errors and unreadable bodies are retried
-with jittered exponential back-off that honours `Retry-After` and `x-ratelimit-reset`;
-401, 403, 404 and 400 are not retried.
+Pages are yielded one at a time (never a whole destination in memory). Each request goes
+through `exchange.Exchange`: counted by endpoint and outcome; 429, 5xx, network errors and
+unreadable bodies retried with jittered back-off; 401, 403, 404 and 400 not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
-import math
-import random
 import re
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import msgspec
 
-from exporter import __version__
 from exporter.api import (
     ADDON_BACKUPS_ENDPOINT,
     ADDON_SCHEDULES_ENDPOINT,
@@ -42,129 +35,15 @@ from exporter.api import (
     Page,
 )
 from exporter.backups import wire_item
-from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
+from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
-from exporter.logs import scrub
+from exporter.exchange import Exchange, RequestStats, http_pool
 from exporter.model import MAX_SCHEDULES, Destination, encodable, is_id
 
 log = logging.getLogger(__name__)
 
 _NOT_RETRIED = frozenset({"400", "401", "403", "404", BUDGET})
 _MAX_MESSAGE = 200
-
-
-class RequestStats:
-    """Requests made, by endpoint and outcome; written by the event loop only."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str]] = Counter()
-
-    def record(self, endpoint: str, code: str) -> None:
-        self.requests[(endpoint, code)] += 1
-
-
-def _decode_json(body: bytes) -> Any:
-    """JSON in C; what msgspec refuses but JSON allows (a lone surrogate escape such as
-    "\\ud800") is read by the standard library instead, and made encodable by the readers."""
-    try:
-        try:
-            return msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            return json.loads(body)
-    except RecursionError:  # nested deeper than any answer of the API: not an answer
-        raise ValueError("JSON nested too deeply") from None
-
-
-# The API's rate-limit window lasts an hour: no hint of it asks for a longer wait.
-LONGEST_HINT = 3600.0
-# A reset hint past this is an epoch timestamp, not seconds (a 2001 date as seconds is 31 years).
-EPOCH_FROM = 1e9
-
-
-def _header_number(headers: httpx.Headers, name: str) -> float | None:
-    """A finite number, or None (absent, not a number, inf, nan)."""
-    try:
-        value = float(headers[name])
-    except (KeyError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _answered_at(headers: httpx.Headers, now: float) -> float:
-    """The moment the answer was made, by the server's own clock (its Date header), else ours:
-    a date the server sends is read against its clock, whatever ours says."""
-    try:
-        return email.utils.parsedate_to_datetime(headers["date"]).timestamp()
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
-        return now
-
-
-def _bounded(seconds: float) -> float:
-    return min(max(0.0, seconds), LONGEST_HINT)
-
-
-def _retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
-    """Retry-After, in seconds or as an HTTP date (read against the answer's Date), within
-    [0, an hour]."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    number = _header_number(headers, "retry-after")
-    if number is not None:
-        return _bounded(number)
-    try:
-        moment = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return _bounded(moment - _answered_at(headers, now))
-
-
-def _reset_seconds(headers: httpx.Headers, now: float) -> float | None:
-    """x-ratelimit-reset: seconds until the window resets, within [0, an hour]; sent as an
-    epoch timestamp (seconds or milliseconds) it is read against the answer's Date."""
-    value = _header_number(headers, "x-ratelimit-reset")
-    if value is None:
-        return None
-    if value >= EPOCH_FROM * 1000:
-        value /= 1000
-    if value >= EPOCH_FROM:
-        return _bounded(value - _answered_at(headers, now))
-    return _bounded(value)
-
-
-def _one_line(text: str, token: str) -> str:
-    """Whitespace folded, the token scrubbed, and only then cut: a message that echoes the token
-    must not leave part of it behind."""
-    return scrub(re.sub(r"\s+", " ", text).strip(), [token])[:_MAX_MESSAGE]
-
-
-def _error_message(content: bytes, reason: str, token: str) -> str:
-    """`error.message` from an error body, else the HTTP reason phrase."""
-    try:
-        body = _decode_json(content)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return _one_line(error["message"], token)
-    return reason or "error"
-
-
-class _TooLarge(Exception):
-    """A body that grew past poll.max_body_bytes as it was read (decompressed)."""
-
-
-async def _read_body(response: httpx.Response, limit: int) -> bytes:
-    """The decompressed body, read as a stream and given up on past `limit` bytes."""
-    chunks = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _backups_of(items: Any, path: str, where: str) -> list[Any]:
@@ -207,32 +86,6 @@ def parse_destination(raw: Any) -> Destination | None:
     return Destination(id=encodable(ident), name=name, usage=usage)
 
 
-POOL_ACCOUNTS = 8
-
-
-def http_pool(
-    api_url: str,
-    poll: PollSettings,
-    transport: httpx.AsyncBaseTransport | None = None,
-    accounts: int = 1,
-) -> httpx.AsyncClient:
-    """The connections to one API URL, for `accounts` accounts polling side by side (each
-    request carries its own token): one pool, not one per account, of at most
-    POOL_ACCOUNTS accounts' worth of connections; a request past that waits for one (its own
-    timeout starts when it is sent). 1,000 accounts held 1,008 file descriptors, a pool each."""
-    connections = min(accounts, POOL_ACCOUNTS) * max(poll.concurrency, 1) + 2
-    return httpx.AsyncClient(
-        base_url=api_url,
-        headers={
-            "Accept": "application/json",
-            "User-Agent": f"northflank-backup-exporter/{__version__}",
-        },
-        timeout=httpx.Timeout(poll.timeout, pool=None),
-        transport=transport,
-        limits=httpx.Limits(max_connections=connections),
-    )
-
-
 class NorthflankClient:
     def __init__(
         self,
@@ -242,7 +95,6 @@ class NorthflankClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         budget: RequestBudget | None = None,
-        window: RateLimitWindow | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         http: httpx.AsyncClient | None = None,
@@ -250,18 +102,22 @@ class NorthflankClient:
         """`http`: a connection pool shared with the other accounts of the same API URL (whoever
         made it closes it); without one, the client makes and closes its own."""
         self._poll = poll
-        self._token = settings.token
-        self._stats = stats
-        self._sleep = sleep
-        self._clock = clock
-        self._budget = budget
-        # What the API says of the token's window: the budget's, when there is a budget.
-        self.window = budget.window if budget is not None else window or RateLimitWindow(clock)
         self._prefix = f"/v1/teams/{quote(settings.team, safe='')}" if settings.team else "/v1"
         self._shapes_told: set[str] = set()  # endpoints whose undeclared list shape was logged
-        self._auth = {"Authorization": f"Bearer {settings.token}"}  # per request: pools are shared
         self._owns_http = http is None
         self._http = http or http_pool(settings.api_url, poll, transport)
+        # What the API says of the token's window: the budget's, when there is a budget.
+        self.window = budget.window if budget is not None else RateLimitWindow(clock)
+        self._exchange = Exchange(
+            settings.token,
+            poll,
+            stats,
+            self._http,
+            budget=budget,
+            window=self.window,
+            sleep=sleep,
+            clock=clock,
+        )
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -286,7 +142,7 @@ class NorthflankClient:
 
     async def get_destination(self, destination_id: str) -> Destination:
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}")
-        body = await self._get_json(DESTINATION_ENDPOINT, path, {})
+        body = await self._exchange.get_json(DESTINATION_ENDPOINT, path, {})
         destination = parse_destination(body.get("data"))
         if destination is None:
             raise ApiError(f"GET {path}: data is not a destination", "invalid_body")
@@ -442,7 +298,7 @@ class NorthflankClient:
         params: dict[str, str | int] = {"per_page": PER_PAGE}
         seen: set[str] = set()
         for number in range(1, self._poll.max_pages + 1):
-            body = await self._get_json(endpoint, path, params, full_read)
+            body = await self._exchange.get_json(endpoint, path, params, full_read)
             yield body
             following = self._next_params(body, path, seen, number)
             if following is None:
@@ -470,106 +326,3 @@ class NorthflankClient:
             raise ApiError(f"GET {path}: the API repeated a cursor", "bad_cursor")
         seen.add(cursor)
         return {"per_page": PER_PAGE, "cursor": cursor}
-
-    async def _get_json(
-        self,
-        endpoint: str,
-        path: str,
-        params: dict[str, str | int],
-        full_read: bool = False,
-    ) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            outcome, wait_hint = await self._attempt(endpoint, path, params, full_read)
-            if isinstance(outcome, dict):
-                return outcome
-            error = outcome
-            if error.code in _NOT_RETRIED or attempt >= self._poll.max_retries:
-                raise error
-            delay = self._backoff(attempt, wait_hint)
-            if delay is None:
-                raise ApiError(
-                    f"{error} (the API asks to wait longer than {self._poll.max_retry_wait:.0f}s)",
-                    error.code,
-                )
-            log.debug("retrying %s in %.1fs after: %s", path, delay, error)
-            await self._sleep(delay)
-            attempt += 1
-
-    def _backoff(self, attempt: int, hint: float | None) -> float | None:
-        """Jittered exponential delay, never shorter than the server's hint; None if too long."""
-        delay = self._poll.retry_backoff * (2.0**attempt) * random.uniform(0.5, 1.5)
-        if hint is not None:
-            if hint > self._poll.max_retry_wait:
-                return None
-            delay = max(delay, hint)
-        return min(delay, self._poll.max_retry_wait)
-
-    async def _attempt(
-        self, endpoint: str, path: str, params: dict[str, str | int], full_read: bool
-    ) -> tuple[dict[str, Any] | ApiError, float | None]:
-        """One request: the decoded body, or the error with the server's wait hint if any."""
-        if self._budget is not None:
-            try:
-                await self._budget.acquire(full_read)
-            except BudgetSpent as spent:
-                return ApiError(f"GET {path}: {spent}", BUDGET), None
-        limit = self._poll.max_body_bytes
-        try:
-            # One deadline for the whole exchange: an answer that trickles in a byte at a time
-            # never resets it, as httpx's per-read timeout would.
-            async with asyncio.timeout(self._poll.timeout):
-                async with self._http.stream(
-                    "GET", path, params=params, headers=self._auth
-                ) as response:
-                    content = await _read_body(response, limit)
-        except (TimeoutError, httpx.TimeoutException):
-            self._stats.record(endpoint, "timeout")
-            message = f"GET {path}: timed out after {self._poll.timeout:g}s without a whole answer"
-            return ApiError(message, "timeout"), None
-        except _TooLarge:
-            self._stats.record(endpoint, "too_large")
-            message = f"GET {path}: the answer is larger than poll.max_body_bytes ({limit})"
-            return ApiError(message, "too_large"), None
-        except httpx.HTTPError as problem:
-            self._stats.record(endpoint, "error")
-            kind = type(problem).__name__
-            return ApiError(f"GET {path}: network error ({kind})", "error"), None
-        self._stats.record(endpoint, str(response.status_code))
-        self._note_rate_limit(response.headers)
-        if response.status_code != 200:
-            return self._status_error(response, content, path)
-        try:
-            body = _decode_json(content)
-        except ValueError:
-            message = f"GET {path}: HTTP 200 with a body that is not JSON"
-            return ApiError(message, "invalid_body"), None
-        if not isinstance(body, dict):
-            return ApiError(
-                f"GET {path}: HTTP 200 with a body that is not an object", "invalid_body"
-            ), None
-        return body, None
-
-    def _status_error(
-        self, response: httpx.Response, content: bytes, path: str
-    ) -> tuple[ApiError, float | None]:
-        status = response.status_code
-        message = _error_message(content, response.reason_phrase, self._token)
-        error = ApiError(f"GET {path}: HTTP {status}: {message}", str(status))
-        if status != 429:
-            return error, None
-        hint = _retry_after_seconds(response.headers, self._clock())
-        if hint is None:
-            hint = _reset_seconds(response.headers, self._clock())
-        if self._budget is not None:
-            self._budget.rate_limited(None if hint is None else self._clock() + hint)
-        return error, hint
-
-    def _note_rate_limit(self, headers: httpx.Headers) -> None:
-        limit = _header_number(headers, "x-ratelimit-limit")
-        remaining = _header_number(headers, "x-ratelimit-remaining")
-        reset = _reset_seconds(headers, self._clock())
-        reset_at = None if reset is None else self._clock() + reset
-        self.window.observe(limit, remaining, reset_at)
-        if self._budget is not None:
-            self._budget.check_reserve(remaining, reset_at)

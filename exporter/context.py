@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from exporter.budget import RequestBudget
-from exporter.client import NorthflankClient, RequestStats
+from exporter.client import NorthflankClient
 from exporter.config import Account, AddonRules, CoverageSettings, PollSettings
+from exporter.exchange import RequestStats
 from exporter.supervise import Health, Step, supervised, waiting_with
 
 

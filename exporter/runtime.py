@@ -14,13 +14,14 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.budget import RateLimitWindow, RequestBudget
-from exporter.client import NorthflankClient, RequestStats, http_pool
+from exporter.client import NorthflankClient
 from exporter.collector import Rendered, SnapshotCollector
 from exporter.collectors.process import Reloads
 from exporter.config import Account, Config
 from exporter.context import AccountLoops
 from exporter.coverage import COVERAGE_SHARD_KEY, CoverageWatcher
 from exporter.durations import format_duration
+from exporter.exchange import RequestStats, http_pool
 from exporter.exposition import Exposition
 from exporter.poller import Poller
 from exporter.snapshot import CoverageSnapshot, Snapshot

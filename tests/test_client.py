@@ -8,9 +8,9 @@ import pytest
 
 from exporter.api import ApiError
 from exporter.backups import NotAnObject, parse_backup, read_backup
-from exporter.budget import RateLimitWindow
-from exporter.client import NorthflankClient, RequestStats
+from exporter.client import NorthflankClient
 from exporter.config import NorthflankSettings
+from exporter.exchange import RequestStats
 from exporter.simulator import Faults
 from tests.conftest import config_for, with_account
 
@@ -33,19 +33,24 @@ async def collect_pages(client, destination):
     return [page.items async for page in client.backup_pages(destination)]
 
 
-def run_pages(config, destination="primary-backups", **options):
+def run_pages(config, destination="primary-backups", windows=None, **options):
+    """The pages of a destination, and the requests made; `windows` gets the client's
+    rate-limit window."""
     stats = RequestStats()
 
     async def go():
         async with make_client(config, stats, **options) as client:
+            if windows is not None:
+                windows.append(client.window)
             return await collect_pages(client, destination)
 
     return asyncio.run(go()), stats
 
 
 def test_walks_every_page_with_per_page_100(simulator):
-    window = RateLimitWindow()
-    pages, stats = run_pages(config_for(simulator), window=window)
+    windows = []
+    pages, stats = run_pages(config_for(simulator), windows=windows)
+    (window,) = windows
     assert [len(page) for page in pages] == [100, 100, 60]
     items = [item for page in pages for item in page]
     assert [read_backup(item) for item in items] == [
@@ -332,7 +337,7 @@ DATE_EPOCH = 1796518800.0
     ],
 )
 def test_time_from_the_api_is_trusted_only_within_the_hour(headers, retry_after, reset):
-    from exporter.client import _reset_seconds, _retry_after_seconds
+    from exporter.exchange import _reset_seconds, _retry_after_seconds
 
     answer = httpx.Headers(headers)
     our_clock = DATE_EPOCH + 3600  # an hour ahead of the server

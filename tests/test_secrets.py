@@ -140,8 +140,9 @@ def test_an_error_message_echoing_the_token_is_scrubbed_before_it_is_cut():
     import asyncio
 
     from exporter.api import ApiError
-    from exporter.client import NorthflankClient, RequestStats
+    from exporter.client import NorthflankClient
     from exporter.config import NorthflankSettings, PollSettings
+    from exporter.exchange import RequestStats
 
     token = "eyJhbGciOiJIUzI1NiJ9.a-token-of-plausible-length"
     echo = {"error": {"status": 400, "message": "x" * 170 + f" your token {token} is bad"}}

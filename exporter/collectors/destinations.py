@@ -4,13 +4,24 @@ The per-addon rows a destination's backups give are rendered by `addon_health.AD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import Metric
 
+from exporter.aggregate import DestinationSummary
 from exporter.collectors.addon_health import AddonRow
-from exporter.families import CACHED, counter_family, gauge_family, info_family, with_samples
-from exporter.snapshot import Snapshot
+from exporter.families import (
+    CACHED,
+    Table,
+    age,
+    by_label,
+    counter_family,
+    gauge,
+    gauge_family,
+    info,
+    with_samples,
+)
+from exporter.snapshot import DestinationState, Snapshot
 
 Accounts = tuple[tuple[str, Snapshot], ...]  # (account name, its snapshot)
 
@@ -23,71 +34,69 @@ def addon_rows(accounts: Accounts) -> Iterator[tuple[str, AddonRow]]:
                 yield account, AddonRow(state.destination.id, summary, snapshot.addon_rules)
 
 
+def _held(
+    value: Callable[[DestinationSummary], float | None],
+) -> Callable[[DestinationState, float], float | None]:
+    """A value of the destination's summary; no series before its first good read."""
+    return lambda state, now: None if state.summary is None else value(state.summary)
+
+
+DESTINATION: Table[DestinationState] = Table(
+    labels=("destination",),
+    key=lambda state: (state.destination.id,),
+    families=(
+        info(
+            "northflank_backup_destination",
+            "Backup destinations the exporter polls (value always 1).",
+            lambda state: {"name": state.destination.name, "usage": state.destination.usage},
+        ),
+        by_label(
+            "northflank_backups",
+            f"Backups listed and not yet expired, by status. {CACHED}",
+            "status",
+            lambda state: state.summary.backups_by_status if state.summary else (),
+        ),
+        by_label(
+            "northflank_backup_size_bytes",
+            f"Sum of the sizes of the backups listed, by status. {CACHED}",
+            "status",
+            lambda state: state.summary.bytes_by_status if state.summary else (),
+        ),
+        gauge(
+            "northflank_backup_last_completed_timestamp_seconds",
+            f"When the newest completed backup completed. {CACHED}",
+            _held(lambda summary: summary.last_completed),
+        ),
+        gauge(
+            "northflank_backup_last_completed_age_seconds",
+            "Seconds since the newest completed backup completed, as of the last rendering "
+            "(every poll).",
+            lambda state, now: age(state.summary.last_completed, now) if state.summary else None,
+        ),
+        gauge(
+            "northflank_backups_expiring",
+            f"Backups not yet expired that expire within the warning window. {CACHED}",
+            _held(lambda summary: summary.expiring),
+        ),
+        gauge(
+            "northflank_backup_next_expiry_timestamp_seconds",
+            f"When the next backup that has not yet expired expires. {CACHED}",
+            _held(lambda summary: summary.next_expiry),
+        ),
+        gauge(
+            "northflank_backups_expired_listed",
+            "Backups the destination still lists whose expiredBy has passed, as of its last "
+            "full read (every count above leaves them out).",
+            lambda state, now: None if state.summary is None else state.expired_listed,
+        ),
+    ),
+)
+
+
 def destination_families(accounts: Accounts, now: float) -> Iterator[Metric]:
     """What each destination holds: its backups by status, bytes, freshness and expiry."""
-    info = info_family(
-        "northflank_backup_destination",
-        "Backup destinations the exporter polls (value always 1).",
-        ["destination"],
-    )
-    count = gauge_family(
-        "northflank_backups",
-        f"Backups listed and not yet expired, by status. {CACHED}",
-        ["destination", "status"],
-    )
-    size = gauge_family(
-        "northflank_backup_size_bytes",
-        f"Sum of the sizes of the backups listed, by status. {CACHED}",
-        ["destination", "status"],
-    )
-    last = gauge_family(
-        "northflank_backup_last_completed_timestamp_seconds",
-        f"When the newest completed backup completed. {CACHED}",
-        ["destination"],
-    )
-    age = gauge_family(
-        "northflank_backup_last_completed_age_seconds",
-        "Seconds since the newest completed backup completed, as of the last rendering "
-        "(every poll).",
-        ["destination"],
-    )
-    expiring = gauge_family(
-        "northflank_backups_expiring",
-        f"Backups not yet expired that expire within the warning window. {CACHED}",
-        ["destination"],
-    )
-    next_expiry = gauge_family(
-        "northflank_backup_next_expiry_timestamp_seconds",
-        f"When the next backup that has not yet expired expires. {CACHED}",
-        ["destination"],
-    )
-    expired = gauge_family(
-        "northflank_backups_expired_listed",
-        "Backups the destination still lists whose expiredBy has passed, as of its last full "
-        "read (every count above leaves them out).",
-        ["destination"],
-    )
-    for account, snapshot in accounts:
-        for state in snapshot.destinations:
-            labels = [account, state.destination.id]
-            info.add_metric(
-                labels, {"name": state.destination.name, "usage": state.destination.usage}
-            )
-            summary = state.summary
-            if summary is None:
-                continue
-            for status, number in summary.backups_by_status:
-                count.add_metric([*labels, status], number)
-            for status, total in summary.bytes_by_status:
-                size.add_metric([*labels, status], total)
-            if summary.last_completed is not None:
-                last.add_metric(labels, summary.last_completed)
-                age.add_metric(labels, max(now - summary.last_completed, 0.0))
-            expiring.add_metric(labels, summary.expiring)
-            if summary.next_expiry is not None:
-                next_expiry.add_metric(labels, summary.next_expiry)
-            expired.add_metric(labels, state.expired_listed)
-    yield from (info, count, size, last, age, expiring, next_expiry, expired)
+    rows = [(account, state) for account, snapshot in accounts for state in snapshot.destinations]
+    return DESTINATION.render(rows, now)
 
 
 def poll_families(accounts: Accounts) -> Iterator[Metric]:
