@@ -23,7 +23,7 @@ from exporter.config import (
     load_config,
 )
 from exporter.logs import redact, setup_logging
-from exporter.runtime import Exporter
+from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS
@@ -150,7 +150,7 @@ async def _once(exporter: Exporter) -> int:
     finally:
         await exporter.aclose()
     sys.stdout.write(exporter.exposition().decode())
-    for line in exporter.coverage_left_out():
+    for line in coverage_left_out(exporter.parts):
         print(f"{PROG}: {line}", file=sys.stderr)
     return 0 if clean else 1
 

@@ -18,8 +18,21 @@ from typing import Any, TypeVar
 
 import yaml
 
-from exporter.durations import DurationError, parse_duration
-from exporter.patterns import compile_pattern
+from exporter.config_values import (
+    _boolean,
+    _duration,
+    _identifier,
+    _identifiers,
+    _listen_address,
+    _non_negative_int,
+    _path,
+    _patterns,
+    _positive_int,
+    _requests_per_hour,
+    _secret,
+    _url,
+    parse_listen_address,
+)
 from exporter.shard import Shard
 
 DEFAULT_API_URL = "https://api.northflank.com"
@@ -27,9 +40,6 @@ TOKEN_ENV_VARS = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 API_URL_ENV_VAR = "NORTHFLANK_API_BASE_URL"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 T = TypeVar("T")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-MIN_REQUESTS_PER_HOUR = 10
-MAX_DURATION = 365 * 86400.0  # no setting of this exporter means more than a year
 
 
 class ConfigError(Exception):
@@ -138,102 +148,6 @@ class Config:
     def with_listen_address(self, address: str) -> Config:
         host, port = parse_listen_address(address)
         return replace(self, listen_host=host, listen_port=port)
-
-
-# --- value converters: each takes the raw YAML value and returns the typed one or raises ValueError
-
-
-def _duration(value: Any) -> float:
-    if not isinstance(value, str):
-        raise ValueError("expected a duration string like 90s, 5m or 1h30m")
-    try:
-        seconds = parse_duration(value)
-    except DurationError as error:
-        raise ValueError(str(error)) from None
-    if seconds <= 0:
-        raise ValueError("must be longer than 0s")
-    if seconds > MAX_DURATION:
-        raise ValueError("must be at most a year (365d)")
-    return seconds
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected a whole number of at least 1")
-    return value
-
-
-def _non_negative_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("expected a whole number of at least 0")
-    return value
-
-
-def _url(value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
-        raise ValueError("expected an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-def _identifier(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError("expected an id made of letters, digits, '-', '_' or '.'")
-    return value
-
-
-def _identifiers(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ValueError("expected a list of destination ids")
-    ids = tuple(_identifier(item) for item in value)
-    if len(set(ids)) != len(ids):
-        raise ValueError("lists the same destination twice")
-    return ids
-
-
-def _requests_per_hour(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_REQUESTS_PER_HOUR:
-        raise ValueError(f"expected a whole number of at least {MIN_REQUESTS_PER_HOUR}")
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError('expected a list of regular expressions over "project/addon"')
-    return tuple(compile_pattern(item) for item in value)
-
-
-def _secret(value: Any) -> str:
-    # The message never includes the value: it may be a real token typed in the wrong place.
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise ValueError("expected a token string without whitespace")
-    return value.strip()
-
-
-def _path(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("expected a file path")
-    return value
-
-
-def _listen_address(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError('expected "host:port" or ":port"')
-    parse_listen_address(value)
-    return value
-
-
-def parse_listen_address(address: str) -> tuple[str, int]:
-    """Split `host:port`, `:port` or `[v6]:port`; an empty host means every interface."""
-    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})", address)
-    if not match or not 0 <= int(match.group(2)) <= 65535:
-        raise ValueError(f'invalid listen address {address!r}: expected "host:port" or ":port"')
-    return match.group(1).strip("[]"), int(match.group(2))
 
 
 Converter = Callable[[Any], Any]

@@ -224,24 +224,6 @@ class Exporter:
                 budget.waits = True
         return all(results)
 
-    def coverage_left_out(self) -> list[str]:
-        """One line per account whose coverage the budget cut short, saying what was left out
-        and how long it would take; none when nothing was left out."""
-        lines = []
-        for part in self.parts:
-            if part.coverage is None or not part.coverage.left_out:
-                continue
-            left = part.coverage.left_out
-            what = ", ".join(f"{number} {listing}" for listing, number in sorted(left.items()))
-            seconds = part.budget.seconds_to_send(sum(left.values()))
-            lines.append(
-                f"account={part.account.name} coverage: the hour's request budget left out "
-                f"{what} (at least {sum(left.values())} requests, about "
-                f"{format_duration(seconds)} at rate_limit.requests_per_hour="
-                f"{part.budget.requests_per_hour}); northflank_coverage_up is 0"
-            )
-        return lines
-
     async def aclose(self) -> None:
         await asyncio.gather(*(part.context.client.aclose() for part in self.parts))
         await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
@@ -319,3 +301,22 @@ def _registry(*collectors: Collector) -> CollectorRegistry:
     for collector in collectors:
         registry.register(collector)
     return registry
+
+
+def coverage_left_out(parts: list[AccountParts]) -> list[str]:
+    """One line per account whose coverage the budget cut short, saying what was left out
+    and how long it would take; none when nothing was left out."""
+    lines = []
+    for part in parts:
+        if part.coverage is None or not part.coverage.left_out:
+            continue
+        left = part.coverage.left_out
+        what = ", ".join(f"{number} {listing}" for listing, number in sorted(left.items()))
+        seconds = part.budget.seconds_to_send(sum(left.values()))
+        lines.append(
+            f"account={part.account.name} coverage: the hour's request budget left out "
+            f"{what} (at least {sum(left.values())} requests, about "
+            f"{format_duration(seconds)} at rate_limit.requests_per_hour="
+            f"{part.budget.requests_per_hour}); northflank_coverage_up is 0"
+        )
+    return lines

@@ -12,7 +12,7 @@ import pytest
 
 from exporter.config import CoverageSettings
 from exporter.inventory import MANAGED_STORAGE
-from exporter.runtime import Exporter
+from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
 from exporter.simulator.data import COVERAGE_SCENARIOS
 from tests.conftest import NOW, Serving, config_for, parse_samples, pick, poll_once, run, series
@@ -419,7 +419,7 @@ def test_once_takes_what_coverage_the_budget_allows_now_unlisted_addons_first(
     # read before any addon a destination lists: the unprotected one is found
     unprotected = {"project": "scenarios", "addon": "unprotected-postgresql"}
     assert pick(samples, "northflank_coverage_addon_unprotected", **unprotected) == 1
-    (line,) = exporter.coverage_left_out()
+    (line,) = coverage_left_out(exporter.parts)
     assert "the hour's request budget left out" in line
     assert "schedules" in line and "northflank_coverage_up is 0" in line
     assert "rate_limit.requests_per_hour=40" in line
@@ -435,7 +435,7 @@ def test_once_takes_what_coverage_the_budget_allows_now_unlisted_addons_first(
     assert kinds and kinds == sorted(kinds)  # every unlisted addon's read before any listed one
     # serving (waiting allowed) leaves nothing out
     assert run(exporter.poll_once())
-    assert exporter.coverage_left_out() == []
+    assert coverage_left_out(exporter.parts) == []
 
 
 def test_a_round_that_must_wait_says_so_once_shows_what_it_needs_and_the_unlisted_first(
