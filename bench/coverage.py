@@ -34,6 +34,7 @@ from exporter.resources.addon_schedules import ADDON_COVERAGE
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
+from exporter.simulator.units import DAY, HOUR
 from monitoring.fleet import Fleet, FleetAt, build_fleet
 
 TOKEN = "bench-coverage"  # noqa: S105 - the simulator's, not a secret
@@ -100,7 +101,7 @@ def the_fleet(addons: int, projects: int, unprotected: int) -> tuple[Fleet, set[
     step = max(1, len(healthy) // max(unprotected, 1))
     chosen = {a.ident for a in healthy[step // 2 :: step][:unprotected]}
     made = tuple(
-        replace(a, incident="unprotected", incident_at=START - 86400) if a.ident in chosen else a
+        replace(a, incident="unprotected", incident_at=START - DAY) if a.ident in chosen else a
         for a in fleet.addons
         if a.incident is None  # the backtest's incidents are not this benchmark's
     )
@@ -134,7 +135,7 @@ async def watch(
                 seen["unprotected"] = now
             if seen["complete"] is None and any(c.up for _, c in rendered.coverage):
                 seen["complete"] = now
-            if seen["complete"] is not None and now >= seen["complete"] + hours * 3600:
+            if seen["complete"] is not None and now >= seen["complete"] + hours * HOUR:
                 return seen
     finally:
         stop.set()
@@ -195,9 +196,9 @@ def report(
     assert complete is not None
     before = Counter(kind for at, kind in sent if at - START <= complete)
     print(f"  requests until the inventory was complete: {sum(before.values())} {dict(before)}")
-    steady_from = START + complete + 3600  # the hour after the first round is still busy
+    steady_from = START + complete + HOUR  # the hour after the first round is still busy
     steady = [kind for at, kind in sent if at >= steady_from]
-    hours = max((sent[-1][0] - steady_from) / 3600, 1e-9) if sent else 1.0
+    hours = max((sent[-1][0] - steady_from) / HOUR, 1e-9) if sent else 1.0
     per_hour = Counter(steady)
     print(
         f"  steady cost: {len(steady) / hours:.0f} requests an hour over {hours:.1f} h "

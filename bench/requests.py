@@ -29,9 +29,9 @@ from exporter.config import (
 )
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import managed_fleet
+from exporter.simulator.scenarios import managed_fleet
+from exporter.simulator.units import HOUR
 
-HOUR = 3600.0
 TARGET_RATIO = 20.0
 
 

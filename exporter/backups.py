@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from exporter.durations import HOUR
 from exporter.model import (
     IMPORT_SOURCES,
     INTERVALS,
@@ -39,7 +40,7 @@ EARLIEST_EXPIRY = 978307200.0  # 2001-01-01T00:00:00Z
 LATEST_EXPIRY = 7258118400.0  # 2200-01-01T00:00:00Z
 # How far past the moment it was read a backup's createdAt or completedAt may be: the server's
 # clock may run ahead of ours; a completion in 2099 is no backup's.
-FUTURE_SKEW = 3600.0
+FUTURE_SKEW = 1.0 * HOUR
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 

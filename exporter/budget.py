@@ -36,11 +36,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from exporter.durations import format_duration
+from exporter.durations import HOUR, format_duration
 
 log = logging.getLogger(__name__)
 
-HOUR = 3600.0
 # A full read may fill this share of the rolling hour; the rest is kept for the polls after it.
 FULL_READ_SHARE = 0.75
 # The API logs a request when it arrives, a little after we send it: each request stays in our

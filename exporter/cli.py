@@ -26,7 +26,7 @@ from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS
+from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
 from exporter.webconfig import WebConfig, load_web_config
 
 PROG = "northflank-backup-exporter"

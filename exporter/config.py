@@ -33,6 +33,7 @@ from exporter.config_values import (
     _url,
     parse_listen_address,
 )
+from exporter.durations import DAY, HOUR
 from exporter.shard import Shard
 
 DEFAULT_API_URL = "https://api.northflank.com"
@@ -64,7 +65,7 @@ class PollSettings:
     max_retry_wait: float = 60.0
     max_pages: int = 10000
     max_body_bytes: int = 32 * 2**20
-    full_resync_interval: float = 6 * 3600.0
+    full_resync_interval: float = 6.0 * HOUR
     incremental: bool = True
 
 
@@ -82,8 +83,8 @@ class AddonRules:
     include: tuple[re.Pattern[str], ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
     tolerance: float = 300.0
-    grace: float = 3600.0
-    lookback: float = 7 * 86400.0
+    grace: float = 1.0 * HOUR
+    lookback: float = 7.0 * DAY
 
     def wants(self, project: str, addon: str) -> bool:
         """include/exclude are anchored regular expressions over "project/addon"."""
@@ -100,11 +101,11 @@ class CoverageSettings:
     """The inventory of projects, addons and volumes, and what it reads (`coverage:`)."""
 
     enabled: bool = True
-    interval: float = 3600.0
+    interval: float = 1.0 * HOUR
     include: tuple[re.Pattern[str], ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
     # An addon's schedules are read again at least this often (new addons at once).
-    schedules_max_age: float = 6 * 3600.0
+    schedules_max_age: float = 6.0 * HOUR
 
     def wants(self, project: str, item: str) -> bool:
         """include/exclude are anchored regular expressions over "project/addon" (or volume)."""
@@ -134,7 +135,7 @@ class Config:
 
     accounts: tuple[Account, ...] = (Account(),)
     poll: PollSettings = field(default_factory=PollSettings)
-    expiry_warning_window: float = 86400.0
+    expiry_warning_window: float = 1.0 * DAY
     addons: AddonRules = field(default_factory=AddonRules)
     coverage: CoverageSettings = field(default_factory=CoverageSettings)
     listen_host: str = ""

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from exporter.durations import DurationError, parse_duration
+from exporter.durations import DAY, DurationError, parse_duration
 from exporter.patterns import compile_pattern
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MIN_REQUESTS_PER_HOUR = 10
-MAX_DURATION = 365 * 86400.0  # no setting of this exporter means more than a year
+MAX_DURATION = 365.0 * DAY  # no setting of this exporter means more than a year
 
 
 def _duration(value: Any) -> float:

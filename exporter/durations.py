@@ -1,8 +1,16 @@
-"""Durations written the Prometheus way: 90s, 5m, 1h30m, 7d, 500ms."""
+"""Units of time, and durations written the Prometheus way: 90s, 5m, 1h30m, 7d, 500ms.
+
+The exporter's one home for units of time: whole seconds, so that schedule arithmetic over a
+week's offsets stays in integers."""
 
 import re
 
-_UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+
+_UNIT_SECONDS = {"w": WEEK, "d": DAY, "h": HOUR, "m": MINUTE, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|w|d|h|m|s))+")
 

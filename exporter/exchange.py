@@ -22,6 +22,7 @@ from exporter import __version__
 from exporter.api import BUDGET, ApiError
 from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
 from exporter.config import PollSettings
+from exporter.durations import HOUR
 from exporter.logs import scrub
 
 log = logging.getLogger("exporter.client")
@@ -53,7 +54,7 @@ def _decode_json(body: bytes) -> Any:
 
 
 # The API's rate-limit window lasts an hour: no hint of it asks for a longer wait.
-LONGEST_HINT = 3600.0
+LONGEST_HINT = 1.0 * HOUR
 # A reset hint past this is an epoch timestamp, not seconds (a 2001 date as seconds is 31 years).
 EPOCH_FROM = 1e9
 

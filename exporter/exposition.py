@@ -23,11 +23,13 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from exporter.durations import HOUR
+
 OPENMETRICS_EOF = b"# EOF\n"
 GZIP_LEVEL = 6
 # A format (text, OpenMetrics, ...) is rendered at every refresh while scrapers asked for it
 # within this long; otherwise only when one asks, and kept until the next refresh.
-FORMAT_IN_USE_SECONDS = 3600.0
+FORMAT_IN_USE_SECONDS = 1.0 * HOUR
 
 Encoder = Callable[[CollectorRegistry], bytes]  # prometheus_client's encoders take any .collect()
 

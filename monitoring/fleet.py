@@ -18,19 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
-from exporter.simulator.data import (
-    ADDON_KINDS,
-    Listed,
-    SimDestination,
-    SimVolume,
-    _numbers,
-    day_slots,
-    iso,
-)
+from exporter.simulator.addons import ADDON_KINDS, day_slots
+from exporter.simulator.data import SimDestination
+from exporter.simulator.runs import Listed
+from exporter.simulator.units import DAY, HOUR, MINUTE, draws, iso
+from exporter.simulator.volumes import SimVolume
 
-MINUTE = 60.0
-HOUR = 3600.0
-DAY = 86400.0
 FAILURE_RATE = 0.02
 MANUAL_PER_DAY = 0.3
 FOREVER = 10 * 365 * DAY
@@ -168,13 +161,13 @@ class FleetVolume:
             started = self.incident_at is not None and slot >= self.incident_at
             if (self.incident == "volume-stopped" and started) or slot == first_skipped:
                 continue
-            draw = _numbers(seed, self.ident, slot)
+            draw = draws(seed, self.ident, slot)
             created = slot + round(draw[0] * 20, 3)
             if created > now or created + keep <= now:
                 continue
             ended = created + 20 + draw[1] * 280
             failed = draw[4] < FAILURE_RATE and (
-                earlier is None or _numbers(seed, self.ident, earlier)[4] >= FAILURE_RATE
+                earlier is None or draws(seed, self.ident, earlier)[4] >= FAILURE_RATE
             )
             status = "IN_PROGRESS" if now < ended else "FAILED" if failed else "COMPLETED"
             made.append(Listed(created, shown.backup_object(slot, created, ended, status, now)))
@@ -379,9 +372,9 @@ def scheduled_slots(addon: Scheduled, start: float, end: float) -> list[float]:
 
 def _failed(seed: int, addon: FleetAddon, slot: float, previous: float | None) -> bool:
     """About FAILURE_RATE of runs fail, never two in a row (the next slot succeeds)."""
-    if _numbers(seed, addon.ident, slot)[4] >= FAILURE_RATE:
+    if draws(seed, addon.ident, slot)[4] >= FAILURE_RATE:
         return False
-    return previous is None or _numbers(seed, addon.ident, previous)[4] >= FAILURE_RATE
+    return previous is None or draws(seed, addon.ident, previous)[4] >= FAILURE_RATE
 
 
 def _duration(addon: FleetAddon, draw: tuple[float, ...]) -> float:
@@ -422,7 +415,7 @@ def longest_retention(addon: FleetAddon) -> float:
 def _slot_runs(
     seed: int, addon: FleetAddon, slot: float, previous: float | None, retention: float
 ) -> Iterator[Run]:
-    draw = _numbers(seed, addon.ident, slot)
+    draw = draws(seed, addon.ident, slot)
     created = slot + round(draw[0] * 20, 3)
     queue = 5 + draw[1] * 40
     duration = _duration(addon, draw)
@@ -476,7 +469,7 @@ def _manual_runs(seed: int, addon: FleetAddon, since: float, end: float) -> Iter
         return
     day = since - since % DAY
     while day <= end:
-        draw = _numbers(seed, addon.ident, "manual", day)
+        draw = draws(seed, addon.ident, "manual", day)
         moment = day + draw[1] * DAY
         day += DAY
         if draw[0] >= MANUAL_PER_DAY or not since <= moment <= end:
@@ -588,7 +581,7 @@ def build_fleet(
 
 
 def _healthy_volume(seed: int, number: int, projects: int) -> FleetVolume:
-    draw = _numbers(seed, "volume", number)
+    draw = draws(seed, "volume", number)
     schedule, days = VOLUME_SCHEDULES[int(draw[0] * len(VOLUME_SCHEDULES))]
     return FleetVolume(
         project=f"project-{number % projects:02d}",
@@ -617,7 +610,7 @@ def _incident_volume(kind: str, at: float) -> FleetVolume:
 
 
 def _healthy(seed: int, number: int, destination: str, start: float, projects: int) -> FleetAddon:
-    draw = _numbers(seed, "fleet", number)
+    draw = draws(seed, "fleet", number)
     schedules = SCHEDULES[int(draw[0] * len(SCHEDULES))]
     kind = ADDON_KINDS[int(draw[1] * len(ADDON_KINDS))][0]
     return FleetAddon(

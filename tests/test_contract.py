@@ -16,12 +16,8 @@ import pytest
 from exporter.api import PERMISSIONS
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import (
-    COVERAGE_SCENARIOS,
-    SCENARIOS,
-    SIMULATED_ACCESS_KEY,
-    SIMULATED_SECRET_KEY,
-)
+from exporter.simulator.data import SIMULATED_ACCESS_KEY, SIMULATED_SECRET_KEY
+from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
 from tests.conftest import NOW, TOKEN, Clock, config_for, poll_once, with_account
 from tests.contract import declared_for, declared_gets
 

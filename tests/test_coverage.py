@@ -14,7 +14,7 @@ from exporter.config import CoverageSettings
 from exporter.inventory import MANAGED_STORAGE
 from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
-from exporter.simulator.data import COVERAGE_SCENARIOS
+from exporter.simulator.scenarios import COVERAGE_SCENARIOS
 from tests.conftest import NOW, Serving, config_for, parse_samples, pick, poll_once, run, series
 from tests.reference import addon_expectations, approx_equal, managed_now, with_listing_context
 from tests.test_scenarios import GAUGES

@@ -28,7 +28,7 @@ import yaml
 
 from exporter.inventory import MANAGED_STORAGE
 from exporter.simulator import Faults, Simulator, build_world
-from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS
+from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
 from tests.conftest import free_port, wait_until_ready
 from tests.reference import addon_expectations, managed_now
 

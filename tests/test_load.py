@@ -17,7 +17,7 @@ import httpx
 
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import SCENARIOS
+from exporter.simulator.scenarios import SCENARIOS
 from tests.conftest import NOW, TOKEN, Clock, Serving, config_for, poll_once
 
 SAMPLE = re.compile(r"^(northflank_addon_backups|northflank_backups)\{(.*)\} (\S+)$")

@@ -7,7 +7,7 @@ import pytest
 
 from exporter.config import AddonRules
 from exporter.runtime import Exporter
-from exporter.simulator.data import SCENARIOS
+from exporter.simulator.scenarios import SCENARIOS
 from tests.conftest import NOW, config_for, parse_samples, pick, poll_once, series
 from tests.reference import addon_expectations, approx_equal
 

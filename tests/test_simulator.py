@@ -5,7 +5,7 @@ import pytest
 
 from exporter.model import STATUSES
 from exporter.simulator import build_world
-from exporter.simulator.data import iso
+from exporter.simulator.units import iso
 from tests.conftest import NOW, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,7 +14,7 @@ from exporter.api import Page
 from exporter.backups import wire_item
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from exporter.simulator.data import SCENARIOS
+from exporter.simulator.scenarios import SCENARIOS
 from exporter.store import BackupStore
 from exporter.sync import Misfit, full_sync, incremental_sync
 from tests.conftest import NOW, TOKEN, Clock, config_for, run

@@ -9,7 +9,8 @@ import threading
 import time
 from datetime import datetime
 
-from exporter.simulator.data import COVERAGE_SCENARIOS, SCENARIOS, build_world
+from exporter.simulator.data import build_world
+from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
 from exporter.simulator.server import Faults, Simulator
 
 

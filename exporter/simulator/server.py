@@ -28,7 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import msgspec
 
-from exporter.simulator.data import Listed, Served, SimDestination
+from exporter.simulator.data import Served, SimDestination
+from exporter.simulator.runs import Listed
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from exporter.simulator.units import DAY, HOUR
 from monitoring.backtest.replay import POLL
 from monitoring.backtest.rules import Rule
 from monitoring.fleet import (
-    DAY,
-    HOUR,
     INCIDENTS,
     Fleet,
     FleetAddon,

@@ -23,7 +23,8 @@ from exporter.config import (
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
-from monitoring.fleet import MINUTE, Fleet, FleetAt, build_fleet
+from exporter.simulator.units import MINUTE
+from monitoring.fleet import Fleet, FleetAt, build_fleet
 
 POLL = 300.0
 JOB = "northflank-backup-exporter"

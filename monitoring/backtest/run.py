@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exporter.simulator.units import DAY, MINUTE
 from monitoring.backtest.alerting import EVALUATION, Firing, firings
 from monitoring.backtest.incidents import Incident, incidents
 from monitoring.backtest.prometheus import Replayed
@@ -26,7 +27,7 @@ from monitoring.backtest.scoring import (
     verdicts,
     warning_verdicts,
 )
-from monitoring.fleet import DAY, MINUTE, build_fleet
+from monitoring.fleet import build_fleet
 
 # Never the clock: the same arguments give the same verdicts on any day. A Monday at midnight.
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC).timestamp()

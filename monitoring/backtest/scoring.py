@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.simulator.units import HOUR
 from monitoring.backtest.alerting import EVALUATION, Firing
 from monitoring.backtest.incidents import Incident
 from monitoring.backtest.replay import POLL
 from monitoring.backtest.rules import Rule
-from monitoring.fleet import HOUR
 
 
 @dataclass
