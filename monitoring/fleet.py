@@ -15,18 +15,24 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
-from exporter.simulator.addons import ADDON_KINDS, day_slots
+from exporter.simulator.addons import ADDON_KINDS
 from exporter.simulator.data import SimDestination
-from exporter.simulator.runs import Listed
+from exporter.simulator.runs import Listed, Owner, Run
 from exporter.simulator.units import DAY, HOUR, MINUTE, draws, iso
 from exporter.simulator.volumes import SimVolume
+from monitoring.fleet_runs import (
+    FAILURE_RATE,
+    RETENTION,
+    RETENTION_ENDING_KEEP,
+    _first_slot_from,
+    _listed,
+    addon_retention,
+    addon_runs,
+    longest_retention,
+)
 
-FAILURE_RATE = 0.02
-MANUAL_PER_DAY = 0.3
-FOREVER = 10 * 365 * DAY
 SCHEDULES: tuple[tuple[dict[str, Any], ...], ...] = (
     ({"interval": "hourly", "minute": [15]},),
     ({"interval": "daily", "minute": [30], "hour": [2]},),
@@ -34,46 +40,53 @@ SCHEDULES: tuple[tuple[dict[str, Any], ...], ...] = (
     ({"interval": "hourly", "minute": [45]}, {"interval": "daily", "minute": [5], "hour": [3]}),
     ({"interval": "daily", "minute": [0], "hour": [6, 18]},),
 )
-# Retention by the schedule's first interval: long enough that the newest backup always
-# outlives the 24 h horizon of RestorableWindowEnding while backups keep coming.
-RETENTION = {"hourly": 30 * HOUR, "daily": 4 * DAY, "weekly": 16 * DAY}
-INCIDENTS = (
-    "stopped",
-    "skipped-runs",
-    "skipped-once",
-    "stuck",
-    "never-completed",
-    "failing",
-    "shrunk",
-    "retention-ending",
-    "unprotected",
-    "not-arriving",
-    "volume-stopped",
-    "volume-skipped",
-)
-VOLUME_INCIDENTS = ("volume-stopped", "volume-skipped")
 VOLUMES_PER_ADDON = 0.1  # healthy volumes: one for every ten addons
 VOLUME_SCHEDULES: tuple[tuple[dict[str, Any], int], ...] = (  # (schedule, retention days)
     ({"interval": "daily", "minute": [0], "hour": [3]}, 7),
     ({"interval": "hourly", "minute": [35]}, 2),
     ({"interval": "weekly", "minute": [0], "hour": [4], "day": [6]}, 30),
 )
-RETENTION_ENDING_KEEP = 30 * HOUR
 HORIZON = 8 * DAY
 DESTINATIONS = 4
 PROJECTS = 17
 
 
-class Run(NamedTuple):
-    suffix: str
-    created: float
-    queue: float
-    duration: float
-    outcome: str
-    factor: float  # of the addon's usual size
-    expires: float
-    scheduled: bool
-    draw: tuple[float, ...]
+@dataclass(frozen=True)
+class Effect:
+    """What an incident does to an addon's (or a volume's) backups from its start on."""
+
+    stops: bool = False  # no backup at all
+    fails: bool = False  # its scheduled runs fail
+    fails_manual: bool = False  # its manual backups fail too
+    no_manual: bool = False  # never a manual backup, before or after
+    shrinks: bool = False  # completed backups a twentieth of the usual size
+    skips_odd_hours: bool = False  # the runs of odd hours skipped, a manual backup instead
+    skips_first: bool = False  # the first slot from the start taken by nobody
+    sticks_first: bool = False  # the first slot's run never ends
+    undeclared: bool = False  # no schedule declared
+    unlisted: bool = False  # nothing reaches its destination
+    born_at_start: bool = False  # the addon appears when the incident starts
+    keep: float | None = None  # every backup kept this long
+    volume: bool = False  # an incident of a volume
+
+
+NO_INCIDENT = Effect()
+# Every incident the backtest injects, in the order their starts are spread over the run.
+EFFECTS: dict[str, Effect] = {
+    "stopped": Effect(stops=True),
+    "skipped-runs": Effect(skips_odd_hours=True),
+    "skipped-once": Effect(skips_first=True),
+    "stuck": Effect(sticks_first=True),
+    "never-completed": Effect(fails=True, no_manual=True, born_at_start=True),
+    "failing": Effect(fails=True, fails_manual=True),
+    "shrunk": Effect(shrinks=True),
+    "retention-ending": Effect(stops=True, keep=RETENTION_ENDING_KEEP),
+    "unprotected": Effect(undeclared=True, unlisted=True, born_at_start=True),
+    "not-arriving": Effect(unlisted=True, born_at_start=True),
+    "volume-stopped": Effect(stops=True, volume=True),
+    "volume-skipped": Effect(skips_first=True, volume=True),
+}
+INCIDENTS = tuple(EFFECTS)
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,21 @@ class FleetAddon:
     change_at: float | None = None  # ... from this moment
     shrink_at: float | None = None  # a legitimate 40% reduction from this moment
 
+    @property
+    def effect(self) -> Effect:
+        return NO_INCIDENT if self.incident is None else EFFECTS[self.incident]
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(
+            self.project,
+            self.project.title(),
+            self.ident,
+            self.ident,
+            self.kind,
+            dict(ADDON_KINDS)[self.kind],
+        )
+
     def schedules_changed_at(self, moment: float) -> float:
         """When the schedules in effect at `moment` were last changed (their updatedAt)."""
         if self.change_at is not None and moment >= self.change_at:
@@ -103,7 +131,7 @@ class FleetAddon:
         if self.change_at is not None and moment >= self.change_at:
             assert self.schedules_after is not None
             return self.schedules_after
-        if self.incident == "unprotected":
+        if self.effect.undeclared:
             return ()
         return self.schedules
 
@@ -144,35 +172,30 @@ class FleetVolume:
             embedded=self.embedded,
         )
 
-    def backups(self, seed: int, now: float) -> list[Listed]:
-        """Its snapshots listed at `now`, newest first: one a slot, kept retention_days from
-        createdAt; about FAILURE_RATE fail (never two in a row); none from a stopped volume's
-        incident on, and the first slot of a skipped one's incident taken by nobody."""
-        keep = self.retention_days * DAY
-        shown = self.shown
-        made = []
-        slots = scheduled_slots(self, now - keep - DAY, now)
-        first_skipped = None
-        if self.incident == "volume-skipped" and self.incident_at is not None:
-            first_skipped = _first_slot_from(self, self.incident_at)
-        previous: float | None = None
-        for slot in slots:
-            earlier, previous = previous, slot
-            started = self.incident_at is not None and slot >= self.incident_at
-            if (self.incident == "volume-stopped" and started) or slot == first_skipped:
-                continue
-            draw = draws(seed, self.ident, slot)
-            created = slot + round(draw[0] * 20, 3)
-            if created > now or created + keep <= now:
-                continue
-            ended = created + 20 + draw[1] * 280
-            failed = draw[4] < FAILURE_RATE and (
-                earlier is None or draws(seed, self.ident, earlier)[4] >= FAILURE_RATE
-            )
-            status = "IN_PROGRESS" if now < ended else "FAILED" if failed else "COMPLETED"
-            made.append(Listed(created, shown.backup_object(slot, created, ended, status, now)))
-        made.sort(key=lambda listed: -listed.created)
-        return made
+    def backups(self, seed: int, anchor: float, now: float) -> list[Listed]:
+        """Its snapshots listed at `now`, as the simulator's volume takes them, with this
+        volume's fate: about FAILURE_RATE fail (never two in a row); none from a stopped
+        volume's incident on, and the first slot of a skipped one's taken by nobody."""
+        return self.shown.backups(seed, anchor, now, fate=_VolumeFate(self, seed))
+
+
+class _VolumeFate:
+    def __init__(self, volume: FleetVolume, seed: int) -> None:
+        self._volume = volume
+        self._seed = seed
+        at = volume.incident_at
+        effect = EFFECTS[volume.incident] if volume.incident else NO_INCIDENT
+        self._stops_at = at if effect.stops else None
+        self._skipped = _first_slot_from(volume, at) if effect.skips_first and at else None
+
+    def taken(self, slot: float) -> bool:
+        if self._stops_at is not None and slot >= self._stops_at:
+            return False
+        return slot != self._skipped
+
+    def failed(self, slot: float, draw: tuple[float, ...], earlier: float) -> bool:
+        ident = self._volume.ident
+        return draw[4] < FAILURE_RATE and draws(self._seed, ident, earlier)[4] >= FAILURE_RATE
 
 
 @dataclass(frozen=True)
@@ -207,7 +230,7 @@ class Fleet:
     def backups(self, destination: SimDestination, now: float) -> list[Listed]:
         made: list[Listed] = []
         for addon in self._by_destination.get(destination.id, ()):
-            if addon.born > now or addon.incident in ("unprotected", "not-arriving"):
+            if addon.born > now or addon.effect.unlisted:
                 continue
             made.extend(self.listed(addon, now))
         made.sort(key=lambda listed: (-listed.created, listed.backup["id"]))
@@ -222,7 +245,7 @@ class Fleet:
         for run in runs[bisect.bisect_left(created, oldest) : bisect.bisect_right(created, now)]:
             if run.expires <= now:
                 continue
-            key = (addon.ident, run.suffix)
+            key = (addon.ident, run.ident)
             final = self._final.get(key)
             if final is not None:
                 yield final
@@ -323,204 +346,7 @@ class FleetAt:
 
     def volume_backups(self, project: str, ident: str, now: float) -> list[Listed]:
         volume = self.volume(project, ident)
-        return [] if volume is None else volume.backups(self.seed, now)
-
-
-# --- one addon's backups
-
-
-def _slots_in(schedules: tuple[dict[str, Any], ...], start: float, end: float) -> list[float]:
-    """The schedules' slots in [start, end], oldest first."""
-    # the simulator's own day-by-day slots: they share no code with the exporter's schedule
-    # arithmetic, which the backtest judges
-    days = day_slots(schedules)
-    slots: list[float] = []
-    if not any(days):
-        return slots
-    midnight = start - start % DAY
-    while midnight <= end:
-        weekday = datetime.fromtimestamp(midnight, tz=UTC).weekday()
-        for seconds in days[weekday]:
-            if start <= midnight + seconds <= end:
-                slots.append(midnight + seconds)
-        midnight += DAY
-    return slots
-
-
-class Scheduled(Protocol):
-    """What has slots: an addon, or a volume (whose schedule never changes)."""
-
-    @property
-    def change_at(self) -> float | None: ...
-
-    def schedules_at(self, moment: float) -> tuple[dict[str, Any], ...]: ...
-
-
-def scheduled_slots(addon: Scheduled, start: float, end: float) -> list[float]:
-    """The addon's schedule slots in [start, end], oldest first, across a schedule change."""
-    segments = [(start, end, addon.schedules_at(start))]
-    if addon.change_at is not None and start < addon.change_at <= end:
-        segments = [
-            (start, addon.change_at - 1, addon.schedules_at(start)),
-            (addon.change_at, end, addon.schedules_at(addon.change_at)),
-        ]
-    slots: list[float] = []
-    for begin, finish, schedules in segments:
-        slots.extend(_slots_in(schedules, begin, finish))
-    return slots
-
-
-def _failed(seed: int, addon: FleetAddon, slot: float, previous: float | None) -> bool:
-    """About FAILURE_RATE of runs fail, never two in a row (the next slot succeeds)."""
-    if draws(seed, addon.ident, slot)[4] >= FAILURE_RATE:
-        return False
-    return previous is None or draws(seed, addon.ident, previous)[4] >= FAILURE_RATE
-
-
-def _duration(addon: FleetAddon, draw: tuple[float, ...]) -> float:
-    """A long tail: most runs near the usual time, one in thirty up to four times longer
-    (the longest, 45 minutes, still within schedule.grace)."""
-    return addon.base_duration * (0.6 + 0.8 * draw[2]) * (1 + 3 * draw[3] ** 20)
-
-
-def addon_runs(seed: int, addon: FleetAddon, start: float, end: float) -> list[Run]:
-    """Every backup the addon takes with a creation time in [start, end], oldest first."""
-    made: list[Run] = []
-    previous: float | None = None
-    for slot in scheduled_slots(addon, start - DAY, end):
-        earlier, previous = previous, slot
-        if start <= slot and addon.born <= slot:
-            made.extend(_slot_runs(seed, addon, slot, earlier, addon_retention(addon, slot)))
-    made.extend(_manual_runs(seed, addon, max(start, addon.born), end))
-    made.sort(key=lambda run: run.created)
-    return made
-
-
-def addon_retention(addon: FleetAddon, moment: float) -> float:
-    """How long a backup taken at `moment` is kept: as the schedule then in effect says."""
-    if addon.incident == "retention-ending":
-        return RETENTION_ENDING_KEEP
-    if addon.change_at is not None and moment >= addon.change_at:
-        assert addon.schedules_after is not None
-        return RETENTION[addon.schedules_after[0]["interval"]]
-    return addon.retention
-
-
-def longest_retention(addon: FleetAddon) -> float:
-    """The longest any of its backups is kept, across a schedule change."""
-    moments = [addon.born] if addon.change_at is None else [addon.born, addon.change_at]
-    return max(addon_retention(addon, moment) for moment in moments)
-
-
-def _slot_runs(
-    seed: int, addon: FleetAddon, slot: float, previous: float | None, retention: float
-) -> Iterator[Run]:
-    draw = draws(seed, addon.ident, slot)
-    created = slot + round(draw[0] * 20, 3)
-    queue = 5 + draw[1] * 40
-    duration = _duration(addon, draw)
-    outcome = "failed" if _failed(seed, addon, slot, previous) else "completed"
-    factor = 0.6 if addon.shrink_at is not None and slot >= addon.shrink_at else 1.0
-    at = addon.incident_at
-    started = at is not None and slot >= at
-    match addon.incident:
-        case "stopped" | "retention-ending" if started:
-            return
-        case "skipped-runs" if started and skipped(slot):
-            manual = slot + 30 * MINUTE  # a manual backup keeps it fresh
-            suffix = f"{slot:.0f}-manual"
-            yield Run(
-                suffix,
-                manual,
-                queue,
-                duration,
-                "completed",
-                factor,
-                manual + retention,
-                False,
-                draw,
-            )
-            return
-        case "skipped-once" if at is not None and slot == _first_slot_from(addon, at):
-            return
-        case "stuck" if at is not None and slot == _first_slot_from(addon, at):
-            duration = FOREVER
-        case "never-completed" | "failing" if started:
-            outcome = "failed"
-        case "shrunk" if started:
-            factor = 0.05
-    yield Run(
-        f"{slot:.0f}", created, queue, duration, outcome, factor, slot + retention, True, draw
-    )
-
-
-def skipped(slot: float) -> bool:
-    """The skipped-runs incident skips the runs of odd hours."""
-    return int(slot // HOUR) % 2 == 1
-
-
-def _first_slot_from(addon: Scheduled, moment: float) -> float:
-    return scheduled_slots(addon, moment, moment + 8 * DAY)[0]
-
-
-def _manual_runs(seed: int, addon: FleetAddon, since: float, end: float) -> Iterator[Run]:
-    """A manual backup on about MANUAL_PER_DAY of days, at a random time."""
-    if addon.incident == "never-completed":
-        return
-    day = since - since % DAY
-    while day <= end:
-        draw = draws(seed, addon.ident, "manual", day)
-        moment = day + draw[1] * DAY
-        day += DAY
-        if draw[0] >= MANUAL_PER_DAY or not since <= moment <= end:
-            continue
-        started = addon.incident_at is not None and moment >= addon.incident_at
-        if started and addon.incident in ("stopped", "retention-ending"):
-            continue
-        factor = 0.6 if addon.shrink_at is not None and moment >= addon.shrink_at else 1.0
-        if started and addon.incident == "shrunk":
-            factor = 0.05
-        # a database whose backups fail from a point on fails its manual ones too
-        outcome = "failed" if started and addon.incident == "failing" else "completed"
-        suffix = f"{moment:.0f}-manual"
-        yield Run(
-            suffix,
-            moment,
-            10,
-            addon.base_duration,
-            outcome,
-            factor,
-            moment + addon_retention(addon, moment),
-            False,
-            draw,
-        )
-
-
-def _listed(addon: FleetAddon, run: Run, now: float) -> Listed:
-    suffix, created, queue, duration, outcome, factor, expires, scheduled, draw = run
-    ended = created + queue + duration
-    if now < created + queue:
-        status = "scheduled"
-    elif now < ended:
-        status = "in-progress"
-    else:
-        status = outcome
-    size = int(addon.base_size * factor * (0.97 + draw[5] * 0.06)) if status == "completed" else 0
-    backup: dict[str, Any] = {
-        "id": f"{addon.ident}-{suffix}",
-        "name": f"Backup of {addon.ident}",
-        "status": status,
-        "project": {"id": addon.project, "name": addon.project.title()},
-        "addon": {"id": addon.ident, "name": addon.ident},
-        "config": {"addonType": addon.kind, "size": str(size)},
-        "expiredBy": int(expires * 1000),
-        "createdAt": iso(created),
-    }
-    if scheduled:
-        backup["schedules"] = [dict(s) for s in addon.schedules_at(created)]
-    if status in ("completed", "failed"):
-        backup["completedAt"] = iso(ended)
-    return Listed(created, backup)
+        return [] if volume is None else volume.backups(self.seed, self.anchor, now)
 
 
 # --- building the fleet
@@ -560,7 +386,7 @@ def build_fleet(
     incidents: list[Any] = []
     for number, kind in enumerate(INCIDENTS):
         at = start + days * DAY * (0.25 + 0.5 * number / len(INCIDENTS)) + 7 * MINUTE
-        if kind in VOLUME_INCIDENTS:
+        if EFFECTS[kind].volume:
             incidents.append(_incident_volume(kind, at))
             continue
         addon = _incident_addon(
@@ -644,7 +470,7 @@ def _incident_addon(
     number: int, kind: str, destination: str, *, start: float, at: float
 ) -> FleetAddon:
     schedule = INCIDENT_SCHEDULES[kind]
-    new = kind in ("never-completed", "unprotected", "not-arriving")
+    new = EFFECTS[kind].born_at_start
     return FleetAddon(
         project="incidents",
         ident=f"incident-{kind}",

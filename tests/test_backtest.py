@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from exporter.simulator.units import DAY
 from monitoring.backtest.alerting import firings
 from monitoring.backtest.incidents import Incident
 from monitoring.backtest.replay import Plan, replay
@@ -23,7 +24,8 @@ from monitoring.backtest.scoring import (
     verdicts,
     warning_verdicts,
 )
-from monitoring.fleet import DAY, INCIDENTS, build_fleet, scheduled_slots
+from monitoring.fleet import INCIDENTS, build_fleet
+from monitoring.fleet_runs import scheduled_slots
 
 # A leap day, a Thursday mid-afternoon: nothing about it was chosen to suit the rules.
 ANOTHER_START = datetime(2024, 2, 27, 15, 41, tzinfo=UTC).timestamp()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from exporter.simulator.runs import FOREVER, RUNNING, Listed, Run, outcome_of, status_at
-from exporter.simulator.units import DAY, HOUR, MINUTE, WEEK, draws, iso
+from exporter.simulator.runs import FOREVER, Listed, Owner, Run, api_backup, outcome_of
+from exporter.simulator.units import DAY, HOUR, MINUTE, WEEK, draws
 
 if TYPE_CHECKING:
     from exporter.simulator.data import World
@@ -40,6 +40,17 @@ class SimAddon:
     # an import of outside data (config.source.type fileUpload) this long before the anchor,
     # listed in its managed storage: a backup by status, never the addon's newest backup
     imported_before: float | None = None
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(
+            self.project_id,
+            self.project_name,
+            self.addon_id,
+            self.addon_name,
+            self.addon_type,
+            self.addon_version,
+        )
 
     @cached_property
     def day_slots(self) -> tuple[tuple[int, ...], ...]:
@@ -221,37 +232,15 @@ _BEHAVIOURS = {
 
 
 def as_listed(addon: SimAddon, run: Run, now: float) -> Listed:
-    """The backup as the API shows it at `now`."""
-    ended = run.created + run.queue + run.duration
-    status = status_at(now, run.created + run.queue, ended, run.outcome)
-    draw = run.draw
+    """The backup as the API shows it at `now`: sizes grow a fifth over each 90 days."""
     growth = 1 + (run.created % (90 * DAY)) / (90 * DAY) * 0.2
-    usual = addon.base_size * growth * (0.97 + draw[4] * 0.06)
-    size = int(usual * run.size_factor) if status == "completed" else 0
-    expires_ms = int(run.expires * 1000)
-    backup: dict[str, Any] = {
-        "id": run.ident,
-        "name": run.name,
-        "status": status,
-        "project": {"id": addon.project_id, "name": addon.project_name},
-        "addon": {"id": addon.addon_id, "name": addon.addon_name},
-        "config": {
-            "addonVersion": addon.addon_version,
-            "addonType": addon.addon_type,
-            "source": {"type": "global"},
-            "size": str(size),
-        },
-        # a number, as the clients declare it: whole, or with a fraction as the page's example
-        "expiredBy": expires_ms if draw[5] < 0.5 else expires_ms + 0.5,
-        "createdAt": iso(run.created),
-    }
-    if run.scheduled:
-        backup["schedules"] = [dict(schedule) for schedule in addon.schedules]
-    # the clients declare completedAt required; a backup still running has none (the one
-    # exception to the declared shape, tests/test_contract.py)
-    if status not in RUNNING:
-        backup["completedAt"] = iso(ended)
-    return Listed(run.created, backup)
+    return api_backup(
+        addon.owner,
+        run,
+        now,
+        usual_size=addon.base_size * growth * (0.97 + run.draw[4] * 0.06),
+        schedules=addon.schedules if run.scheduled else None,
+    )
 
 
 ADDON_KINDS = (

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.simulator.addons import STOPPED_SLOTS, day_slots, slots_backwards
 from exporter.simulator.runs import Listed
 from exporter.simulator.units import DAY, draws, iso
+
+
+class Fate(Protocol):
+    """Which of a volume's slots are taken, and which of those fail."""
+
+    def taken(self, slot: float) -> bool: ...
+
+    def failed(self, slot: float, draw: tuple[float, ...], earlier: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -63,25 +71,30 @@ class SimVolume:
             for number, scheduling in enumerate(self.schedules)
         ]
 
-    def backups(self, seed: int, anchor: float, now: float) -> list[Listed]:
+    def backups(
+        self, seed: int, anchor: float, now: float, fate: Fate | None = None
+    ) -> list[Listed]:
         """Its snapshots listed at `now`, newest first: one a slot, kept retentionTime days
-        from createdAt. A volume backup has a free-form status and no completedAt."""
-        newest = now
-        if self.behaviour == "stopped":
-            before = slots_backwards(self.day_slots, anchor)
-            newest = min(now, [next(before) for _ in range(STOPPED_SLOTS + 1)][-1])
+        from createdAt. A volume backup has a free-form status and no completedAt. `fate`
+        says which slots are taken and which fail (the backtest's fleet has its own); by
+        default, as its behaviour says."""
+        fate = fate or _Behaved(self, anchor)
         made = []
         keep = self.retention_days * DAY
-        for slot in slots_backwards(self.day_slots, newest):
+        slots = slots_backwards(self.day_slots, now)  # without end, when there are any
+        slot = next(slots, None)
+        while slot is not None:
+            earlier = next(slots)
             draw = draws(seed, self.volume_id, slot)
             created = slot + round(draw[0] * 20, 3)
             if created + keep <= now:
                 break
-            if created > now:
-                continue
-            ended = created + 20 + draw[1] * 280
-            status = "IN_PROGRESS" if now < ended else "FAILED" if draw[2] < 0.03 else "COMPLETED"
-            made.append(Listed(created, self.backup_object(slot, created, ended, status, now)))
+            if created <= now and fate.taken(slot):
+                ended = created + 20 + draw[1] * 280
+                failed = fate.failed(slot, draw, earlier)
+                status = "IN_PROGRESS" if now < ended else "FAILED" if failed else "COMPLETED"
+                made.append(Listed(created, self.backup_object(slot, created, ended, status, now)))
+            slot = earlier
         return made
 
     def backup_object(
@@ -99,3 +112,20 @@ class SimVolume:
             "createdAt": iso(created),
             "updatedAt": iso(min(now, ended)),
         }
+
+
+class _Behaved:
+    """The simulator's own: every slot taken (a stopped volume's until three slots before the
+    anchor), and about 3% failing."""
+
+    def __init__(self, volume: SimVolume, anchor: float) -> None:
+        self._last: float | None = None  # the last slot taken
+        if volume.behaviour == "stopped":
+            before = slots_backwards(volume.day_slots, anchor)
+            self._last = [next(before) for _ in range(STOPPED_SLOTS + 1)][-1]
+
+    def taken(self, slot: float) -> bool:
+        return self._last is None or slot <= self._last
+
+    def failed(self, slot: float, draw: tuple[float, ...], earlier: float) -> bool:
+        return draw[2] < 0.03

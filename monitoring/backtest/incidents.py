@@ -14,13 +14,8 @@ from typing import Any
 from exporter.simulator.units import DAY, HOUR
 from monitoring.backtest.replay import POLL
 from monitoring.backtest.rules import Rule
-from monitoring.fleet import (
-    INCIDENTS,
-    Fleet,
-    FleetAddon,
-    scheduled_slots,
-    skipped,
-)
+from monitoring.fleet import INCIDENTS, Fleet, FleetAddon
+from monitoring.fleet_runs import scheduled_slots, skipped
 
 GRACE = 3600.0  # the exporter's default schedule.grace, which the rules' arithmetic assumes
 TOLERANCE = 300.0  # and its schedule.tolerance
