@@ -11,6 +11,7 @@ from exporter.budget import FLIGHT_MARGIN, RequestBudget
 from exporter.config import RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
+from exporter.simulator.server import RateLimit
 from tests.conftest import (
     NOW,
     TOKEN,
@@ -184,7 +185,7 @@ def test_the_reserve_is_left_for_the_other_users_of_the_token():
     clock = Clock(NOW)
     world = build_world(7, NOW, 2, 150)
     with Simulator(
-        world, token=TOKEN, clock=clock, rate_limit=1000, rate_limit_used=880
+        world, token=TOKEN, clock=clock, rate_limit=RateLimit(1000, used=880)
     ) as simulator:
         exporter = simulated(simulator, clock, NOW + 90 * 60, requests_per_hour=10_000, reserve=100)
         log = simulator.requests

@@ -12,6 +12,7 @@ from exporter.client import NorthflankClient
 from exporter.config import NorthflankSettings
 from exporter.exchange import RequestStats
 from exporter.simulator import Faults
+from exporter.simulator.server import RateLimit
 from tests.conftest import config_for, with_account
 
 BACKUPS = "/v1/backup-destinations/{backupDestinationId}/backups"
@@ -123,7 +124,7 @@ def test_token_and_missing_destination_errors_are_not_retried(start_simulator, s
 
 
 def test_rate_limited_waits_for_the_reset_it_is_told(start_simulator, clock):
-    simulator = start_simulator(rate_limit=1, send_retry_after=True)
+    simulator = start_simulator(rate_limit=RateLimit(1, retry_after=True))
     sleeps = Sleeps()
 
     async def sleep_and_advance(seconds):

@@ -29,6 +29,7 @@ import yaml
 from exporter.inventory import MANAGED_STORAGE
 from exporter.simulator import Faults, Simulator, build_world
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
+from exporter.simulator.server import RateLimit
 from tests.conftest import free_port, wait_until_ready
 from tests.reference import addon_expectations, managed_now
 
@@ -143,8 +144,7 @@ def stack(tmp_path_factory):
     side = Simulator(
         build_world(4, anchor, 2, 100),
         token=TOKEN,
-        rate_limit=1000,
-        rate_limit_used=950,
+        rate_limit=RateLimit(1000, used=950),
         clock=clock,
         faults=Faults(destination_status={"backups-02": 403}),
     ).start()

@@ -5,6 +5,7 @@ import pytest
 
 from exporter.model import STATUSES
 from exporter.simulator import build_world
+from exporter.simulator.server import RateLimit
 from exporter.simulator.units import iso
 from tests.conftest import NOW, TOKEN
 
@@ -226,7 +227,7 @@ def test_the_command_line_prints_its_base_url_first(tmp_path):
 
 
 def test_requests_spent_by_other_clients_of_the_token(start_simulator):
-    simulator = start_simulator(rate_limit=10, rate_limit_used=8)
+    simulator = start_simulator(rate_limit=RateLimit(10, used=8))
     first = get(simulator, "/v1/backup-destinations")
     assert first.headers["x-ratelimit-remaining"] == "1"
     assert get(simulator, "/v1/backup-destinations").headers["x-ratelimit-remaining"] == "0"

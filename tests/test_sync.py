@@ -4,6 +4,7 @@ comparing the incremental exporter's exposition with a fresh full poll's after e
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -163,7 +164,8 @@ step = st.one_of(
 def test_incremental_exposition_equals_a_fresh_full_poll(steps, seed):
     clock = Clock(NOW)
     # Backups are deleted up to 30 minutes after they expire: they must count nowhere meanwhile.
-    world = build_world(seed, NOW, 2, 240, scenarios=tuple(SCENARIOS), deletion_lag=1800)
+    world = build_world(seed, NOW, 2, 240, scenarios=tuple(SCENARIOS))
+    world = replace(world, deletion_lag=1800)
     with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**9) as simulator:
         config = config_for(simulator)
         incremental = Exporter(config, clock=clock)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from exporter.simulator.data import build_world
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
-from exporter.simulator.server import Faults, Simulator
+from exporter.simulator.server import Faults, RateLimit, Simulator
 
 
 def _moment(text: str) -> float:
@@ -87,19 +87,16 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         stall_rate=args.stall_rate,
         stall_seconds=args.stall_seconds,
         malformed_rate=args.malformed_rate,
+        latency_ms=args.latency_ms,
     )
     return Simulator(
         world,
         token=args.token,
         team=args.team,
-        rate_limit=args.rate_limit,
-        rate_limit_used=args.rate_limit_used,
-        send_retry_after=args.retry_after,
-        latency_ms=args.latency_ms,
+        rate_limit=RateLimit(args.rate_limit, args.rate_limit_used, args.retry_after),
         faults=faults,
         clock=clock,
-        host=args.host,
-        port=args.port,
+        address=(args.host, args.port),
     )
 
 

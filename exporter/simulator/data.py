@@ -276,13 +276,13 @@ def build_world(
     *,
     addons_per_destination: int | None = None,
     scenarios: tuple[str, ...] = (),
-    deletion_lag: float = 0.0,
     interval: str | None = None,
     fleet: bool = False,
 ) -> World:
     """`interval` ("hourly", "daily", "weekly") gives every generated addon that schedule;
     `fleet` adds what no destination shows: addons in managed storage, a paused addon without
-    a schedule, and volumes."""
+    a schedule, and volumes. A world whose backups are deleted a while after they expire:
+    `dataclasses.replace(world, deletion_lag=...)`."""
     known = (*SCENARIOS, *COVERAGE_SCENARIOS)
     unknown = set(scenarios) - set(known)
     if unknown:
@@ -316,7 +316,6 @@ def build_world(
         seed=seed,
         anchor=anchor,
         destinations=tuple(made),
-        deletion_lag=deletion_lag,
         elsewhere=(FLEET_ADDONS if fleet else ())
         + tuple(item for item in chosen if isinstance(item, SimAddon)),
         volumes=(FLEET_VOLUMES if fleet else ())

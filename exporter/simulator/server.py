@@ -7,12 +7,8 @@ it is spent, error bodies of the documented shape, and faults injected on reques
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import json
 import random
-import re
 import socket
 import struct
 import sys
@@ -20,45 +16,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import msgspec
 
 from exporter.simulator.data import Served, SimDestination
+from exporter.simulator.pages import (
+    Listing,
+    Unavailable,
+    answer_body,
+    created_at,
+    destination_of,
+    error_body,
+    listed_ident,
+)
 from exporter.simulator.runs import Listed
 
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 50
 RATE_WINDOW = 3600.0
 MAX_RECORDS = 200_000
-_ROUTE = re.compile(
-    r"^/v1(?:/teams/(?P<team>[^/]+))?/backup-destinations"
-    r"(?:/(?P<destination>[^/]+)(?P<backups>/backups)?)?/?$"
-)
-# The inventory: projects, their addons and volumes, an addon's schedules and backups.
-_INVENTORY = re.compile(
-    r"^/v1(?:/teams/(?P<team>[^/]+))?/projects"
-    r"(?:/(?P<project>[^/]+)/(?P<kind>addons|volumes)"
-    r"(?:/(?P<item>[^/]+)/(?P<what>backup-schedules|backups))?)?/?$"
-)
-
-
-def _created_at(backup: Any) -> float:
-    """Where an injected backup sorts: its createdAt as epoch seconds, 0 when unreadable."""
-    value = backup.get("createdAt") if isinstance(backup, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value / 1000 if value > 1e11 else float(value)
-    if not isinstance(value, str):
-        return 0.0
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass
@@ -74,6 +51,16 @@ class Faults:
     # Per destination, one of DESTINATION_FAULTS; bursts: that many 500/502/503s, then normal.
     destination_fault: dict[str, str] = field(default_factory=dict)
     bursts: dict[str, int] = field(default_factory=dict)
+    latency_ms: float = 0.0  # every answer this much later
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The token's window as the API keeps it (x-ratelimit-*)."""
+
+    per_hour: int = 1000
+    used: int = 0  # requests other clients of the same token already spent in the first window
+    retry_after: bool = False  # a 429 says Retry-After
 
 
 DESTINATION_FAULTS = (
@@ -119,40 +106,6 @@ class RequestRecord:
     status: int
 
 
-class _Unavailable(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _ident(listed: Listed) -> str:
-    backup = listed.backup
-    return str(backup.get("id", "")) if isinstance(backup, dict) else ""
-
-
-def encode_cursor(listed: Listed) -> str:
-    text = f"{listed.created!r}|{_ident(listed)}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, ident = text.split("|", 1)
-        return float(created), ident
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _Unavailable(400, "Invalid cursor") from None
-
-
-class _Listing:
-    """One destination's backups at one moment, with the keys pages are cut by."""
-
-    def __init__(self, backups: list[Listed]) -> None:
-        self.backups = backups
-        self.keys = [(-listed.created, _ident(listed)) for listed in backups]
-        self.pages: dict[tuple[int, int], bytes] = {}
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     simulator: Simulator  # set right after it is made
@@ -170,22 +123,20 @@ class Simulator:
         *,
         token: str,
         team: str | None = None,
-        rate_limit: int = 1000,
-        rate_limit_used: int = 0,
-        send_retry_after: bool = False,
-        latency_ms: float = 0.0,
+        rate_limit: int | RateLimit = 1000,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
         refresh_seconds: float = 5.0,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        address: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
+        """`rate_limit`: the window, or just its requests an hour; `address`: (host, port),
+        port 0 for any free one."""
+        limit = rate_limit if isinstance(rate_limit, RateLimit) else RateLimit(rate_limit)
         self.world = world
         self.token = token
         self.team = team
-        self.rate_limit = rate_limit
-        self.send_retry_after = send_retry_after
-        self.latency = latency_ms / 1000.0
+        self.rate_limit = limit.per_hour
+        self.send_retry_after = limit.retry_after
         self.faults = faults or Faults()
         self.clock = clock
         self.refresh_seconds = refresh_seconds
@@ -199,11 +150,11 @@ class Simulator:
         self._random = random.Random(world.seed)
         self._window_start: float | None = None
         # Requests other clients of the same token already spent in the first window.
-        self._used = rate_limit_used
-        self._listings: dict[str, tuple[float, _Listing]] = {}
+        self._used = limit.used
+        self._listings: dict[str, tuple[float, Listing]] = {}
         self._injected: dict[str, list[Any]] = {}
         self._placed: dict[str, list[Listed]] = {}
-        self._server = _Server((host, port), _Handler)
+        self._server = _Server(address, _Handler)
         self._server.simulator = self
         self._thread: threading.Thread | None = None
 
@@ -242,7 +193,7 @@ class Simulator:
         now = self.clock()
         return now - now % self.refresh_seconds if self.refresh_seconds else now
 
-    def listing(self, destination: SimDestination) -> _Listing:
+    def listing(self, destination: SimDestination) -> Listing:
         moment = self.data_time()
         with self._lock:
             cached = self._listings.get(destination.id)
@@ -257,9 +208,9 @@ class Simulator:
         ]
         if placed:
             backups = sorted(
-                [*backups, *placed], key=lambda listed: (-listed.created, _ident(listed))
+                [*backups, *placed], key=lambda listed: (-listed.created, listed_ident(listed))
             )
-        listing = _Listing(backups)
+        listing = Listing(backups)
         with self._lock:
             self._listings[destination.id] = (moment, listing)
         return listing
@@ -274,7 +225,7 @@ class Simulator:
         """List well-formed backups in their place by createdAt (manual ones, say)."""
         with self._lock:
             self._placed.setdefault(destination_id, []).extend(
-                Listed(_created_at(backup), backup) for backup in backups
+                Listed(created_at(backup), backup) for backup in backups
             )
             self._listings.clear()
 
@@ -365,14 +316,14 @@ class Simulator:
         headers: dict[str, str] = {}
         try:
             if authorization != f"Bearer {self.token}":
-                raise _Unavailable(401, "Unauthenticated: invalid or missing API token")
+                raise Unavailable(401, "Unauthenticated: invalid or missing API token")
             headers, spent = self.rate_limit_headers()
             if spent:
-                raise _Unavailable(429, "Rate limit exceeded")
+                raise Unavailable(429, "Rate limit exceeded")
             query = parse_qs(url.query)
-            body = self.scripted(url.path, query) or _answer(self, url.path, query)
-        except _Unavailable as error:
-            return Answer(error.status, headers, _error_body(error.status, str(error)), False)
+            body = self.scripted(url.path, query) or answer_body(self, url.path, query)
+        except Unavailable as error:
+            return Answer(error.status, headers, error_body(error.status, str(error)), False)
         status = self.raw_status.get(url.path, 200)
         return Answer(status, {**headers, **self.raw_headers.get(url.path, {})}, body, True)
 
@@ -381,12 +332,6 @@ class Simulator:
             self.requests.append(RequestRecord(self.clock(), path, status))
             if len(self.requests) > MAX_RECORDS:  # a long demo must not grow without end
                 del self.requests[: MAX_RECORDS // 2]
-
-
-def _error_body(status: int, message: str) -> bytes:
-    return json.dumps(
-        {"error": {"status": status, "message": message, "id": f"sim-{status}", "details": {}}}
-    ).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -406,14 +351,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         sim = self.sim
-        if sim.latency:
-            time.sleep(sim.latency)
+        if sim.faults.latency_ms:
+            time.sleep(sim.faults.latency_ms / 1000.0)
         url = urlsplit(self.path)
         status, headers, body, served = sim.answer(self.path, self.headers.get("Authorization", ""))
         if not served:
             self._send(status, body, headers)
             return
-        fault = sim.faults.destination_fault.get(_destination_of(url.path) or "")
+        fault = sim.faults.destination_fault.get(destination_of(url.path) or "")
         if fault == "stall" or sim.draw(sim.faults.stall_rate):
             sim.stalled.append(url.path)
             time.sleep(sim.faults.stall_seconds)
@@ -466,192 +411,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
-
-
-def _answer(sim: Simulator, path: str, query: dict[str, list[str]]) -> bytes:
-    inventory = _INVENTORY.match(path)
-    if inventory is not None:
-        return _inventory_answer(sim, inventory, query)
-    match = _ROUTE.match(path)
-    if match is None:
-        raise _Unavailable(404, "Route not found")
-    if match["team"] is not None and match["team"] != sim.team:
-        raise _Unavailable(404, "Team not found")
-    forced = sim.faults.destination_status.get(match["destination"] or "")
-    if forced:
-        raise _Unavailable(forced, f"Injected HTTP {forced}")
-    burst = sim.take_burst(match["destination"] or "")
-    if burst:
-        raise _Unavailable(burst, f"Injected HTTP {burst}")
-    if sim.draw(sim.faults.rate_limit_rate):
-        raise _Unavailable(429, "Rate limit exceeded")
-    if sim.draw(sim.faults.error_rate):
-        raise _Unavailable(500, "Internal server error")
-    per_page, page, cursor = _page_params(query)
-    if match["destination"] is None:
-        return _destination_list(sim.world, per_page, page, cursor)
-    destination = sim.world.destination(match["destination"])
-    if destination is None:
-        raise _Unavailable(404, "Backup destination not found")
-    if match["backups"] is None:
-        return json.dumps({"data": destination.api_object(detail=True)}).encode()
-    fault = sim.faults.destination_fault.get(destination.id)
-    if fault == "oversized":
-        per_page += 50
-    listing = sim.listing(destination)
-    body = _backup_page(listing, per_page, page, cursor)
-    if fault in ("no-cursor", "repeat-cursor", "cycle-cursor"):
-        first = listing.backups[min(per_page, len(listing.backups)) - 1]
-        body = _bend_cursor(body, fault, cursor, encode_cursor(first))
-    return body
-
-
-def _destination_of(path: str) -> str | None:
-    match = _ROUTE.match(path)
-    return match["destination"] if match else None
-
-
-def _bend_cursor(body: bytes, fault: str, asked: str | None, first: str) -> bytes:
-    page = json.loads(body)
-    pagination = page["pagination"]
-    if fault == "cycle-cursor" and asked not in (None, first):
-        pagination.update(hasNextPage=True, cursor=first)  # every later page points back
-    elif not pagination.get("hasNextPage"):
-        return body
-    elif fault == "no-cursor":
-        pagination.pop("cursor", None)
-    elif fault == "repeat-cursor" and asked is not None:
-        pagination["cursor"] = asked
-    return json.dumps(page).encode()
-
-
-def _page_params(query: dict[str, list[str]]) -> tuple[int, int, str | None]:
-    try:
-        per_page = int(query.get("per_page", [str(DEFAULT_PER_PAGE)])[0])
-        page = int(query.get("page", ["1"])[0])
-    except ValueError:
-        raise _Unavailable(400, "per_page and page must be integers") from None
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise _Unavailable(400, f"per_page must be between 1 and {MAX_PER_PAGE}")
-    if page < 1:
-        raise _Unavailable(400, "page must be at least 1")
-    cursor = query.get("cursor", [None])[0]
-    return per_page, page, cursor
-
-
-def _pagination(has_next: bool, cursor: str | None, count: int) -> dict[str, Any]:
-    pagination: dict[str, Any] = {"hasNextPage": has_next, "count": count}
-    if has_next and cursor is not None:
-        pagination["cursor"] = cursor
-    return pagination
-
-
-def _encoded(page: dict[str, Any]) -> bytes:
-    """A page as JSON: by msgspec (a day of the backtest's replay, 80 addons, took 10.3 s of CPU
-    with json and 9.2 s with msgspec), but text msgspec cannot write as UTF-8 (a lone surrogate)
-    is sent as the API sends it, an escape."""
-    try:
-        return msgspec.json.encode(page)
-    except UnicodeEncodeError:
-        return json.dumps(page, separators=(",", ":")).encode()
-
-
-def _backup_page(listing: _Listing, per_page: int, page: int, cursor: str | None) -> bytes:
-    if cursor is not None:
-        created, ident = _decode_cursor(cursor)
-        start = bisect.bisect_right(listing.keys, (-created, ident))
-    else:
-        start = (page - 1) * per_page
-    cached = listing.pages.get((start, per_page))
-    if cached is not None:
-        return cached
-    chunk = listing.backups[start : start + per_page]
-    has_next = start + per_page < len(listing.backups)
-    body = _encoded(
-        {
-            "data": [listed.backup for listed in chunk],
-            "pagination": _pagination(
-                has_next, encode_cursor(chunk[-1]) if chunk else None, len(chunk)
-            ),
-        }
-    )
-    listing.pages[(start, per_page)] = body
-    return body
-
-
-def _offset_page(
-    items: list[Any], per_page: int, page: int, cursor: str | None
-) -> tuple[list[Any], dict[str, Any]]:
-    """A page of a list cut by offset, with the cursor of the next one."""
-    start = (page - 1) * per_page
-    if cursor is not None:
-        try:
-            start = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        except (ValueError, binascii.Error):
-            raise _Unavailable(400, "Invalid cursor") from None
-    chunk = items[start : start + per_page]
-    end = start + len(chunk)
-    next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
-    return chunk, _pagination(end < len(items), next_cursor, len(chunk))
-
-
-def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, list[str]]) -> bytes:
-    """GET /v1/projects, .../addons, .../volumes, and an addon's or a volume's backup-schedules
-    and backups."""
-    if match["team"] is not None and match["team"] != sim.team:
-        raise _Unavailable(404, "Team not found")
-    per_page, page, cursor = _page_params(query)
-    world, project = sim.world, match["project"]
-    key: str | None
-    if project is None:
-        key, items = "projects", world.projects()
-    elif project not in {listed["id"] for listed in world.projects()}:
-        raise _Unavailable(404, "Project not found")
-    elif match["kind"] == "volumes":
-        key, items = _volume_answer(sim, project, match["item"], match["what"])
-    elif match["item"] is None:
-        key, items = "addons", world.addons(project)
-    elif match["item"] not in {addon["id"] for addon in world.addons(project)}:
-        raise _Unavailable(404, "Addon not found")
-    elif match["what"] == "backup-schedules":
-        key, items = "schedules", world.addon_schedules(project, match["item"])
-    else:
-        listed = world.addon_backups(project, match["item"], sim.clock())
-        key, items = "backups", [entry.backup for entry in listed]
-    chunk, pagination = _offset_page(items, per_page, page, cursor)
-    return json.dumps({"data": _shaped(key, chunk), "pagination": pagination}).encode()
-
-
-def _volume_answer(
-    sim: Simulator, project: str, volume: str | None, what: str | None
-) -> tuple[str | None, list[Any]]:
-    """A project's volumes, a volume's backups (both `data` as the list itself, as the
-    clients declare), or its backup-schedules (`data.schedules`)."""
-    world = sim.world
-    if volume is None:
-        return None, world.volumes_of(project)
-    if world.volume(project, volume) is None:
-        raise _Unavailable(404, "Volume not found")
-    if what == "backup-schedules":
-        return "schedules", world.volume_schedules(project, volume)
-    return None, [listed.backup for listed in world.volume_backups(project, volume, sim.clock())]
-
-
-def _shaped(key: str | None, chunk: list[Any]) -> Any:
-    """`data` as the clients declare it: the list itself (key None), or an object holding it.
-    A schedules list is optional there, and left out when there is none."""
-    if key is None:
-        return chunk
-    if key == "schedules" and not chunk:
-        return {}
-    return {key: chunk}
-
-
-def _destination_list(world: Served, per_page: int, page: int, cursor: str | None) -> bytes:
-    chunk, pagination = _offset_page(list(world.destinations), per_page, page, cursor)
-    return json.dumps(
-        {
-            "data": {"backupDestinations": [destination.api_object() for destination in chunk]},
-            "pagination": pagination,
-        }
-    ).encode()

@@ -19,6 +19,7 @@ from monitoring.backtest.replay import OUTAGE, POLL, WORKERS, Plan, Share, repla
 from monitoring.backtest.rules import load_rules, rule_metrics, stale_free
 from monitoring.backtest.scoring import (
     Noise,
+    Score,
     explained,
     incident_rows,
     score,
@@ -64,14 +65,9 @@ def _replay_all(plans: list[Plan], scratch: str) -> list[Share]:
         return pool.starmap(replay_share, [(plan, scratch) for plan in plans])
 
 
-def run(args: Arguments) -> dict[str, Any]:
-    began = time.monotonic()
-    rules = load_rules()
-    fleet, incident_addons = build_fleet(args.seed, args.addons, args.days, args.start)
-    expected = incidents(fleet, incident_addons, rules)
-    end = run_end(args.start, args.days, expected)
-    noise = noise_of(args.start, args.days)
-    plans = [
+def _plans(args: Arguments, end: float, names: frozenset[str], noise: Noise) -> list[Plan]:
+    """One replay plan a worker, each replaying its share of the fleet."""
+    return [
         Plan(
             seed=args.seed,
             addons=args.addons,
@@ -80,12 +76,37 @@ def run(args: Arguments) -> dict[str, Any]:
             end=end,
             worker=worker,
             workers=args.workers,
-            names=rule_metrics(rules),
+            names=names,
             restart_at=noise.restart,
             outage_at=noise.outage[0],
         )
         for worker in range(args.workers)
     ]
+
+
+def _score_row(s: Score, addons: int, days: float) -> dict[str, Any]:
+    return {
+        "alert": s.alert,
+        "severity": s.severity,
+        "incidents": s.injected,
+        "detected": s.detected,
+        "detect_seconds": s.detect_seconds,
+        "target_seconds": s.targets,
+        "false_firings": s.false,
+        "false_per_100_addons_per_week": round(s.false_per_100_week(addons, days), 3),
+        "outage_firings": s.outage,
+        "firing_seconds": s.firing_seconds,
+    }
+
+
+def run(args: Arguments) -> dict[str, Any]:
+    began = time.monotonic()
+    rules = load_rules()
+    fleet, incident_addons = build_fleet(args.seed, args.addons, args.days, args.start)
+    expected = incidents(fleet, incident_addons, rules)
+    end = run_end(args.start, args.days, expected)
+    noise = noise_of(args.start, args.days)
+    plans = _plans(args, end, rule_metrics(rules), noise)
     with tempfile.TemporaryDirectory(prefix="backtest-") as scratch:
         shares = _replay_all(plans, scratch)
         replayed_at = time.monotonic()
@@ -119,21 +140,7 @@ def run(args: Arguments) -> dict[str, Any]:
             "import": round(imported_at - replayed_at, 1),
             "total": round(time.monotonic() - began, 1),
         },
-        "scores": [
-            {
-                "alert": s.alert,
-                "severity": s.severity,
-                "incidents": s.injected,
-                "detected": s.detected,
-                "detect_seconds": s.detect_seconds,
-                "target_seconds": s.targets,
-                "false_firings": s.false,
-                "false_per_100_addons_per_week": round(s.false_per_100_week(args.addons, days), 3),
-                "outage_firings": s.outage,
-                "firing_seconds": s.firing_seconds,
-            }
-            for s in scores
-        ],
+        "scores": [_score_row(s, args.addons, days) for s in scores],
         "incidents": incident_rows(expected, fired),
         "incident_firings": [
             {"alert": f.alert, "addon": subject(f.labels), "start": f.start, "end": f.end}
