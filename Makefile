@@ -34,13 +34,15 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
-# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests; the
-# Prometheus Operator's API schemas (npm) check the ServiceMonitor and PrometheusRule.
+# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests, and
+# faketime sets the installed command's clock; the Prometheus Operator's API schemas (npm)
+# check the ServiceMonitor and PrometheusRule.
 tools: tests/crd/node_modules/.installed
-	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null || { \
+	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null && \
+	  command -v faketime >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	  prometheus prometheus-alertmanager >/dev/null; }
+	  prometheus prometheus-alertmanager faketime >/dev/null; }
 
 tests/crd/node_modules/.installed: tests/crd/package.json tests/crd/package-lock.json
 	npm ci --prefix tests/crd --no-audit --no-fund --loglevel=error

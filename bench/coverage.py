@@ -35,6 +35,7 @@ from exporter.runtime import Exporter
 from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
 from exporter.simulator.units import DAY, HOUR
+from exporter.simulator.virtual_time import VirtualTimeLoop
 from monitoring.fleet import Fleet, FleetAt, build_fleet
 
 TOKEN = "bench-coverage"  # noqa: S105 - the simulator's, not a secret
@@ -44,30 +45,6 @@ LOOK_EVERY = 15.0  # how often the benchmark looks at what /metrics would show
 # destinations' first read fits the budget; the steady cost within the default budget.
 UNPROTECTED_TARGET = 120.0
 BUDGET = 300
-
-
-class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock jumps to the next timer whenever nothing is ready to run.
-    The simulator answers in process (no socket), so nothing else ever needs waiting for."""
-
-    def __init__(self, start: float) -> None:
-        super().__init__()
-        self._now = start
-        # a timer fires once the clock is within this of it: at epoch seconds, the default (the
-        # monotonic clock's nanosecond) is below a float's resolution, and none would fire
-        self._clock_resolution = 1e-3
-
-    def time(self) -> float:
-        return self._now
-
-    # asyncio's own loop internals (BaseEventLoop._ready, _scheduled, _run_once) have no
-    # declared types: these three ignores are the only ones the type check allows.
-    def _run_once(self) -> None:
-        if not self._ready:  # type: ignore[attr-defined]
-            timers = [t.when() for t in self._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
-            if timers:
-                self._now = max(self._now, min(timers))
-        super()._run_once()  # type: ignore[misc]
 
 
 class Counted(InProcess):

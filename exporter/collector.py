@@ -97,8 +97,7 @@ def table_families(rendered: Rendered, now: float) -> Iterator[Metric]:
 def _scrub_labels(family: Metric, secrets: tuple[str, ...]) -> None:
     """Every label value of the family without a token in it (as log lines are scrubbed)."""
     # One search of the family's label values joined, and a sample at a time only on a find:
-    # searched value by value, it took 0.73 s of 3.85 s of the alert backtest's rendering
-    # (200 addons, 73 polls, cProfile); joined, 0.43 s.
+    # a find is rare, and one search is cheaper than one a value (bench/README.md, "Speed choices").
     text = "\n".join("\n".join(sample.labels.values()) for sample in family.samples)
     if not any(secret in text for secret in secrets):
         return

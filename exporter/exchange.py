@@ -157,7 +157,8 @@ def http_pool(
     """The connections to one API URL, for `accounts` accounts polling side by side (each
     request carries its own token): one pool, not one per account, of at most
     POOL_ACCOUNTS accounts' worth of connections; a request past that waits for one (its own
-    timeout starts when it is sent). 1,000 accounts held 1,008 file descriptors, a pool each."""
+    timeout starts when it is sent); a pool each would hold a descriptor per account
+    (bench/README.md, "Speed choices")."""
     connections = min(accounts, POOL_ACCOUNTS) * max(poll.concurrency, 1) + 2
     return httpx.AsyncClient(
         base_url=api_url,

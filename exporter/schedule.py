@@ -39,8 +39,7 @@ class _OffsetsCache:
     4,096 such entries were 1.6 GB).
 
     Every addon's offsets are worked out again at every poll, from schedules that almost never
-    change: 4.7 million generator steps in 145 polls of 209 addons in the alert backtest's
-    replay; cached, that replay took 32.3 s instead of 34.7 s (cProfile, 7% less)."""
+    change: cached, each set is worked out once (bench/README.md, "Speed choices")."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -116,8 +115,8 @@ def longest_gap(offsets: WeekOffsets) -> float:
 
 def slots_between(offsets: WeekOffsets, start: float, end: float) -> list[int]:
     """Every slot in [start, end], oldest first."""
-    # bisected in each week rather than every offset tested: a day of the backtest's replay
-    # (80 addons, hourly schedules of 168 slots a week) took 8.3 s of CPU, 7.5 s so
+    # bisected in each week rather than every offset tested: an hourly schedule has 168 slots
+    # a week, and every poll of every addon asks (bench/README.md, "Speed choices")
     slots: list[int] = []
     week = _week_start(start)
     while week <= end:

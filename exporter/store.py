@@ -164,8 +164,8 @@ class BackupStore:
         hash is in `read` (the head holds them); expired rows dropped."""
         merged = BackupStore(self._tables)
         merged.extend(backup for backup in head if not backup.is_expired(now))
-        # Kept rows are copied a run at a time, one slice per column: row by row, a day of the
-        # backtest's replay (80 addons) took 9.2 s of CPU, 8.3 s so.
+        # Kept rows are copied a run at a time, one slice per column, not row by row: every
+        # incremental poll splices (bench/README.md, "Speed choices").
         run_from = keep_from
         for row in range(keep_from, len(self)):
             if self.is_expired(row, now) or self.ids[row] in read:

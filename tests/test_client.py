@@ -13,6 +13,7 @@ from exporter.config import NorthflankSettings
 from exporter.exchange import RequestStats
 from exporter.simulator import Faults
 from exporter.simulator.server import RateLimit
+from exporter.simulator.virtual_time import run_virtually
 from tests.conftest import config_for, with_account
 
 BACKUPS = "/v1/backup-destinations/{backupDestinationId}/backups"
@@ -152,10 +153,15 @@ def test_truncated_json_is_retried(start_simulator):
     assert len(simulator.requests) == 3
 
 
-def test_a_request_that_stalls_past_the_timeout(start_simulator):
-    simulator = start_simulator(faults=Faults(stall_rate=1.0, stall_seconds=1.0))
-    with pytest.raises(ApiError, match="timed out") as error:
-        run_pages(config_for(simulator, timeout=0.2, max_retries=0))
+async def never_answers(request):
+    await asyncio.Event().wait()
+
+
+def test_a_request_that_stalls_past_the_timeout():
+    """On virtual time: the deadline passes at once, whatever the machine is doing."""
+    client = client_of(never_answers, timeout=0.2)
+    with pytest.raises(ApiError, match=r"timed out after 0\.2s") as error:
+        run_virtually(list_with(client))
     assert error.value.code == "timeout"
 
 
@@ -287,9 +293,10 @@ async def list_with(client):
 
 
 def test_an_answer_that_drips_times_out_at_the_deadline_of_the_whole_request():
+    """On virtual time: six drops of the drip, then the deadline of the whole exchange."""
     client = client_of(lambda request: httpx.Response(200, stream=Drip()), timeout=0.3)
     with pytest.raises(ApiError, match=r"timed out after 0\.3s") as error:
-        asyncio.run(list_with(client))
+        run_virtually(list_with(client))
     assert error.value.code == "timeout"
 
 

@@ -3,8 +3,8 @@ same reference as destination backups; permissions, sharding and the request cad
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from dataclasses import replace
 
 import httpx
@@ -15,7 +15,9 @@ from exporter.inventory import MANAGED_STORAGE
 from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS
-from tests.conftest import NOW, Serving, config_for, parse_samples, pick, poll_once, run, series
+from exporter.simulator.server import InProcess
+from exporter.simulator.virtual_time import run_virtually
+from tests.conftest import NOW, config_for, parse_samples, pick, poll_once, run, series
 from tests.reference import addon_expectations, approx_equal, managed_now, with_listing_context
 from tests.test_scenarios import GAUGES
 
@@ -369,13 +371,25 @@ def test_managed_listings_are_read_on_the_slot_cadence_and_overdue_shows_within_
 
 def test_the_inventory_starts_once_the_destinations_had_their_first_read(fleet_simulator, clock):
     """Both spend the budget's share for full reads: a large inventory must never hold up the
-    destinations' first numbers."""
-    exporter = Exporter(config_for(fleet_simulator, coverage=True))
-    with Serving(exporter):
-        deadline = time.monotonic() + 20
+    destinations' first numbers. Both loops serve, on virtual time (the simulator answers in
+    process), until the inventory's first round is over."""
+
+    async def serve_until_the_first_round():
+        loop = asyncio.get_running_loop()
+        config = config_for(fleet_simulator, coverage=True)
+        exporter = Exporter(config, clock=loop.time, transport=InProcess(fleet_simulator))
+        stop = asyncio.Event()
+        (part,) = exporter.parts
+        assert part.coverage is not None
+        running = asyncio.gather(part.poller.run(stop), part.coverage.run(stop))
         while exporter.rendered.coverage == () or exporter.rendered.coverage[0][1].up is None:
-            assert time.monotonic() < deadline, "the inventory never ran"
-            time.sleep(0.01)
+            assert loop.time() < NOW + 3600, "the inventory never ran in its first hour"
+            await asyncio.sleep(1)
+        stop.set()
+        await running
+        await exporter.aclose()
+
+    run_virtually(serve_until_the_first_round(), start=NOW)
     paths = [record.path.partition("?")[0] for record in fleet_simulator.requests]
     # the inventory begins with the projects (the first polls may read an addon's schedules)
     first_inventory = paths.index("/v1/projects")

@@ -67,10 +67,11 @@ def test_landing_page_links_to_metrics(serving):
 
 def test_health_and_readiness(start_simulator, clock):
     simulator = start_simulator()
-    simulator.latency = 0.3  # keep the first poll going long enough to see "not ready"
+    simulator.gate.clear()  # nothing is answered: the first poll cannot end
     with Serving(Exporter(config_for(simulator), clock=clock)) as running:
         assert httpx.get(f"{running.url}/-/healthy").status_code == 200
         assert httpx.get(f"{running.url}/-/ready").status_code == 503
+        simulator.gate.set()
         running.wait_ready()
         assert httpx.get(f"{running.url}/-/ready").status_code == 200
 

@@ -174,9 +174,9 @@ def _pagination(has_next: bool, cursor: str | None, count: int) -> dict[str, Any
 
 
 def _encoded(page: dict[str, Any]) -> bytes:
-    """A page as JSON: by msgspec (a day of the backtest's replay, 80 addons, took 10.3 s of CPU
-    with json and 9.2 s with msgspec), but text msgspec cannot write as UTF-8 (a lone surrogate)
-    is sent as the API sends it, an escape."""
+    """A page as JSON: by msgspec, the replay's largest cost (bench/README.md, "Speed
+    choices"), but text msgspec cannot write as UTF-8 (a lone surrogate) is sent as the API
+    sends it, an escape."""
     try:
         return msgspec.json.encode(page)
     except UnicodeEncodeError:

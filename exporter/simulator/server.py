@@ -142,6 +142,10 @@ class Simulator:
         self.refresh_seconds = refresh_seconds
         self.requests: list[RequestRecord] = []
         self.stalled: list[str] = []  # paths whose answer is being held back, as they arrive
+        # Cleared, every answer waits until it is set again: a test sees what happens while
+        # nothing has been answered, without betting on how long an answer takes.
+        self.gate = threading.Event()
+        self.gate.set()
         self.raw_bodies: dict[str, bytes] = {}  # path: a body answered as it is (hostile ones)
         self.raw_pages: dict[str, list[bytes]] = {}  # path: pages answered by cursor number
         self.raw_headers: dict[str, dict[str, str]] = {}  # extra headers of a raw body
@@ -175,6 +179,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self.gate.set()  # an answer still held back goes, and its thread ends
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -338,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "northflank-simulator"
     # Headers and body go out as two writes; with Nagle's algorithm the body would wait for
-    # the client's delayed ACK of the headers, 40 ms on every keep-alive request.
+    # the client's delayed ACK of the headers on every keep-alive request.
     disable_nagle_algorithm = True
 
     @property
@@ -351,6 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         sim = self.sim
+        sim.gate.wait()
         if sim.faults.latency_ms:
             time.sleep(sim.faults.latency_ms / 1000.0)
         url = urlsplit(self.path)

@@ -48,7 +48,7 @@ class History:
     the value of the last poll, as live. A series that a poll no longer renders gets a NaN
     sample then: every comparison with NaN is false, as with a series that went stale (live,
     Prometheus writes a staleness marker, which OpenMetrics cannot carry). Written in full, a
-    month of 200 addons was 5.4 GB of OpenMetrics, and promtool took over ten minutes a file.
+    month of 200 addons is gigabytes of OpenMetrics (bench/README.md, "Speed choices").
     """
 
     series: dict[SeriesKey, tuple[array[float], array[float]]] = field(default_factory=dict)
@@ -219,8 +219,8 @@ async def replay(fleet: Fleet, plan: Plan) -> tuple[History, int, list[tuple[flo
     logger.addHandler(warnings)
     logger.propagate = False  # kept, not printed: the outage's lines are meant
     try:
-        # The simulator's answers reach the exporter's real client in process (InProcess):
-        # over loopback HTTP a day of one worker's polls took 10.4 s, in process 7.0 s.
+        # The simulator's answers reach the exporter's real client in process (InProcess),
+        # not over loopback HTTP (bench/README.md, "Speed choices").
         with Simulator(
             at, token=TOKEN, clock=lambda: clock[0], rate_limit=10**9, refresh_seconds=0
         ) as simulator:
