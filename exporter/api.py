@@ -22,6 +22,7 @@ ADDON_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backup-sch
 ADDON_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/backups"
 VOLUME_SCHEDULES_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backup-schedules"
 VOLUME_BACKUPS_ENDPOINT = "/v1/projects/{projectId}/volumes/{volumeId}/backups"
+ADDON_RESTORES_ENDPOINT = "/v1/projects/{projectId}/addons/{addonId}/restores"
 # The permission each endpoint needs: the official clients' `required_permissions`, word for
 # word (tests/test_contract.py holds this table to them). Logs and the README quote it.
 PERMISSIONS = {
@@ -35,6 +36,7 @@ PERMISSIONS = {
     ADDON_BACKUPS_ENDPOINT: "Project > Addons > General > Read",
     VOLUME_SCHEDULES_ENDPOINT: "Project > Volumes > Backups > Read",
     VOLUME_BACKUPS_ENDPOINT: "Project > Volumes > Backups > Read",
+    ADDON_RESTORES_ENDPOINT: "Project > Addons > General > Read",
 }
 BUDGET = "budget"  # the code of a request the budget did not allow (and waiting was not)
 # An inventory listing (projects, a project's addons or volumes, a volume's backups) is read
@@ -42,6 +44,8 @@ BUDGET = "budget"  # the code of a request the budget did not allow (and waiting
 # line (docs/coverage.md, "Limits"). 100 pages of 100 items.
 INVENTORY_MAX_ITEMS = 10_000
 TOO_LARGE = "too_large"
+# An addon's restores: a daily drill for five years.
+RESTORES_MAX_ITEMS = 2_000
 TOO_MANY_PAGES = "too_many_pages"
 # A walk cut as endless: more than this many empty pages in a row, each pointing to another
 # (every listing), or this many pages past what it was expected to take (sync.page_cap).

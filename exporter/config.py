@@ -20,6 +20,7 @@ import yaml
 
 from exporter.config_values import (
     _boolean,
+    _drills,
     _duration,
     _identifier,
     _identifiers,
@@ -115,6 +116,22 @@ class CoverageSettings:
         return not any(p.fullmatch(key) for p in self.exclude)
 
 
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Reading each addon's restores, and the drills they must pass (`restores:`)."""
+
+    enabled: bool = True
+    interval: float = 1.0 * DAY  # each addon's restores read at most this often
+    # (pattern over "project/addon", how often it must be restored): the shortest that matches
+    drills: tuple[tuple[re.Pattern[str], float], ...] = ()
+
+    def drill_every(self, project: str, addon: str) -> float | None:
+        """How often the addon must be restored; None when no drill policy matches it."""
+        key = f"{project}/{addon}"
+        matched = [every for pattern, every in self.drills if pattern.fullmatch(key)]
+        return min(matched, default=None)
+
+
 DEFAULT_ACCOUNT = "default"
 
 
@@ -138,6 +155,7 @@ class Config:
     expiry_warning_window: float = 1.0 * DAY
     addons: AddonRules = field(default_factory=AddonRules)
     coverage: CoverageSettings = field(default_factory=CoverageSettings)
+    restores: RestoreSettings = field(default_factory=RestoreSettings)
     listen_host: str = ""
     listen_port: int = 10117
     shard: Shard = field(default_factory=Shard)
@@ -184,6 +202,7 @@ SCHEMA: dict[str, Any] = {
         "exclude": _patterns,
         "schedules_max_age": _duration,
     },
+    "restores": {"enabled": _boolean, "interval": _duration, "drills": _drills},
     "web": {"listen_address": _listen_address},
     "accounts": "accounts",  # a list of ACCOUNT_SCHEMA mappings, checked by _accounts()
 }
@@ -392,6 +411,11 @@ def build_config(raw: Mapping[str, Any] | None, environ: Mapping[str, str], sour
             CoverageSettings,
             values,
             {name: f"coverage.{name}" for name in _fields(CoverageSettings)},
+        ),
+        restores=_settings(
+            RestoreSettings,
+            values,
+            {name: f"restores.{name}" for name in _fields(RestoreSettings)},
         ),
         source=source,
     )

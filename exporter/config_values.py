@@ -105,3 +105,28 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     if not match or not 0 <= int(match.group(2)) <= 65535:
         raise ValueError(f'invalid listen address {address!r}: expected "host:port" or ":port"')
     return match.group(1).strip("[]"), int(match.group(2))
+
+
+def _drills(value: Any) -> tuple[tuple[re.Pattern[str], float], ...]:
+    """`restores.drills`: each a `match` (a safe pattern over "project/addon", matched whole)
+    and how often (`every`) the addons it matches must be restored."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of {match, every}")
+    drills = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"match", "every"}:
+            raise ValueError(f"[{index}]: expected exactly the keys match and every")
+        drills.append((_drill_field(index, "match", item), _drill_field(index, "every", item)))
+    return tuple(drills)
+
+
+def _drill_field(index: int, key: str, item: dict[str, Any]) -> Any:
+    """One field of a drill, its problem named by its place: `[0].every: ...`."""
+    try:
+        if key == "every":
+            return _duration(item[key])
+        if not isinstance(item[key], str):
+            raise ValueError('expected a regular expression over "project/addon"')
+        return compile_pattern(item[key])
+    except ValueError as error:
+        raise ValueError(f"[{index}].{key}: {error}") from None

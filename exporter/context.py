@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from exporter.budget import RequestBudget
 from exporter.client import NorthflankClient
-from exporter.config import Account, AddonRules, CoverageSettings, PollSettings
+from exporter.config import Account, AddonRules, CoverageSettings, PollSettings, RestoreSettings
 from exporter.exchange import RequestStats
 from exporter.supervise import Health, Step, supervised, waiting_with
 
@@ -25,6 +25,7 @@ class AccountLoops:
     expiry_warning_window: float
     health: Health
     coverage: CoverageSettings = field(default_factory=CoverageSettings)
+    restores: RestoreSettings = field(default_factory=RestoreSettings)
     budget: RequestBudget | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

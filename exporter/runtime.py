@@ -138,6 +138,7 @@ class Exporter:
             poll=config.poll,
             addons=config.addons,
             coverage=config.coverage,
+            restores=config.restores,
             expiry_warning_window=config.expiry_warning_window,
             health=self.health,
             budget=budget,

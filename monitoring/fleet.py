@@ -344,6 +344,9 @@ class FleetAt:
         volume = self.volume(project, ident)
         return [] if volume is None else volume.shown.schedule_objects(self.anchor)
 
+    def addon_restores(self, project: str, ident: str, now: float) -> list[dict[str, Any]]:
+        return []  # the backtest injects no restore incidents yet
+
     def volume_backups(self, project: str, ident: str, now: float) -> list[Listed]:
         volume = self.volume(project, ident)
         return [] if volume is None else volume.backups(self.seed, self.anchor, now)

@@ -212,6 +212,21 @@ BAD_CONFIGS = [
         "northflank: {token: t}\nschedule: {grace: 1 hour}\n",
         "schedule.grace: invalid duration",
     ),
+    (
+        "drill pattern that backtracks",
+        "northflank: {token: t}\nrestores: {drills: [{match: '(a+)+', every: 30d}]}\n",
+        "restores.drills: [0].match: regular expression '(a+)+' could backtrack",
+    ),
+    (
+        "drill without an interval",
+        "northflank: {token: t}\nrestores: {drills: [{match: 'prod/.*', every: monthly}]}\n",
+        "restores.drills: [0].every: invalid duration",
+    ),
+    (
+        "drill with another key",
+        "northflank: {token: t}\nrestores: {drills: [{match: 'prod/.*', each: 30d}]}\n",
+        "restores.drills: [0]: expected exactly the keys match and every",
+    ),
     ("not yaml", "northflank: {token: t\n", "not valid YAML at line 2"),
     ("not a mapping", "- a\n- b\n", "(top level): expected a mapping of settings"),
 ]

@@ -5,7 +5,9 @@ simulator or the exporter: where they disagree with it, it wins (`tests/contract
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections import Counter
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -14,10 +16,17 @@ import httpx
 import pytest
 
 from exporter.api import PERMISSIONS
+from exporter.client import NorthflankClient
+from exporter.config import Account, AddonRules, NorthflankSettings, PollSettings, RestoreSettings
+from exporter.context import AccountLoops
+from exporter.exchange import RequestStats
+from exporter.resources import build_units
+from exporter.resources.unit import Listing
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.data import SIMULATED_ACCESS_KEY, SIMULATED_SECRET_KEY
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
+from exporter.supervise import Health
 from tests.conftest import NOW, TOKEN, Clock, config_for, poll_once, with_account
 from tests.contract import declared_for, declared_gets
 
@@ -33,6 +42,9 @@ def _served(team: str | None) -> tuple[Simulator, Exporter, Clock]:
     world = build_world(7, NOW, 2, 260, scenarios=(*SCENARIOS, *COVERAGE_SCENARIOS), fleet=True)
     simulator = Simulator(world, token=TOKEN, team=team, clock=clock, rate_limit=10**9).start()
     config = config_for(simulator, coverage=True)
+    # under a drill policy, an addon's restores are read at once (both pages of one of them)
+    drills = ((re.compile("scenarios/restore-.*"), 30 * 86400.0),)
+    config = replace(config, restores=RestoreSettings(drills=drills))
     (account,) = config.accounts
     config = with_account(config, northflank=replace(account.northflank, team=team))
     exporter = Exporter(config, clock=clock)
@@ -89,6 +101,32 @@ def test_every_answer_the_exporter_reads_is_what_the_official_client_declares(te
     assert set(templates) == set(PERMISSIONS), set(PERMISSIONS) ^ set(templates)
     if team is not None:
         assert all(urlsplit(path).path.startswith(f"/v1/teams/{TEAM}/") for path in asked)
+
+
+def test_each_resource_unit_names_the_clients_endpoint_and_type():
+    """What a unit says it reads (`Reads`) is what the official client declares for its path."""
+    stats = RequestStats()
+    client = NorthflankClient(NorthflankSettings(token="t" * 20), PollSettings(), stats)
+    loops = AccountLoops(
+        account=Account(),
+        client=client,
+        stats=stats,
+        poll=PollSettings(),
+        addons=AddonRules(),
+        expiry_warning_window=86400.0,
+        health=Health(),
+    )
+    units = build_units(loops, set)  # nothing is read: only what each unit declares
+    asyncio.run(client.aclose())
+    assert {unit.reads.listing for unit in units} == set(Listing)
+    for unit in units:
+        reads = unit.reads
+        example = re.sub(r"\{[^}]+\}", "x", reads.endpoint)
+        declared = declared_for(example)
+        assert declared is not None, reads.endpoint
+        assert declared.name == reads.client_endpoint, reads
+        assert getattr(declared.data_type, "__name__", None) == reads.client_type, reads
+        assert declared.permission == reads.permission, reads
 
 
 def test_the_permissions_the_exporter_names_are_the_clients_own():

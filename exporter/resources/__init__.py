@@ -13,6 +13,7 @@ from exporter.resources.addon_schedules import AddonSchedules
 from exporter.resources.addons import Addons
 from exporter.resources.managed_backups import ManagedBackups
 from exporter.resources.projects import Projects
+from exporter.resources.restores import Restores
 from exporter.resources.unit import Unit
 from exporter.resources.volume_backups import VolumeBackups
 from exporter.resources.volume_schedules import VolumeSchedules
@@ -34,6 +35,7 @@ def build_units(loops: AccountLoops, listed: Callable[[], set[tuple[str, str]]])
     managed_backups = ManagedBackups(loops, addons, addon_schedules)
     volume_schedules = VolumeSchedules(loops, volumes)
     volume_backups = VolumeBackups(loops, volumes, volume_schedules)
+    restores = Restores(loops, addons)
     return (
         projects,
         addons,
@@ -42,4 +44,5 @@ def build_units(loops: AccountLoops, listed: Callable[[], set[tuple[str, str]]])
         managed_backups,
         volume_schedules,
         volume_backups,
+        restores,
     )

@@ -40,6 +40,7 @@ class Listing(StrEnum):
     MANAGED_BACKUPS = "managed_backups"
     VOLUME_SCHEDULES = "volume_schedules"
     VOLUME_BACKUPS = "volume_backups"
+    RESTORES = "restores"
 
     @property
     def words(self) -> str:

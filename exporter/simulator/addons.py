@@ -40,6 +40,7 @@ class SimAddon:
     # an import of outside data (config.source.type fileUpload) this long before the anchor,
     # listed in its managed storage: a backup by status, never the addon's newest backup
     imported_before: float | None = None
+    restores: str = ""  # its restore history (simulator/restores.py HISTORIES); "" for none
 
     @property
     def owner(self) -> Owner:

@@ -21,6 +21,7 @@ from exporter.simulator.addons import (
     runs,
     still_listed,
 )
+from exporter.simulator.restores import restore_objects
 from exporter.simulator.runs import Listed, Run
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS, FLEET_ADDONS, FLEET_VOLUMES, SCENARIOS
 from exporter.simulator.units import DAY, HOUR, draws, iso
@@ -111,6 +112,8 @@ class Served(Protocol):
 
     def volume_backups(self, project: str, volume_id: str, now: float) -> list[Listed]: ...
 
+    def addon_restores(self, project: str, addon_id: str, now: float) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True)
 class World:
@@ -183,6 +186,13 @@ class World:
     def volume_backups(self, project: str, volume_id: str, now: float) -> list[Listed]:
         volume = self.volume(project, volume_id)
         return [] if volume is None else volume.backups(self.seed, self.anchor, now)
+
+    def addon_restores(self, project: str, addon_id: str, now: float) -> list[dict[str, Any]]:
+        """The addon's restores at `now`, newest first (none for most addons)."""
+        for addon in self._every_addon():
+            if (addon.project_id, addon.addon_id) == (project, addon_id):
+                return restore_objects(addon_id, addon.restores, self.anchor, now)
+        return []
 
     def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]:
         """The addon's backup schedules: dumps into each destination that keeps its backups,

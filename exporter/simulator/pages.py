@@ -37,7 +37,7 @@ _ROUTE = re.compile(
 _INVENTORY = re.compile(
     r"^/v1(?:/teams/(?P<team>[^/]+))?/projects"
     r"(?:/(?P<project>[^/]+)/(?P<kind>addons|volumes)"
-    r"(?:/(?P<item>[^/]+)/(?P<what>backup-schedules|backups))?)?/?$"
+    r"(?:/(?P<item>[^/]+)/(?P<what>backup-schedules|backups|restores))?)?/?$"
 )
 
 
@@ -242,6 +242,8 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
         raise Unavailable(404, "Addon not found")
     elif match["what"] == "backup-schedules":
         key, items = "schedules", world.addon_schedules(project, match["item"])
+    elif match["what"] == "restores":
+        key, items = "restores", world.addon_restores(project, match["item"], sim.clock())
     else:
         listed = world.addon_backups(project, match["item"], sim.clock())
         key, items = "backups", [entry.backup for entry in listed]
@@ -257,7 +259,7 @@ def _volume_answer(
     world = sim.world
     if volume is None:
         return None, world.volumes_of(project)
-    if world.volume(project, volume) is None:
+    if world.volume(project, volume) is None or what == "restores":
         raise Unavailable(404, "Volume not found")
     if what == "backup-schedules":
         return "schedules", world.volume_schedules(project, volume)

@@ -3,6 +3,7 @@ account (`--fleet`, and the demo): each on an addon or a volume of its own."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from exporter.simulator.addons import ADDON_KINDS, MANAGED, SCHEDULE_CHOICES, SimAddon
@@ -26,6 +27,16 @@ def _scenario(behaviour: str, kind: str, schedule: dict[str, Any], keep: int) ->
     )
 
 
+def _restored(history: str, kind: str, schedule: dict[str, Any]) -> SimAddon:
+    """A healthy addon in the first destination with a restore history of its own."""
+    return replace(
+        _scenario("restores", kind, schedule, 14),
+        addon_id=f"restore-{history}-{kind}",
+        addon_name=f"Restore {history} {kind}",
+        restores=history,
+    )
+
+
 # Named situations, each on an addon of its own in the first destination (`--scenario NAME`).
 SCENARIOS: dict[str, SimAddon] = {
     # stopped being backed up three slots before the simulator started
@@ -44,6 +55,22 @@ SCENARIOS: dict[str, SimAddon] = {
     ),
     # the newest completed backup is a twentieth of the usual size
     "shrunk": _scenario("shrunk", "mysql", {"interval": "daily", "minute": [30], "hour": [3]}, 14),
+    # restored in a drill three days ago, and every 30 days before
+    "restore-drilled": _restored(
+        "drilled", "postgresql", {"interval": "daily", "minute": [20], "hour": [2]}
+    ),
+    # its newest restore failed
+    "restore-failed": _restored(
+        "failed", "mysql", {"interval": "daily", "minute": [25], "hour": [2]}
+    ),
+    # a restore in progress since ten hours before the start
+    "restore-stuck": _restored(
+        "stuck", "mongodb", {"interval": "daily", "minute": [35], "hour": [2]}
+    ),
+    # restored every day for 130 days: its restores fill two pages
+    "restore-paged": _restored(
+        "paged", "redis", {"interval": "daily", "minute": [40], "hour": [2]}
+    ),
 }
 
 
