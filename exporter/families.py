@@ -59,13 +59,15 @@ def with_samples(*families: Metric) -> Iterator[Metric]:
 
 @dataclass(frozen=True)
 class Family(Generic[Row]):
-    """One metric family of a table: `samples` gives a row's samples (none: no series)."""
+    """One metric family of a table: `value` gives a row's one sample (None: no series), or
+    `samples` gives its samples, each with the label values it adds."""
 
     name: str
     documentation: str
-    samples: Callable[[Row, float], Iterable[Sample]]
+    samples: Callable[[Row, float], Iterable[Sample]] | None = None
     kind: Kind = Kind.GAUGE
     labels: tuple[str, ...] = ()  # the family's own labels, after the table's
+    value: Callable[[Row, float], float | None] | None = None
 
     def empty(self, table_labels: tuple[str, ...]) -> Metric:
         labels = (*table_labels, *self.labels)
@@ -80,13 +82,7 @@ def gauge(
     name: str, documentation: str, value: Callable[[Row, float], float | None]
 ) -> Family[Row]:
     """One sample a row, of `value(row, now)`; None: no series for that row."""
-
-    def samples(row: Row, now: float) -> Iterator[Sample]:
-        measured = value(row, now)
-        if measured is not None:
-            yield (), measured
-
-    return Family(name, documentation, samples)
+    return Family(name, documentation, value=value)
 
 
 def by_label(
@@ -120,25 +116,32 @@ class Table(Generic[Row]):
 
     def render(self, rows: Iterable[tuple[str, Row]], now: float) -> Iterator[Metric]:
         """Every family, with the samples of each (account, row); a family without samples
-        is still declared."""
-        built = [(family, family.empty(self.labels)) for family in self.families]
+        is still declared. A one-value family adds its sample directly: rendering is every
+        poll's, for every addon (bench/README.md, "Speed choices")."""
+        built = [family.empty(self.labels) for family in self.families]
+        adds = [
+            (family.value, family.samples, _adder(metric))
+            for family, metric in zip(self.families, built, strict=True)
+        ]
         for account, row in rows:
-            named = (account, *self.key(row))
-            for family, metric in built:
-                for extra, value in family.samples(row, now):
-                    _add(metric, [*named, *extra], value)
-        for _, metric in built:
-            yield metric
+            named = [account, *self.key(row)]
+            for value, samples, add in adds:
+                if value is not None:
+                    measured = value(row, now)
+                    if measured is not None:
+                        add(named, measured)
+                elif samples is not None:
+                    for extra, sampled in samples(row, now):
+                        add([*named, *extra], sampled)
+        yield from built
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(family.name for family in self.families)
 
 
-def _add(metric: Metric, labels: list[str], value: float | Mapping[str, str]) -> None:
-    if isinstance(metric, InfoMetricFamily):
-        assert not isinstance(value, float | int)
-        metric.add_metric(labels, dict(value))
-    elif isinstance(metric, GaugeMetricFamily | CounterMetricFamily):
-        assert isinstance(value, float | int)
-        metric.add_metric(labels, value)
+def _adder(metric: Metric) -> Callable[..., None]:
+    """The family's own add_metric: (label values, a number, or an info's labels)."""
+    if isinstance(metric, InfoMetricFamily | GaugeMetricFamily | CounterMetricFamily):
+        return metric.add_metric
+    raise TypeError(f"{metric.name}: not a family a table renders")
