@@ -65,6 +65,8 @@ def kind_of(path: str) -> str:
         return "destinations"
     if "/backup-schedules" in path:
         return "schedules"
+    if path.endswith("/restores"):
+        return "restores"
     if path.endswith("/backups"):
         return "managed and volume backups"
     return "projects, addons, volumes"
