@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import platform
+import re
 import secrets
 import signal
 import sys
@@ -20,8 +21,10 @@ from exporter.config import (
     NorthflankSettings,
     PollSettings,
     RateLimitSettings,
+    RestoreSettings,
     load_config,
 )
+from exporter.durations import DAY
 from exporter.logs import redact, setup_logging
 from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
@@ -116,9 +119,12 @@ def demo_config(simulator: Simulator) -> Config:
         northflank=NorthflankSettings(api_url=simulator.base_url, token=simulator.token),
         rate_limit=RateLimitSettings(requests_per_hour=DEMO_BUDGET),
     )
+    # the scenarios' addons under a 30-day drill: their restores are read, and shown, at once
+    drills = ((re.compile("scenarios/.*"), 30.0 * DAY),)
     return Config(
         accounts=(account,),
         poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
+        restores=RestoreSettings(drills=drills),
         source="(demo)",
     )
 

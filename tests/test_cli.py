@@ -106,6 +106,10 @@ def test_demo_once_needs_no_token_or_config(monkeypatch):
     assert {
         dict(labels)["destination"] for (name, labels) in samples if name == "northflank_up"
     } == {"primary-backups", "backups-02", "backups-03"}
+    # the scenarios are under a drill: their restores are read at once, and shown
+    drilled = {"project": "scenarios", "addon": "restore-drilled-postgresql"}
+    assert pick(samples, "northflank_addon_restore_drill_interval_seconds", **drilled) == 30 * 86400
+    assert pick(samples, "northflank_addon_restores", status="completed", **drilled) == 3
 
 
 def test_json_log_lines(start_simulator, tmp_path):
