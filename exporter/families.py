@@ -135,10 +135,6 @@ class Table(Generic[Row]):
                         add([*named, *extra], sampled)
         yield from built
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(family.name for family in self.families)
-
 
 def _adder(metric: Metric) -> Callable[..., None]:
     """The family's own add_metric: (label values, a number, or an info's labels)."""

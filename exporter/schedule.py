@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from exporter.durations import DAY, HOUR, MINUTE, WEEK
 from exporter.model import Schedule
 
-__all__ = ["DAY", "HOUR", "MINUTE", "WEEK"]  # the units, for the arithmetic's callers
 # The epoch was a Thursday: the first Monday 00:00 UTC came four days later.
 FIRST_MONDAY = 4 * DAY
 

@@ -186,7 +186,9 @@ class _VolumeFate:
         at = volume.incident_at
         effect = EFFECTS[volume.incident] if volume.incident else NO_INCIDENT
         self._stops_at = at if effect.stops else None
-        self._skipped = _first_slot_from(volume, at) if effect.skips_first and at else None
+        self._skipped = (
+            _first_slot_from(volume, at) if effect.skips_first and at is not None else None
+        )
 
     def taken(self, slot: float) -> bool:
         if self._stops_at is not None and slot >= self._stops_at:

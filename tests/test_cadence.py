@@ -4,8 +4,9 @@ the moment an unanswered slot turns overdue."""
 from __future__ import annotations
 
 from exporter.cadence import MIN_RUN, next_read, usual_run
+from exporter.durations import HOUR
 from exporter.model import Schedule
-from exporter.schedule import HOUR, week_offsets
+from exporter.schedule import week_offsets
 
 HOURLY = week_offsets([Schedule("hourly", (15,))])
 DAILY = week_offsets([Schedule("daily", (0,), (2,))])

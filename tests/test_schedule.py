@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.durations import WEEK
 from exporter.model import Schedule
 from exporter.schedule import (
-    WEEK,
     first_uncovered_slot,
     last_slot,
     longest_gap,

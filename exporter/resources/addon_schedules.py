@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator, Mapping, Set
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exporter.api import ADDON_SCHEDULES_ENDPOINT
-from exporter.durations import format_duration
+from exporter.durations import HOUR, format_duration
 from exporter.families import Family, Kind, Sample, Table, gauge
 from exporter.inventory import MANAGED_STORAGE, Addon, CoverageSchedule, read_addon_schedule
 from exporter.resources.addons import Addons
 from exporter.resources.schedule_book import ScheduleBook
 from exporter.resources.unit import Listing, Priority, Reads, Unit
-from exporter.schedule import HOUR, first_slot_at_or_after, week_offsets
+from exporter.schedule import first_slot_at_or_after, week_offsets
 
 if TYPE_CHECKING:
     from exporter.context import AccountLoops

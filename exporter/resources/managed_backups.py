@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from exporter.addons import AddonSummary, summarize_addon
 from exporter.api import ADDON_BACKUPS_ENDPOINT
 from exporter.collectors.addon_health import ADDON_HEALTH, AddonRow
+from exporter.durations import DAY
 from exporter.inventory import MANAGED_STORAGE, CoverageSchedule
 from exporter.model import Backup
 from exporter.resources.addon_schedules import AddonSchedules
 from exporter.resources.addons import Addons
 from exporter.resources.cadenced import Cadenced, Judged
 from exporter.resources.unit import Listing, Pass, Priority, Reads
-from exporter.schedule import DAY, last_slot, week_offsets
+from exporter.schedule import last_slot, week_offsets
 from exporter.sync import Syncer, SyncResult
 
 if TYPE_CHECKING:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exporter.api import VOLUME_BACKUPS_ENDPOINT
 from exporter.config import AddonRules
+from exporter.durations import DAY
 from exporter.families import Table, age, by_label, gauge
 from exporter.inventory import Volume, VolumeBackup, read_volume_backup
 from exporter.resources.cadenced import Cadenced, Judged
 from exporter.resources.unit import Listing, Reads, read_all
 from exporter.resources.volume_schedules import VolumeSchedules
 from exporter.resources.volumes import Volumes
-from exporter.schedule import DAY, overdue_seconds
+from exporter.schedule import overdue_seconds
 from exporter.volumes import MAX_STATUSES, VolumeSummary, summarize_volume
 
 if TYPE_CHECKING:
