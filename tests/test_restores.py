@@ -5,12 +5,15 @@ exporter."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import replace
 
 import pytest
 
 from exporter.config import RestoreSettings
+from exporter.resources.restores import next_read, summarize_restores
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.restores import HISTORIES
@@ -172,3 +175,109 @@ def test_restores_can_be_switched_off():
         assert not series(samples, "northflank_addon_restores")
         assert not series(samples, "northflank_addon_restore_drill_interval_seconds")
         run(exporter.aclose())
+
+
+def test_the_newest_failure_is_timed_by_its_completed_at(served):
+    _, exporter, _ = served
+    samples = parse_samples(exporter.exposition().decode())
+    failed = HISTORIES["failed"][-1]
+    assert failed.outcome == "failed"
+    assert (
+        pick(
+            samples,
+            "northflank_addon_restore_last_failed_timestamp_seconds",
+            **addon("restore-failed", "mysql"),
+        )
+        == NOW - failed.began + failed.lasted
+    )
+    assert (
+        pick(
+            samples,
+            "northflank_addon_restore_last_failed_timestamp_seconds",
+            **addon("restore-drilled", "postgresql"),
+        )
+        is None
+    )
+
+
+STUCK_RESTORES = "/v1/projects/scenarios/addons/restore-stuck-mongodb/restores"
+
+
+def listing(*restores: dict) -> bytes:
+    return json.dumps(
+        {"data": {"restores": list(restores)}, "pagination": {"hasNextPage": False}}
+    ).encode()
+
+
+def test_a_failure_listed_without_completed_at_is_timed_by_the_read_that_saw_it_end(served):
+    """The clients declare completedAt optional: a restore seen running, then failed with no
+    completedAt, ended between those reads; one never seen running has no known end."""
+    simulator, exporter, clock = served
+    labels = addon("restore-stuck", "mongodb")
+    point = "2026-01-01T00:00:00.000Z"
+    ended = {
+        "id": "restore-stuck-mongodb-restore-000",
+        "backupId": "b",
+        "status": "failed",
+        "restoreTimestamp": point,
+    }
+    old = {"id": "an-old-one", "backupId": "b", "status": "aborted", "restoreTimestamp": point}
+    simulator.serve_raw(STUCK_RESTORES, listing(ended, old))
+    clock.now += 600
+    run(exporter.poll_once())
+    samples = parse_samples(exporter.exposition().decode())
+    assert (
+        pick(samples, "northflank_addon_restore_last_failed_timestamp_seconds", **labels)
+        == NOW + 600
+    )
+    assert pick(samples, "northflank_addon_restores", status="failed", **labels) == 1
+    assert pick(samples, "northflank_addon_restores", status="aborted", **labels) == 1
+    assert pick(samples, "northflank_addon_restore_running_seconds", **labels) is None
+    # a new process never saw it run: it knows the failures, not when they ended
+    fresh = Exporter(exporter.config, clock=clock)
+    run(fresh.poll_once())
+    samples = parse_samples(fresh.exposition().decode())
+    assert pick(samples, "northflank_addon_restores", status="failed", **labels) == 1
+    assert pick(samples, "northflank_addon_restore_last_failed_timestamp_seconds", **labels) is None
+    run(fresh.aclose())
+
+
+def test_a_drilled_addon_is_read_again_when_its_drill_lapses_then_hourly_until_drilled():
+    """The drilled history's last restore completed three days before NOW; under a 3.5-day
+    drill it lapses half a day after NOW, sooner than the 24 h interval."""
+    clock = Clock(NOW)
+    world = build_world(7, NOW, 1, 100, scenarios=("restore-drilled",))
+    every = 3.5 * DAY
+    last = NOW - HISTORIES["drilled"][-1].began + HISTORIES["drilled"][-1].lasted
+    lapse = last + every
+    with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**9) as simulator:
+        config = config_for(simulator, coverage=True)
+        drills = ((re.compile("scenarios/restore-drilled-.*"), every),)
+        exporter = Exporter(replace(config, restores=RestoreSettings(drills=drills)), clock=clock)
+        reads = []
+        while clock.now < lapse + 3 * HOUR:
+            before = len(restores_of(simulator))
+            run(exporter.poll_once())
+            if len(restores_of(simulator)) > before:
+                reads.append(clock.now)
+            clock.now += 300
+        run(exporter.aclose())
+    first_after_lapse = NOW + math.ceil((lapse - NOW) / 300) * 300
+    assert reads == [NOW, first_after_lapse, first_after_lapse + HOUR, first_after_lapse + 2 * HOUR]
+
+
+@pytest.mark.parametrize(
+    ("running", "last", "every", "expected"),
+    [
+        (("r",), None, 30 * DAY, NOW + 300),  # one runs: in a poll interval
+        ((), None, None, NOW + DAY),  # no drill: in an interval
+        ((), None, 30 * DAY, NOW + HOUR),  # never drilled: overdue, hourly
+        ((), NOW - 29.5 * DAY, 30 * DAY, NOW + 0.5 * DAY),  # when the drill lapses
+        ((), NOW - 10 * DAY, 30 * DAY, NOW + DAY),  # lapses in 20 days: in an interval
+        ((), NOW - 30 * DAY, 30 * DAY, NOW + HOUR),  # lapsed just now: overdue
+    ],
+)
+def test_when_restores_are_read_next(running, last, every, expected):
+    summary = summarize_restores([])
+    summary = replace(summary, running=running, last_completed=last)
+    assert next_read(summary, every, NOW, poll=300, interval=DAY) == expected

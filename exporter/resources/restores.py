@@ -7,7 +7,9 @@ counted from the first read that saw it running.
 
 Each addon's restores are read at most once a `restores.interval`, sooner while one runs. The
 first reads are spread over the interval by a stable hash of the addon, so that a large account
-costs the same every hour from the start; an addon under a drill policy is read at once.
+costs the same every hour from the start; an addon under a drill policy is read at once, again
+the moment its drill would lapse (so that a drill done since is seen before the alert fires),
+and every OVERDUE_READ while it is overdue (so that the alert resolves soon after a drill).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from urllib.parse import quote
 
 from exporter.api import ADDON_RESTORES_ENDPOINT, RESTORES_MAX_ITEMS
 from exporter.backups import parse_timestamp
+from exporter.durations import HOUR
 from exporter.families import CACHED, Table, by_label, gauge
 from exporter.inventory import Addon, InvalidItem
-from exporter.model import RUNNING_STATUSES, by_status, encodable, is_id
+from exporter.model import FAILED_STATUSES, RUNNING_STATUSES, by_status, encodable, is_id
 from exporter.resources.addons import Addons
 from exporter.resources.unit import Listing, Pass, Reads, Unit, read_all
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 Key = tuple[str, str]  # (project, addon)
 Read = tuple[float, list[Any]]  # the listing, as of when its read began
 MAX_STATUS = 64
+OVERDUE_READ = HOUR  # an addon whose drill is overdue: read this often (if sooner than interval)
 
 
 class Restore(NamedTuple):
@@ -66,6 +70,8 @@ class RestoreSummary:
     last_completed: float | None  # completedAt of the newest completed restore
     last_completed_point: float | None  # its restoreTimestamp
     running: tuple[str, ...]  # ids of the restores scheduled, in progress or aborting
+    last_failed: float | None  # completedAt of the newest failed or aborted restore
+    failed_untimed: tuple[str, ...]  # ids of the failed or aborted ones without a completedAt
 
 
 def summarize_restores(restores: list[Restore]) -> RestoreSummary:
@@ -81,7 +87,34 @@ def summarize_restores(restores: list[Restore]) -> RestoreSummary:
         last_completed=None if newest is None else newest.completed,
         last_completed_point=None if newest is None else newest.point,
         running=tuple(r.id for r in restores if r.status in RUNNING_STATUSES),
+        last_failed=max(
+            (
+                r.completed
+                for r in restores
+                if r.status in FAILED_STATUSES and r.completed is not None
+            ),
+            default=None,
+        ),
+        failed_untimed=tuple(
+            r.id for r in restores if r.status in FAILED_STATUSES and r.completed is None
+        ),
     )
+
+
+def next_read(
+    summary: RestoreSummary, drill_every: float | None, now: float, *, poll: float, interval: float
+) -> float:
+    """Pure: when an addon's restores are read next, after a read at `now` that gave `summary`.
+    While one runs, in a poll interval; under a drill policy, at the latest when the drill
+    lapses, and every OVERDUE_READ once it has; else in an interval."""
+    if summary.running:
+        return now + poll
+    later = now + interval
+    if drill_every is None:
+        return later
+    if summary.last_completed is None or summary.last_completed + drill_every <= now:
+        return now + min(interval, OVERDUE_READ)
+    return min(later, summary.last_completed + drill_every)
 
 
 class RestoreRow(NamedTuple):
@@ -89,6 +122,7 @@ class RestoreRow(NamedTuple):
     summary: RestoreSummary | None  # None: not read yet
     running_since: float | None  # the first read that saw its oldest running restore
     drill_every: float | None  # under a drill policy: how often it must be restored
+    last_failed: float | None  # when the newest failed or aborted restore ended
 
 
 def _statuses(row: RestoreRow) -> tuple[tuple[str, int], ...]:
@@ -119,6 +153,13 @@ RESTORES: Table[RestoreRow] = Table(
             "restoreTimestamp of the addon's newest completed restore: the point in time it "
             f"proved restorable. {CACHED}",
             lambda row, now: None if row.summary is None else row.summary.last_completed_point,
+        ),
+        gauge(
+            "northflank_addon_restore_last_failed_timestamp_seconds",
+            "When the addon's newest failed or aborted restore ended: its completedAt, else the "
+            "first read that saw it ended after one had seen it running; absent when none. "
+            f"{CACHED}",
+            lambda row, now: row.last_failed,
         ),
         gauge(
             "northflank_addon_restore_running_seconds",
@@ -154,6 +195,7 @@ class Restores(Unit[Key, Addon, Read]):
         self._next_read: dict[Key, float] = {}
         self._first_listed: dict[Key, float] = {}
         self._seen_running: dict[Key, dict[str, float]] = {}  # restore id: first seen running
+        self._seen_ended: dict[Key, dict[str, float]] = {}  # failed, untimed: first seen so
         self._up: dict[Key, bool] = {}
 
     def wanted(self) -> Mapping[Key, Addon]:
@@ -193,11 +235,22 @@ class Restores(Unit[Key, Addon, Read]):
         restores = read_all(self.loops, raw, self.reads.listing, read_restore)
         summary = summarize_restores(restores)
         seen = self._seen_running.get(key, {})
+        ended = self._seen_ended.get(key, {})
+        self._seen_ended[key] = {
+            ident: ended.get(ident, now)
+            for ident in summary.failed_untimed
+            if ident in ended or ident in seen
+        }
         self._seen_running[key] = {ident: seen.get(ident, now) for ident in summary.running}
         self._summaries[key] = summary
         self._up[key] = True
-        sooner = self.loops.poll.interval if summary.running else self.loops.restores.interval
-        self._next_read[key] = now + sooner
+        self._next_read[key] = next_read(
+            summary,
+            self.loops.restores.drill_every(*key),
+            now,
+            poll=self.loops.poll.interval,
+            interval=self.loops.restores.interval,
+        )
         return True
 
     def failed(self, key: Key, subject: Addon, now: float) -> None:
@@ -211,6 +264,7 @@ class Restores(Unit[Key, Addon, Read]):
             self._next_read,
             self._first_listed,
             self._seen_running,
+            self._seen_ended,
             self._up,
         ):
             for gone in set(known) - keys:
@@ -226,12 +280,22 @@ class Restores(Unit[Key, Addon, Read]):
         rows = []
         for key, addon in self.wanted().items():
             seen = self._seen_running.get(key)
+            summary = self._summaries.get(key)
             rows.append(
                 RestoreRow(
                     addon,
-                    self._summaries.get(key),
+                    summary,
                     min(seen.values()) if seen else None,
                     self.loops.restores.drill_every(*key),
+                    _last_failed(summary, self._seen_ended.get(key, {})),
                 )
             )
         return tuple(rows)
+
+
+def _last_failed(summary: RestoreSummary | None, seen_ended: dict[str, float]) -> float | None:
+    """The newest end of a failed restore: listed with its completedAt, or seen to end."""
+    ends = [*seen_ended.values()]
+    if summary is not None and summary.last_failed is not None:
+        ends.append(summary.last_failed)
+    return max(ends, default=None)
