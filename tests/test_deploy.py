@@ -188,7 +188,7 @@ def test_promtool_accepts_the_prometheus_config_with_the_rules(compose, tmp_path
         ["promtool", "check", "config", str(config)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 19 rules found" in result.stdout
+    assert "SUCCESS: 22 rules found" in result.stdout
     scraped = yaml.safe_load(config.read_text())["scrape_configs"][0]
     assert scraped["job_name"] == "northflank-backup-exporter"
     assert scraped["static_configs"][0]["targets"] == ["exporter:10117"]

@@ -41,6 +41,8 @@ TOKEN = "e2e-token-4b8d"
 # Conditions that involve the clock are judged at the start and this much later; an addon whose
 # answer changes in between is too close to a threshold to assert either way.
 MARGIN = 600.0
+DRILLED = "scenarios/restore-.*"
+DRILL = 30 * 86400
 
 
 def binary(name: str) -> str:
@@ -106,16 +108,15 @@ def exporter_config(path: Path, simulator: Simulator, addons: bool) -> Path:
     # (a spent window would turn its destinations down and fire alerts nobody expects); its
     # inventory stops at the first listing, which the token may not read.
     interval = "2s" if addons else "20s"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "northflank": {"api_url": simulator.base_url, "token": TOKEN},
-                "poll": {"interval": interval, "retry_backoff": "100ms", "max_retries": 1},
-                "rate_limit": {"requests_per_hour": 100_000, "reserve": 0},
-                "addons": {"enabled": addons},
-            }
-        )
-    )
+    config = {
+        "northflank": {"api_url": simulator.base_url, "token": TOKEN},
+        "poll": {"interval": interval, "retry_backoff": "100ms", "max_retries": 1},
+        "rate_limit": {"requests_per_hour": 100_000, "reserve": 0},
+        "addons": {"enabled": addons},
+    }
+    if addons:  # the restore scenarios under a drill: their restores are read at once
+        config["restores"] = {"drills": [{"match": DRILLED, "every": "30d"}]}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -317,7 +318,32 @@ def expected_alerts(stack) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
             "not-arriving-mongodb",
         ),
     }
-    return must, unsure
+    return must | restore_alerts(main, instance, anchor), unsure
+
+
+def restore_alerts(main, instance: str, anchor: float) -> set[tuple[str, ...]]:
+    """From the simulator's restore listings: a drilled addon with no restore completed within
+    30 days, or none, is overdue; one whose newest failure ended under two days ago failed. No
+    restore has been seen running for six hours in a run of minutes."""
+    alerts = set()
+    for item in main.world.addons("scenarios"):
+        addon = item["id"]
+        restores = main.world.addon_restores("scenarios", addon, anchor)
+        done = [epoch(r["completedAt"]) for r in restores if r["status"] == "completed"]
+        if re.fullmatch(DRILLED, f"scenarios/{addon}") and (not done or anchor - max(done) > DRILL):
+            alerts.add(("NorthflankBackupRestoreDrillOverdue", instance, "", "scenarios", addon))
+        failed = [
+            epoch(r["completedAt"])
+            for r in restores
+            if r["status"] in ("failed", "aborted") and "completedAt" in r
+        ]
+        if failed and anchor - max(failed) < 2 * 86400:
+            alerts.add(("NorthflankBackupRestoreFailed", instance, "", "scenarios", addon))
+    return alerts
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _stuck(want, now):
@@ -385,6 +411,8 @@ def test_alerts_reach_the_webhook_with_the_right_labels_and_no_others(stack):
         ("NorthflankBackupAddonMissedRuns", "managed-stopped-mysql"),
         ("NorthflankBackupAddonUnprotected", "unprotected-postgresql"),
         ("NorthflankBackupScheduleNotArriving", "not-arriving-mongodb"),
+        ("NorthflankBackupRestoreFailed", "restore-failed-mysql"),
+        ("NorthflankBackupRestoreDrillOverdue", "restore-stuck-mongodb"),
     }
     assert scenario_alerts <= {(key[0], key[4]) for key in must}
     webhook = stack["webhook"]
@@ -440,7 +468,7 @@ def test_promtool_checks_and_unit_tests_the_rules():
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 19 rules found" in checked.stdout
+    assert "SUCCESS: 22 rules found" in checked.stdout
     tested = subprocess.run(
         [promtool, "test", "rules", "alerts.test.yaml"],
         cwd=MONITORING,
