@@ -36,7 +36,8 @@ from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
 from exporter.simulator.units import DAY, HOUR
 from exporter.simulator.virtual_time import VirtualTimeLoop
-from monitoring.fleet import Fleet, FleetAt, build_fleet
+from monitoring.fleet import Fleet, build_fleet
+from monitoring.fleet_served import FleetAt
 
 TOKEN = "bench-coverage"  # noqa: S105 - the simulator's, not a secret
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # fixed: never the clock

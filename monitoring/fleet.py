@@ -68,6 +68,13 @@ class Effect:
     born_at_start: bool = False  # the addon appears when the incident starts
     keep: float | None = None  # every backup kept this long
     volume: bool = False  # an incident of a volume
+    restore_fails: bool = False  # its drill at the start fails (fleet_restores.py)
+    restore_sticks: bool = False  # its drill at the start never ends
+    restores_stop: bool = False  # no drill from the start
+
+    @property
+    def restore_incident(self) -> bool:
+        return self.restore_fails or self.restore_sticks or self.restores_stop
 
 
 NO_INCIDENT = Effect()
@@ -85,6 +92,9 @@ EFFECTS: dict[str, Effect] = {
     "not-arriving": Effect(unlisted=True, born_at_start=True),
     "volume-stopped": Effect(stops=True, volume=True),
     "volume-skipped": Effect(skips_first=True, volume=True),
+    "restore-failed": Effect(restore_fails=True),
+    "restore-lapsed": Effect(restores_stop=True),
+    "restore-stuck": Effect(restore_sticks=True),
 }
 INCIDENTS = tuple(EFFECTS)
 
@@ -293,67 +303,6 @@ class Fleet:
         return []
 
 
-class FleetAt:
-    """The fleet as the simulator's inventory routes ask for it, at the simulator's clock."""
-
-    def __init__(self, fleet: Fleet, clock: Any) -> None:
-        self.fleet = fleet
-        self.clock = clock
-        self.seed = fleet.seed
-        self.anchor = fleet.anchor
-        self.destinations = fleet.destinations
-        self.deletion_lag = 0.0
-        self.elsewhere = ()
-        self.volumes = fleet.volumes
-
-    def destination(self, ident: str) -> SimDestination | None:
-        return self.fleet.destination(ident)
-
-    def backups(self, destination: SimDestination, now: float) -> list[Listed]:
-        return self.fleet.backups(destination, now)
-
-    def projects(self) -> list[dict[str, Any]]:
-        return self.fleet.projects()
-
-    def addons(self, project: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": addon.ident,
-                "name": addon.ident.replace("-", " ").capitalize(),
-                "spec": {"type": addon.kind},
-                "status": "running",
-                "tags": [],
-            }
-            for addon in self.fleet.addons_of(project, self.clock())
-        ]
-
-    def addon_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
-        return self.fleet.addon_schedules_at(project, ident, self.clock())
-
-    def addon_backups(self, project: str, ident: str, now: float) -> list[Listed]:
-        return []  # every schedule here sends to a custom destination
-
-    def volumes_of(self, project: str) -> list[dict[str, Any]]:
-        return [v.shown.api_object(self.anchor) for v in self.fleet.volumes if v.project == project]
-
-    def volume(self, project: str, ident: str) -> FleetVolume | None:
-        for volume in self.fleet.volumes:
-            if (volume.project, volume.ident) == (project, ident):
-                return volume
-        return None
-
-    def volume_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
-        volume = self.volume(project, ident)
-        return [] if volume is None else volume.shown.schedule_objects(self.anchor)
-
-    def addon_restores(self, project: str, ident: str, now: float) -> list[dict[str, Any]]:
-        return []  # the backtest injects no restore incidents yet
-
-    def volume_backups(self, project: str, ident: str, now: float) -> list[Listed]:
-        volume = self.volume(project, ident)
-        return [] if volume is None else volume.backups(self.seed, self.anchor, now)
-
-
 # --- building the fleet
 
 
@@ -468,6 +417,9 @@ INCIDENT_SCHEDULES: dict[str, dict[str, Any]] = {
     "retention-ending": {"interval": "hourly", "minute": [50]},
     "unprotected": {"interval": "daily", "minute": [0], "hour": [0]},
     "not-arriving": {"interval": "daily", "minute": [40], "hour": [9]},
+    "restore-failed": {"interval": "daily", "minute": [10], "hour": [2]},
+    "restore-lapsed": {"interval": "daily", "minute": [20], "hour": [2]},
+    "restore-stuck": {"interval": "daily", "minute": [30], "hour": [2]},
 }
 
 

@@ -15,11 +15,14 @@ from exporter.simulator.units import DAY, HOUR
 from monitoring.backtest.replay import POLL
 from monitoring.backtest.rules import Rule
 from monitoring.fleet import INCIDENTS, Fleet, FleetAddon
+from monitoring.fleet_restores import DRILL_EVERY, restore_objects
 from monitoring.fleet_runs import scheduled_slots, skipped
 
 GRACE = 3600.0  # the exporter's default schedule.grace, which the rules' arithmetic assumes
 TOLERANCE = 300.0  # and its schedule.tolerance
 UNDER_WAY = 900.0  # RestorableWindowEnding: how long after its slot a run counts as under way
+RESTORES_READ = DAY  # the exporter's default restores.interval: a restore may be seen this late
+STUCK_RESTORE = 6 * HOUR  # RestoreStuck's threshold
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,32 @@ def _volume_skipped(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> 
     )
 
 
+def _restore_failed(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    """From when the failed drill ended: seen at the addon's next read of its restores."""
+    alert = "NorthflankBackupRestoreFailed"
+    at = _incident_at(addon)
+    listed = restore_objects(fleet.seed, addon, at + DAY)
+    ended = min(_epoch(r["completedAt"]) for r in listed if r["status"] == "failed")
+    target = RESTORES_READ + rules[alert].hold + POLL
+    return Incident("restore-failed", addon.ident, ended, alert, target)
+
+
+def _restore_lapsed(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    """From when the drill policy's interval has passed since the last drill completed."""
+    alert = "NorthflankBackupRestoreDrillOverdue"
+    listed = restore_objects(fleet.seed, addon, _incident_at(addon))
+    last = max(_epoch(r["completedAt"]) for r in listed if r["status"] == "completed")
+    target = rules[alert].hold + POLL
+    return Incident("restore-lapsed", addon.ident, last + DRILL_EVERY, alert, target)
+
+
+def _restore_stuck(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:
+    """From when the drill began: seen at the addon's next read, and timed from then."""
+    alert = "NorthflankBackupRestoreStuck"
+    target = RESTORES_READ + STUCK_RESTORE + rules[alert].hold + POLL
+    return Incident("restore-stuck", addon.ident, _incident_at(addon), alert, target)
+
+
 EXPECTED: dict[str, Expectation] = {
     "stopped": _stopped,
     "skipped-runs": _skipped_runs,
@@ -163,6 +192,9 @@ EXPECTED: dict[str, Expectation] = {
     "not-arriving": _not_arriving,
     "volume-stopped": _volume_stopped,
     "volume-skipped": _volume_skipped,
+    "restore-failed": _restore_failed,
+    "restore-lapsed": _restore_lapsed,
+    "restore-stuck": _restore_stuck,
 }
 assert set(EXPECTED) == set(INCIDENTS), "every incident of the fleet has an expectation"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from array import array
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,12 +20,15 @@ from exporter.config import (
     NorthflankSettings,
     PollSettings,
     RateLimitSettings,
+    RestoreSettings,
 )
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
 from exporter.simulator.units import MINUTE
-from monitoring.fleet import Fleet, FleetAt, build_fleet
+from monitoring.fleet import Fleet, build_fleet
+from monitoring.fleet_restores import DRILL_EVERY, DRILLED
+from monitoring.fleet_served import FleetAt
 
 POLL = 300.0
 JOB = "northflank-backup-exporter"
@@ -188,6 +192,7 @@ def _config(simulator: Simulator) -> Config:
             PollSettings(), interval=POLL, concurrency=4, retry_backoff=0.01, max_retries=1
         ),
         coverage=CoverageSettings(),
+        restores=RestoreSettings(drills=((re.compile(DRILLED), DRILL_EVERY),)),
     ).with_listen_address("127.0.0.1:0")
 
 
