@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test tools bench backtest
+.PHONY: demo test tools bench backtest monitoring
 
 demo: $(VENV)/.installed
 	$(BIN)/northflank-backup-exporter --demo
@@ -34,15 +34,20 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
-# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests, and
-# faketime sets the installed command's clock; the Prometheus Operator's API schemas (npm)
-# check the ServiceMonitor and PrometheusRule.
+# The alert rules, the PrometheusRule and the dashboard, rendered from the mixin
+# (monitoring/mixin/); a test fails while a committed one differs from the render.
+monitoring: $(VENV)/.installed-test tools
+	$(BIN)/python -m monitoring.render
+
+# Prometheus, promtool and Alertmanager (Debian's packages) run in the end-to-end tests,
+# faketime sets the installed command's clock, and jsonnet renders the monitoring mixin; the
+# Prometheus Operator's API schemas (npm) check the ServiceMonitor and PrometheusRule.
 tools: tests/crd/node_modules/.installed
 	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null && \
-	  command -v faketime >/dev/null || { \
+	  command -v faketime >/dev/null && command -v jsonnetfmt >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	  prometheus prometheus-alertmanager faketime >/dev/null; }
+	  prometheus prometheus-alertmanager faketime jsonnet >/dev/null; }
 
 tests/crd/node_modules/.installed: tests/crd/package.json tests/crd/package-lock.json
 	npm ci --prefix tests/crd --no-audit --no-fund --loglevel=error
