@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -91,25 +92,49 @@ def _cut_endless(pages: int, expected: int | None, empty_in_a_row: int = 0) -> N
         )
 
 
-def estimated_pages(items: int, first_page: list[Backup]) -> int | None:
-    """How many pages a full read takes, judged from its first page (None when it cannot tell).
+class PageEstimate:
+    """How many pages a full read takes, judged from the backups read so far (None when it
+    cannot tell).
 
     `pagination.count` only counts the page's own items, so the estimate comes from time. Each
-    scheduled backup on the first page stands for a stream (its addon's schedule) whose share of
-    the page tells how often it comes, and whose retention (expiredBy - createdAt) tells how far
-    back the listing keeps it: a stream with n backups on a page that covers `span` seconds lists
-    n * retention / span backups in all. A backup taken by hand stands only for itself.
+    scheduled backup stands for a stream (its addon's schedule) kept for its retention
+    (expiredBy - createdAt): of a stream kept R seconds, the S seconds read so far show the
+    share min(S, R) / R of what it lists, so each of its backups read stands for max(R / S, 1).
+    A backup taken by hand stands only for itself. A stream too slow to show on the first page
+    (a daily addon among hourly ones) is missing from the first estimate: it grows as pages are
+    read, and is revised before a walk is cut (`full_sync`).
     """
-    span = first_page[0].created - first_page[-1].created if first_page else 0.0
-    streams = [b for b in first_page if b.schedules and b.expires is not None]
-    one_offs = len(first_page) - len(streams)
-    if not streams:  # nothing scheduled on the page: take every backup for a stream
-        streams, one_offs = [b for b in first_page if b.expires is not None], 0
-    if span <= 0 or not streams:
-        return None
-    kept = [b.expires - b.created for b in streams if b.expires is not None]
-    listed = sum(kept) / span + one_offs
-    return max(1, math.ceil(listed / items))
+
+    def __init__(self, items_per_page: int) -> None:
+        self.items_per_page = items_per_page
+        self.newest: float | None = None
+        self.oldest: float | None = None
+        self.streams: array[float] = array("d")  # retention of each scheduled backup read
+        self.others: array[float] = array("d")  # of each backup by hand that has an expiry
+        self.one_offs = 0  # backups by hand
+
+    def add(self, backups: list[Backup]) -> None:
+        for backup in backups:
+            self.newest = backup.created if self.newest is None else self.newest
+            self.oldest = backup.created
+            if backup.schedules and backup.expires is not None:
+                self.streams.append(backup.expires - backup.created)
+                continue
+            self.one_offs += 1
+            if backup.expires is not None:
+                self.others.append(backup.expires - backup.created)
+
+    def pages(self) -> int | None:
+        if self.newest is None or self.oldest is None or self.newest <= self.oldest:
+            return None
+        span = self.newest - self.oldest
+        if self.streams:
+            listed = sum(max(kept / span, 1.0) for kept in self.streams) + self.one_offs
+        elif self.others:  # nothing scheduled: take every backup for a stream
+            listed = sum(max(kept / span, 1.0) for kept in self.others)
+        else:
+            return None
+        return max(1, math.ceil(listed / self.items_per_page))
 
 
 async def full_sync(
@@ -120,12 +145,14 @@ async def full_sync(
     result = reader.result
     previous = math.inf
     estimate: int | None = None
+    reckoning: PageEstimate | None = None
     seen: set[int] = set()
     empty_in_a_row = 0
     async for page in pages:
         result.pages += 1
         empty_in_a_row = 0 if page.items else empty_in_a_row + 1
         backups = reader.read(page)
+        fresh = []
         for backup in backups:
             if id_hash(backup.id) in seen:
                 # counted once; a listing that repeats itself is read in full until it stops
@@ -140,8 +167,14 @@ async def full_sync(
                 result.expired_listed += 1
             else:
                 result.store.append(backup)
-        if result.pages == 1:
-            estimate = estimated_pages(len(page.items), backups)
+                fresh.append(backup)
+        if reckoning is None:
+            reckoning = PageEstimate(max(len(page.items), 1))
+        reckoning.add(fresh)
+        if result.pages == 1 or (estimate is not None and result.pages > page_cap(estimate)):
+            # revised only where the walk would be cut; a page repeated adds nothing to it, nor
+            # does a backup past its expiry: an endless listing still meets its cap
+            estimate = reckoning.pages()
         _cut_endless(result.pages, estimate, empty_in_a_row)
         if on_page is not None:
             on_page(result.pages, estimate)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.api import Page
+from exporter.api import ApiError, Page
 from exporter.backups import wire_item
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
@@ -231,3 +231,40 @@ def test_a_tied_pair_listed_the_other_way_round_is_held_once():
         pair.reverse()
         store = run(incremental_sync(pages_of([*pair, *rest]), store, NOW)).store
         assert len(store) == 7
+
+
+@pytest.mark.parametrize("step", range(0, 48, 2))
+def test_a_large_listing_whose_first_page_hides_its_slower_streams_is_read_whole(step):
+    """14,900 backups, most of them hourly, at starts spread over a day: the first page shows
+    the hourly streams only, and once led to expect as few as 61 pages of 149. The walk was cut
+    as endless at 2 x 61 + 10 pages, and the destination was down on every poll, at a third of
+    these starts. The estimate is revised from every page read before a walk is cut."""
+    now = NOW + step * 1777.0
+    world = build_world(1, now, 1, 14900)
+    listed = [listed.backup for listed in world.backups(world.destinations[0], now)]
+    assert len(listed) > 14000
+    result = run(full_sync(pages_of(listed, 100), now))
+    assert result.pages == -(-len(listed) // 100)
+    assert len(result.store) + result.expired_listed == len(listed)
+
+
+def test_an_endless_listing_of_ever_older_backups_is_still_cut():
+    """New backups on every page, a minute apart and kept 30 hours: past 30 hours back they
+    have all expired and the estimate stops growing (19 pages), so the walk is cut past
+    2 x 19 + 10 pages, not at poll.max_pages."""
+    read = []
+
+    async def endless():
+        for number in range(10**6):
+            first = number * 100
+            items = [
+                raw(f"e{n}", NOW - n * 60, expires=NOW - n * 60 + 30 * HOUR)
+                for n in range(first, first + 100)
+            ]
+            read.append(number)
+            yield Page([wire_item(item) for item in items], 100)
+
+    with pytest.raises(ApiError) as cut:
+        run(full_sync(endless(), NOW))
+    assert cut.value.code == "too_many_pages"
+    assert len(read) == 2 * 19 + 10 + 1
