@@ -46,6 +46,8 @@ INVENTORY_MAX_ITEMS = 10_000
 TOO_LARGE = "too_large"
 # An addon's restores: a daily drill for five years.
 RESTORES_MAX_ITEMS = 2_000
+# An addon's backups in managed storage: hourly for a year is 8,760.
+MANAGED_BACKUPS_MAX_ITEMS = 10_000
 TOO_MANY_PAGES = "too_many_pages"
 # A walk cut as endless: more than this many empty pages in a row, each pointing to another
 # (every listing), or this many pages past what it was expected to take (sync.page_cap).

@@ -192,7 +192,7 @@ class CoverageWatcher:
         try:
             answer = await unit.fetch(key, subject)
         except ApiError as error:
-            self._failed(unit, error)
+            self._failed(unit, key, error)
             unit.failed(key, subject, self._loops.clock())
             return False
         finally:
@@ -200,7 +200,7 @@ class CoverageWatcher:
                 self._progress.sent_one(listing.words)
         return unit.fold(key, subject, answer, self._loops.clock())
 
-    def _failed(self, unit: AnyUnit, error: ApiError) -> None:
+    def _failed(self, unit: AnyUnit, key: Any, error: ApiError) -> None:
         """One line per listing and code until a round reads everything: a token without a
         permission fails the same way on every round, and one line says so. A listing the
         budget did not allow (`--once`) is counted in `left_out`, which says it all at once."""
@@ -226,8 +226,9 @@ class CoverageWatcher:
             )
         else:
             log.warning(
-                self._loops.coverage_line("listing %s failed code=%s: %s"),
+                self._loops.coverage_line("listing %s%s failed code=%s: %s"),
                 listing.words,
+                _of(key),
                 error.code,
                 error,
             )
@@ -280,3 +281,10 @@ class CoverageWatcher:
             inventory_requests_left=0 if progress is None else progress.requests_left(),
             inventory_seconds_left=0.0 if progress is None else progress.seconds_left,
         )
+
+
+def _of(key: Any) -> str:
+    """Whose listing failed, for the log: " of project/addon", or nothing for the account's."""
+    if isinstance(key, tuple):
+        return " of " + "/".join(str(part) for part in key) if key else ""
+    return f" of {key}" if key else ""

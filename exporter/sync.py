@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from exporter.api import PAGE_CAP_SLACK, PER_PAGE, ApiError, Page
+from exporter.api import PAGE_CAP_SLACK, PER_PAGE, TOO_LARGE, TOO_MANY_PAGES, ApiError, Page
 from exporter.backups import read_page
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore, id_hash
@@ -138,9 +138,14 @@ class PageEstimate:
 
 
 async def full_sync(
-    pages: AsyncIterator[Page], now: float, on_page: OnPage | None = None
+    pages: AsyncIterator[Page],
+    now: float,
+    on_page: OnPage | None = None,
+    max_items: int | None = None,
 ) -> SyncResult:
-    """Every page; the store holds every listed backup that has not expired."""
+    """Every page; the store holds every listed backup that has not expired. With `max_items`
+    (a listing that cannot hold more, such as one addon's), a walk is cut past that many items
+    or past the pages they take, as the inventory's listings are (`client.listed`)."""
     reader = _Reader(now)
     result = reader.result
     previous = math.inf
@@ -176,9 +181,28 @@ async def full_sync(
             # does a backup past its expiry: an endless listing still meets its cap
             estimate = reckoning.pages()
         _cut_endless(result.pages, estimate, empty_in_a_row)
+        if max_items is not None:
+            _cut_at(max_items, result)
         if on_page is not None:
             on_page(result.pages, estimate)
     return result
+
+
+def _cut_at(max_items: int, result: SyncResult) -> None:
+    most_pages = -(-max_items // PER_PAGE) + PAGE_CAP_SLACK
+    if result.pages > most_pages:
+        raise ApiError(
+            f"more than {most_pages} pages, past what the cap of {max_items} items takes: cut "
+            "as endless",
+            TOO_MANY_PAGES,
+        )
+    listed = len(result.store) + result.expired_listed + result.duplicates
+    if listed > max_items:
+        raise ApiError(
+            f"more than {max_items} items, the cap for this listing: cut (docs/design.md, "
+            "Limits)",
+            TOO_LARGE,
+        )
 
 
 async def incremental_sync(
@@ -287,8 +311,12 @@ class Syncer:
         resync_interval: float,
         incremental: bool,
         on_page: OnDestinationPage | None = None,
+        max_items: int | None = None,
     ) -> None:
+        """`max_items`: the most a listing may hold before a full read is cut (none for a
+        destination's, which `poll.max_pages` and the page estimate bound)."""
         self._pages_of = pages_of
+        self._max_items = max_items
         self._on_page = on_page
         self._resync_interval = resync_interval
         self._incremental = incremental
@@ -320,7 +348,10 @@ class Syncer:
         if reason is not None and reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
         result = await full_sync(
-            self._counted(destination, "full"), now, self._reporter(destination, full=True)
+            self._counted(destination, "full"),
+            now,
+            self._reporter(destination, full=True),
+            self._max_items,
         )
         if result.duplicates:
             log.warning(

@@ -600,3 +600,39 @@ def test_the_slot_cache_is_bounded_in_bytes_not_entries():
         cache.get((weekly, daily, Schedule("hourly", (number % 60,), (), ())))
         assert cache.bytes <= cache.limit
     assert len(cache._entries) == 2
+
+
+def test_a_managed_listing_that_never_ends_is_cut_at_its_cap(fleet_simulator, clock, caplog):
+    """Every page a new cursor and new backups: the managed listing had only the destinations'
+    guard, and was walked 10,000 pages before it was cut. One addon keeps a few thousand
+    backups (hourly for a year is 8,760): past 10,000 it is a listing too large, at page 101."""
+    import json
+
+    from exporter.simulator.units import iso
+
+    path = "/v1/projects/scenarios/addons/managed-stopped-mysql/backups"
+    template = api(fleet_simulator, path)[0]
+    pages = []
+    for number in range(300):
+        items = [
+            dict(
+                template,
+                id=f"endless-{number}-{n}",
+                createdAt=iso(clock.now - number * 6000 - n * 60),
+            )
+            for n in range(100)
+        ]
+        pagination = {"hasNextPage": True, "cursor": str(number + 1), "count": 100}
+        pages.append(json.dumps({"data": {"backups": items}, "pagination": pagination}).encode())
+    fleet_simulator.raw_pages[path] = pages
+    before = len(fleet_simulator.requests)
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    poll_once(exporter)
+    reads = [r for r in fleet_simulator.requests[before:] if r.path.partition("?")[0] == path]
+    assert len(reads) == 101
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_listings_cut_total", listing="managed_backups") == 1
+    assert pick(samples, "northflank_up", destination="primary-backups") == 1
+    said = [r.getMessage() for r in caplog.records if "the cap for this listing" in r.getMessage()]
+    assert len(said) == 1
+    assert "listing managed backups of scenarios/managed-stopped-mysql failed" in said[0]

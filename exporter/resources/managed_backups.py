@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from exporter.addons import AddonSummary, summarize_addon
-from exporter.api import ADDON_BACKUPS_ENDPOINT
+from exporter.api import ADDON_BACKUPS_ENDPOINT, MANAGED_BACKUPS_MAX_ITEMS
 from exporter.collectors.addon_health import ADDON_HEALTH, AddonRow
 from exporter.durations import DAY
 from exporter.inventory import MANAGED_STORAGE, CoverageSchedule
@@ -52,7 +52,10 @@ class ManagedBackups(Cadenced[Managed, Read, AddonSummary]):
         self._schedules = schedules
         poll = loops.poll
         self._syncer = Syncer(
-            loops.client.addon_backup_pages, poll.full_resync_interval, poll.incremental
+            loops.client.addon_backup_pages,
+            poll.full_resync_interval,
+            poll.incremental,
+            max_items=MANAGED_BACKUPS_MAX_ITEMS,
         )
 
     def wanted(self) -> Mapping[Key, Managed]:
