@@ -37,7 +37,7 @@ from exporter.api import (
 from exporter.backups import wire_item
 from exporter.budget import RateLimitWindow, RequestBudget
 from exporter.config import NorthflankSettings, PollSettings
-from exporter.exchange import Exchange, RequestStats, http_pool
+from exporter.exchange import Connections, Exchange, RequestStats, http_pool
 from exporter.model import MAX_SCHEDULES, Destination, encodable, is_id
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class NorthflankClient:
         budget: RequestBudget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
-        http: httpx.AsyncClient | None = None,
+        http: Connections | None = None,
     ) -> None:
         """`http`: a connection pool shared with the other accounts of the same API URL (whoever
         made it closes it); without one, the client makes and closes its own."""

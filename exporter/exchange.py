@@ -5,6 +5,7 @@ and what the rate-limit headers say. Every request is counted by endpoint and ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -12,7 +13,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -32,10 +33,12 @@ _MAX_MESSAGE = 200
 
 
 class RequestStats:
-    """Requests made, by endpoint and outcome; written by the event loop only."""
+    """Requests made, by endpoint and outcome, and how long they waited for a connection;
+    written by the event loop only."""
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.connection_wait_seconds = 0.0
 
     def record(self, endpoint: str, code: str) -> None:
         self.requests[(endpoint, code)] += 1
@@ -148,19 +151,33 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
 POOL_ACCOUNTS = 8
 
 
+class Connections:
+    """The connections to one API URL, shared by the accounts that poll it, and a slot for each:
+    a request takes a slot before its deadline starts and keeps it until its answer is read, so
+    it never queues inside httpx's pool, and the time it waits for a connection is counted as
+    the exporter's own (RequestStats.connection_wait_seconds), never as the API's timeout."""
+
+    def __init__(self, http: httpx.AsyncClient, size: int) -> None:
+        self.http = http
+        self.size = size
+        self.slots = asyncio.Semaphore(size)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 def http_pool(
     api_url: str,
     poll: PollSettings,
     transport: httpx.AsyncBaseTransport | None = None,
     accounts: int = 1,
-) -> httpx.AsyncClient:
+) -> Connections:
     """The connections to one API URL, for `accounts` accounts polling side by side (each
     request carries its own token): one pool, not one per account, of at most
-    POOL_ACCOUNTS accounts' worth of connections; a request past that waits for one (its own
-    timeout starts when it is sent); a pool each would hold a descriptor per account
-    (bench/README.md, "Speed choices")."""
-    connections = min(accounts, POOL_ACCOUNTS) * max(poll.concurrency, 1) + 2
-    return httpx.AsyncClient(
+    POOL_ACCOUNTS accounts' worth of connections, and as many slots; a pool each would hold a
+    descriptor per account (bench/README.md, "Speed choices")."""
+    size = min(accounts, POOL_ACCOUNTS) * max(poll.concurrency, 1) + 2
+    http = httpx.AsyncClient(
         base_url=api_url,
         headers={
             "Accept": "application/json",
@@ -168,8 +185,9 @@ def http_pool(
         },
         timeout=httpx.Timeout(poll.timeout, pool=None),
         transport=transport,
-        limits=httpx.Limits(max_connections=connections),
+        limits=httpx.Limits(max_connections=size),
     )
+    return Connections(http, size)
 
 
 class Exchange:
@@ -180,7 +198,7 @@ class Exchange:
         token: str,
         poll: PollSettings,
         stats: RequestStats,
-        http: httpx.AsyncClient,
+        connections: Connections,
         *,
         budget: RequestBudget | None,
         window: RateLimitWindow,
@@ -190,7 +208,7 @@ class Exchange:
         self._token = token
         self._poll = poll
         self._stats = stats
-        self._http = http
+        self._connections = connections
         self._budget = budget
         self.window = window
         self._sleep = sleep
@@ -240,12 +258,35 @@ class Exchange:
                 await self._budget.acquire(full_read)
             except BudgetSpent as spent:
                 return ApiError(f"GET {path}: {spent}", BUDGET), None
+        async with self._connection():
+            return await self._exchange(endpoint, path, params)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[None]:
+        """A slot of the URL's connections, the wait for it counted (Connections)."""
+        slots = self._connections.slots
+        if slots.locked():
+            loop = asyncio.get_running_loop()  # a duration: the loop's monotonic clock
+            began = loop.time()
+            await slots.acquire()
+            self._stats.connection_wait_seconds += loop.time() - began
+        else:
+            await slots.acquire()
+        try:
+            yield
+        finally:
+            slots.release()
+
+    async def _exchange(
+        self, endpoint: str, path: str, params: dict[str, str | int]
+    ) -> tuple[dict[str, Any] | ApiError, float | None]:
+        """The request sent and its answer read, within one deadline."""
         limit = self._poll.max_body_bytes
         try:
             # One deadline for the whole exchange: an answer that trickles in a byte at a time
             # never resets it, as httpx's per-read timeout would.
             async with asyncio.timeout(self._poll.timeout):
-                async with self._http.stream(
+                async with self._connections.http.stream(
                     "GET", path, params=params, headers=self._auth
                 ) as response:
                     content = await _read_body(response, limit)

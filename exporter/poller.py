@@ -251,6 +251,7 @@ class Poller:
             else self._loops.budget.requests_per_hour,
             rate_limit_reset_at=self._loops.client.window.reset_at,
             throttled_seconds=self._loops.client.window.throttled_seconds,
+            connection_wait_seconds=self._loops.stats.connection_wait_seconds,
             effective_interval=self.effective_interval,
             pages_fetched=tuple(sorted(self._syncer.pages_fetched.items())),
             full_resyncs=tuple(sorted(self._syncer.resyncs.items())),

@@ -21,7 +21,7 @@ from exporter.config import Account, Config
 from exporter.context import AccountLoops
 from exporter.coverage import COVERAGE_SHARD_KEY, CoverageWatcher
 from exporter.durations import format_duration
-from exporter.exchange import RequestStats, http_pool
+from exporter.exchange import Connections, RequestStats, http_pool
 from exporter.exposition import Exposition
 from exporter.poller import Poller
 from exporter.snapshot import CoverageSnapshot, Snapshot
@@ -79,7 +79,7 @@ class Exporter:
         # Each token's rate-limit window outlives the configuration: reloads keep it.
         self._windows: dict[str, RateLimitWindow] = {}
         # One connection pool per API URL, shared by its accounts (built with the parts).
-        self._pools: dict[str, httpx.AsyncClient] = {}
+        self._pools: dict[str, Connections] = {}
         self.config = config
         self.reloads = Reloads(successful=True, last_success=clock())
         self.parts = self._build(config, {})

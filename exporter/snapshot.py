@@ -80,6 +80,7 @@ class Snapshot:
     budget_per_hour: float | None = None
     rate_limit_reset_at: float | None = None
     throttled_seconds: float = 0.0
+    connection_wait_seconds: float = 0.0  # requests' wait for a connection of the API URL
     effective_interval: float | None = None
     pages_fetched: tuple[tuple[tuple[str, str], int], ...] = ()
     full_resyncs: tuple[tuple[tuple[str, str], int], ...] = ()

@@ -351,3 +351,58 @@ def test_time_from_the_api_is_trusted_only_within_the_hour(headers, retry_after,
     our_clock = DATE_EPOCH + 3600  # an hour ahead of the server
     assert _retry_after_seconds(answer, our_clock) == retry_after
     assert _reset_seconds(answer, our_clock) == reset
+
+
+def test_the_wait_for_a_shared_connection_is_not_the_request_s_timeout():
+    """On virtual time. Accounts of one API URL share its connections; a request used to wait
+    for one inside its own deadline, so 1,000 accounts logged timeouts the API never caused.
+    Here the one connection is held by another account's request for a minute: the waiting
+    request, with a 10 s timeout, waits its turn, is answered, and the wait is counted."""
+    from dataclasses import replace
+
+    from exporter.config import PollSettings
+    from exporter.exchange import Connections
+
+    released = asyncio.Event()
+    order = []
+
+    async def handler(request):
+        token = request.headers["authorization"]
+        order.append(token)
+        if token.endswith("slow"):
+            await released.wait()
+        return httpx.Response(200, json={"data": {"backupDestinations": []}})
+
+    async def go():
+        shared = Connections(
+            httpx.AsyncClient(base_url="http://api.test", transport=httpx.MockTransport(handler)),
+            size=1,
+        )
+        poll = replace(PollSettings(), max_retries=0, timeout=10.0)
+        stats = {name: RequestStats() for name in ("slow", "waiting")}
+        clients = {
+            name: NorthflankClient(
+                NorthflankSettings(api_url="http://api.test", token=f"token-{name}"),
+                replace(poll, timeout=3600.0) if name == "slow" else poll,
+                stats[name],
+                http=shared,
+            )
+            for name in ("slow", "waiting")
+        }
+        slow = asyncio.ensure_future(clients["slow"].list_destinations())
+        await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(clients["waiting"].list_destinations())
+        await asyncio.sleep(60)
+        assert not waiting.done() and order == ["Bearer token-slow"]
+        released.set()
+        assert await waiting == [] and await slow == []
+        await shared.aclose()
+        return stats
+
+    stats = run_virtually(go())
+    assert stats["waiting"].connection_wait_seconds == pytest.approx(60, abs=1)
+    assert (
+        stats["waiting"].requests == {("/v1/backup-destinations", "200"): 1}
+        or sum(stats["waiting"].requests.values()) == 1
+    )
+    assert "timeout" not in {code for _, code in stats["waiting"].requests}

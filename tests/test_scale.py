@@ -150,7 +150,7 @@ def test_accounts_of_one_api_url_share_one_connection_pool_each_request_with_its
     assert pick(samples, "northflank_exporter_discovery_up", account="team-b") == 0
     assert {r.status for r in simulator.requests} == {200, 401}
     run(exporter.aclose())
-    assert first.context.client._http.is_closed
+    assert first.context.client._http.http.is_closed
 
 
 def test_each_account_spends_its_own_budget(start_simulator, clock):

@@ -183,6 +183,11 @@ def request_families(accounts: Accounts) -> Iterator[Metric]:
         "northflank_exporter_throttled_seconds",
         "Time requests waited for the budget, the reserve or a 429 to allow them.",
     )
+    connection_wait = counter_family(
+        "northflank_exporter_connection_wait_seconds",
+        "Time requests waited for a connection to the API URL, shared by the accounts that "
+        "poll it; not part of any request's timeout.",
+    )
     budget_remaining = gauge_family(
         "northflank_exporter_rate_limit_budget_remaining_requests",
         "Requests the budget still allows in the current rolling hour.",
@@ -201,12 +206,14 @@ def request_families(accounts: Accounts) -> Iterator[Metric]:
         if snapshot.rate_limit_reset_at is not None:
             reset.add_metric([account], snapshot.rate_limit_reset_at)
         throttled.add_metric([account], snapshot.throttled_seconds)
+        connection_wait.add_metric([account], snapshot.connection_wait_seconds)
         if snapshot.budget_remaining is not None:
             budget_remaining.add_metric([account], snapshot.budget_remaining)
         cycle_left.add_metric([account], snapshot.cycle_seconds_left)
     yield requests
     yield from with_samples(remaining, budget, reset)
     yield throttled
+    yield connection_wait
     yield from with_samples(budget_remaining)
     yield cycle_left
     yield from destination_cost_families(accounts)

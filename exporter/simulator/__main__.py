@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default="simulator-token")
+    parser.add_argument(
+        "--accounts", type=int, default=0, help="also accept TOKEN-0000 ... for so many accounts"
+    )
     parser.add_argument("--team", default=None, help="serve /v1/teams/TEAM/... as well")
     parser.add_argument("--destinations", type=int, default=3)
     parser.add_argument("--backups-per-destination", type=int, default=200)
@@ -97,6 +100,7 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         faults=faults,
         clock=clock,
         address=(args.host, args.port),
+        accounts=args.accounts,
     )
 
 

@@ -128,12 +128,15 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         refresh_seconds: float = 5.0,
         address: tuple[str, int] = ("127.0.0.1", 0),
+        accounts: int = 0,
     ) -> None:
         """`rate_limit`: the window, or just its requests an hour; `address`: (host, port),
-        port 0 for any free one."""
+        port 0 for any free one; `accounts`: so many more tokens are accepted, `token-0000`
+        and on (many accounts of one API URL), all seeing the same data."""
         limit = rate_limit if isinstance(rate_limit, RateLimit) else RateLimit(rate_limit)
         self.world = world
         self.token = token
+        self._tokens = frozenset({token, *(f"{token}-{n:04d}" for n in range(accounts))})
         self.team = team
         self.rate_limit = limit.per_hour
         self.send_retry_after = limit.retry_after
@@ -320,7 +323,8 @@ class Simulator:
         url = urlsplit(target)
         headers: dict[str, str] = {}
         try:
-            if authorization != f"Bearer {self.token}":
+            scheme, _, token = authorization.partition(" ")
+            if scheme != "Bearer" or token not in self._tokens:
                 raise Unavailable(401, "Unauthenticated: invalid or missing API token")
             headers, spent = self.rate_limit_headers()
             if spent:
