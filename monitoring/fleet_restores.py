@@ -15,14 +15,19 @@ from exporter.simulator.units import DAY, HOUR, MINUTE, draws, iso
 if TYPE_CHECKING:
     from monitoring.fleet import FleetAddon
 
-# The backtest's drill policy (restores.drills in the replay's configuration): two projects of
-# the healthy fleet, and the restore incidents.
-DRILLED = r"project-0[01]/.*|incidents/incident-restore-.*"
+# The backtest's drill policies (restores.drills in the replay's configuration): two projects
+# of the healthy fleet drilled weekly, restored every 5 to 6.5 days, as a team that drills on a
+# calendar would be; the restore incidents every two days, restored every 1 to 1.5 days before
+# their incident, so that a lapsed drill lapses within the run.
+DRILLED = r"project-0[01]/.*"
 DRILL_EVERY = 7 * DAY
-# A drilled addon is restored every 5 to 6.5 days: inside the policy, as a team that drills
-# weekly on a calendar would be.
 DRILL_GAP = 5 * DAY
 DRILL_GAP_SPREAD = 1.5 * DAY
+INCIDENTS_DRILLED = r"incidents/incident-restore-.*"
+INCIDENTS_DRILL_EVERY = 2 * DAY
+INCIDENTS_DRILL_GAP = 1 * DAY
+INCIDENTS_DRILL_GAP_SPREAD = 0.5 * DAY
+POLICIES = ((DRILLED, DRILL_EVERY), (INCIDENTS_DRILLED, INCIDENTS_DRILL_EVERY))
 BY_HAND_SHARE = 0.1  # the undrilled addons restored by hand, once, in the two months before
 FAILED_DRILL = 20 * MINUTE  # how long the restore-failed incident's drill runs before it fails
 RETRY_AFTER = 2 * HOUR  # and when, after that, the team restores again, successfully
@@ -48,15 +53,20 @@ def restores(seed: int, addon: FleetAddon, until: float) -> list[FleetRestore]:
 
 
 def _drills(seed: int, addon: FleetAddon, since: float, until: float) -> list[FleetRestore]:
-    """Drills from `since` on, each 5 to 6.5 days after the one before, all completing."""
+    """Drills from `since` on, each a drill gap after the one before, all completing."""
+    gap, spread = (
+        (INCIDENTS_DRILL_GAP, INCIDENTS_DRILL_GAP_SPREAD)
+        if addon.effect.restore_incident
+        else (DRILL_GAP, DRILL_GAP_SPREAD)
+    )
     made = []
     number = 0
-    began = since + draws(seed, f"{addon.ident}-drill", number)[0] * DRILL_GAP_SPREAD
+    began = since + draws(seed, f"{addon.ident}-drill", number)[0] * spread
     while began <= until:
         draw = draws(seed, f"{addon.ident}-drill", number)
         made.append(FleetRestore(began, _lasted(draw[1]), "completed"))
         number += 1
-        began += DRILL_GAP + draws(seed, f"{addon.ident}-drill", number)[0] * DRILL_GAP_SPREAD
+        began += gap + draws(seed, f"{addon.ident}-drill", number)[0] * spread
     return made
 
 

@@ -15,7 +15,7 @@ from exporter.simulator.units import DAY, HOUR
 from monitoring.backtest.replay import POLL
 from monitoring.backtest.rules import Rule
 from monitoring.fleet import INCIDENTS, Fleet, FleetAddon
-from monitoring.fleet_restores import DRILL_EVERY, restore_objects
+from monitoring.fleet_restores import INCIDENTS_DRILL_EVERY, restore_objects
 from monitoring.fleet_runs import scheduled_slots, skipped
 
 GRACE = 3600.0  # the exporter's default schedule.grace, which the rules' arithmetic assumes
@@ -183,7 +183,7 @@ def _restore_lapsed(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> 
     listed = restore_objects(fleet.seed, addon, _incident_at(addon))
     last = max(_epoch(r["completedAt"]) for r in listed if r["status"] == "completed")
     target = rules[alert].hold + POLL
-    return Incident("restore-lapsed", addon.ident, last + DRILL_EVERY, alert, target)
+    return Incident("restore-lapsed", addon.ident, last + INCIDENTS_DRILL_EVERY, alert, target)
 
 
 def _restore_stuck(fleet: Fleet, addon: FleetAddon, rules: dict[str, Rule]) -> Incident:

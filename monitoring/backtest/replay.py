@@ -27,7 +27,7 @@ from exporter.simulator import Simulator
 from exporter.simulator.server import InProcess
 from exporter.simulator.units import MINUTE
 from monitoring.fleet import Fleet, build_fleet
-from monitoring.fleet_restores import DRILL_EVERY, DRILLED
+from monitoring.fleet_restores import POLICIES
 from monitoring.fleet_served import FleetAt
 
 POLL = 300.0
@@ -192,7 +192,9 @@ def _config(simulator: Simulator) -> Config:
             PollSettings(), interval=POLL, concurrency=4, retry_backoff=0.01, max_retries=1
         ),
         coverage=CoverageSettings(),
-        restores=RestoreSettings(drills=((re.compile(DRILLED), DRILL_EVERY),)),
+        restores=RestoreSettings(
+            drills=tuple((re.compile(pattern), every) for pattern, every in POLICIES)
+        ),
     ).with_listen_address("127.0.0.1:0")
 
 
