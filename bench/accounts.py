@@ -107,10 +107,13 @@ def main() -> int:
                 metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
                 rss = peak_rss(exporter.pid)
             finally:
-                exporter.terminate()
-                exporter.wait(30)
-                simulator.terminate()
-                simulator.wait(30)
+                for process in (exporter, simulator):
+                    process.terminate()
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:  # still busy: the figures are taken
+                        process.kill()
+                        process.wait(30)
         timeouts = len(re.findall(r"timed out", log.read_text()))
     requests = total(metrics, "northflank_exporter_api_requests_total")
     waited = total(metrics, "northflank_exporter_connection_wait_seconds_total")
