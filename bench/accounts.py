@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -53,68 +54,75 @@ def total(metrics: str, name: str) -> float:
     )
 
 
+def start_simulator(accounts: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+    fake = ["--token", TOKEN, "--destinations", "1", "--backups-per-destination", "100"]
+    fake += ["--accounts", str(accounts), "--rate-limit", str(10**9)]
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "exporter.simulator", *fake, "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert simulator.stdout is not None
+    return simulator, simulator.stdout.readline().strip()
+
+
+def write_config(path: Path, url: str, accounts: int) -> None:
+    listed = [{"name": f"a{n:04d}", "token": f"{TOKEN}-{n:04d}"} for n in range(accounts)]
+    settings = {"northflank": {"api_url": url}, "poll": {"timeout": "10s"}}
+    path.write_text(yaml.safe_dump({**settings, "accounts": listed}))
+
+
+def wait_ready(port: int, began: float) -> float | None:
+    while time.monotonic() - began < 3 * READY_WITHIN:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200:
+                return time.monotonic() - began
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    return None
+
+
+def stop(*processes: subprocess.Popen[Any]) -> None:
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # still busy: the figures are taken
+            process.kill()
+            process.wait(30)
+
+
+def measure(config: Path, log: Path) -> tuple[float | None, str, int]:
+    """(seconds to ready, the metrics then, peak RSS) of the exporter with `config`."""
+    port = free_port()
+    command = [sys.executable, "-m", "exporter", "--config.file", str(config)]
+    command += ["--web.listen-address", f"127.0.0.1:{port}"]
+    with log.open("w") as out:
+        began = time.monotonic()
+        exporter = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            ready = wait_ready(port, began)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+            return ready, metrics, peak_rss(exporter.pid)
+        finally:
+            stop(exporter)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    fake = ["--token", TOKEN, "--destinations", "1", "--backups-per-destination", "100"]
-    fake += ["--accounts", str(args.accounts), "--rate-limit", str(10**9)]
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "exporter.simulator", *fake, "--latency-ms", str(args.latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert simulator.stdout is not None
-    url = simulator.stdout.readline().strip()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as scratch:
-        config = Path(scratch) / "config.yaml"
-        accounts = [
-            {"name": f"a{n:04d}", "token": f"{TOKEN}-{n:04d}"} for n in range(args.accounts)
-        ]
-        settings = {"northflank": {"api_url": url}, "poll": {"timeout": "10s"}}
-        config.write_text(yaml.safe_dump({**settings, "accounts": accounts}))
-        log = Path(scratch) / "exporter.log"
-        with log.open("w") as out:
-            began = time.monotonic()
-            exporter = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "exporter",
-                    "--config.file",
-                    str(config),
-                    "--web.listen-address",
-                    f"127.0.0.1:{port}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            ready = None
-            try:
-                while time.monotonic() - began < 3 * READY_WITHIN:
-                    try:
-                        if httpx.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200:
-                            ready = time.monotonic() - began
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.25)
-                if exporter.poll() is not None:
-                    print(log.read_text()[-2000:], file=sys.stderr)
-                    return 2
-                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
-                rss = peak_rss(exporter.pid)
-            finally:
-                for process in (exporter, simulator):
-                    process.terminate()
-                    try:
-                        process.wait(30)
-                    except subprocess.TimeoutExpired:  # still busy: the figures are taken
-                        process.kill()
-                        process.wait(30)
-        timeouts = len(re.findall(r"timed out", log.read_text()))
+    simulator, url = start_simulator(args.accounts, args.latency_ms)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            config, log = Path(scratch) / "config.yaml", Path(scratch) / "exporter.log"
+            write_config(config, url, args.accounts)
+            ready, metrics, rss = measure(config, log)
+            timeouts = len(re.findall(r"timed out", log.read_text()))
+    finally:
+        stop(simulator)
     requests = total(metrics, "northflank_exporter_api_requests_total")
     waited = total(metrics, "northflank_exporter_connection_wait_seconds_total")
     shown = "not ready" if ready is None else f"{ready:.1f} s"
