@@ -94,13 +94,12 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
     )
     return Simulator(
         world,
-        token=args.token,
+        token=(args.token, *(f"{args.token}-{n:04d}" for n in range(args.accounts))),
         team=args.team,
         rate_limit=RateLimit(args.rate_limit, args.rate_limit_used, args.retry_after),
         faults=faults,
         clock=clock,
         address=(args.host, args.port),
-        accounts=args.accounts,
     )
 
 

@@ -121,22 +121,22 @@ class Simulator:
         self,
         world: Served,
         *,
-        token: str,
+        token: str | tuple[str, ...],
         team: str | None = None,
         rate_limit: int | RateLimit = 1000,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
         refresh_seconds: float = 5.0,
         address: tuple[str, int] = ("127.0.0.1", 0),
-        accounts: int = 0,
     ) -> None:
-        """`rate_limit`: the window, or just its requests an hour; `address`: (host, port),
-        port 0 for any free one; `accounts`: so many more tokens are accepted, `token-0000`
-        and on (many accounts of one API URL), all seeing the same data."""
+        """`token`: the one accepted, or several (many accounts of one API URL, all seeing the
+        same data; the first is `self.token`); `rate_limit`: the window, or just its requests
+        an hour; `address`: (host, port), port 0 for any free one."""
         limit = rate_limit if isinstance(rate_limit, RateLimit) else RateLimit(rate_limit)
         self.world = world
-        self.token = token
-        self._tokens = frozenset({token, *(f"{token}-{n:04d}" for n in range(accounts))})
+        tokens = (token,) if isinstance(token, str) else token
+        self.token = tokens[0]
+        self._tokens = frozenset(tokens)
         self.team = team
         self.rate_limit = limit.per_hour
         self.send_retry_after = limit.retry_after
