@@ -199,8 +199,7 @@ def _cut_at(max_items: int, result: SyncResult) -> None:
     listed = len(result.store) + result.expired_listed + result.duplicates
     if listed > max_items:
         raise ApiError(
-            f"more than {max_items} items, the cap for this listing: cut (docs/design.md, "
-            "Limits)",
+            f"more than {max_items} items, the cap for this listing: cut (docs/design.md, Limits)",
             TOO_LARGE,
         )
 
