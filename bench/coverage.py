@@ -28,6 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.api import cost_kind
 from exporter.config import Account, Config, NorthflankSettings
 from exporter.durations import format_duration
 from exporter.resources.addon_schedules import ADDON_COVERAGE
@@ -57,20 +58,8 @@ class Counted(InProcess):
         self.sent: list[tuple[float, str]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((self._loop.time(), kind_of(request.url.path)))
+        self.sent.append((self._loop.time(), cost_kind(request.url.path)))
         return await super().handle_async_request(request)
-
-
-def kind_of(path: str) -> str:
-    if path.startswith("/v1/backup-destinations"):
-        return "destinations"
-    if "/backup-schedules" in path:
-        return "schedules"
-    if path.endswith("/restores"):
-        return "restores"
-    if path.endswith("/backups"):
-        return "managed and volume backups"
-    return "projects, addons, volumes"
 
 
 def the_fleet(addons: int, projects: int, unprotected: int) -> tuple[Fleet, set[tuple[str, str]]]:

@@ -55,6 +55,21 @@ PAGE_CAP_SLACK = 10
 TOKEN_PROBLEMS = frozenset({"401", "403"})
 
 
+def cost_kind(path: str) -> str:
+    """What a request to `path` (or to an endpoint's template) is spent on, as the benchmarks
+    and the backtest report the requests an hour: destinations, listings, schedules, managed
+    and volume backups, restores."""
+    if "/backup-destinations" in path:
+        return "destinations"
+    if "/backup-schedules" in path:
+        return "schedules"
+    if path.endswith("/restores"):
+        return "restores"
+    if path.endswith("/backups"):
+        return "managed and volume backups"
+    return "projects, addons, volumes"
+
+
 class Page(NamedTuple):
     items: list[Item]
     count: Any  # pagination.count as sent: the number of items on this page, in theory

@@ -172,3 +172,19 @@ def test_the_fleet_works_out_its_slots_on_its_own():
         DEFAULT_START + DAY + 6 * 3600,
     ]
     assert len(scheduled_slots(twice, *week)) == 14
+
+
+def test_the_run_reports_the_exporter_s_requests_an_hour_by_kind(result):
+    """What issue 32's scheduler will be judged on: the requests an hour, by what they buy.
+    Two exporters (the run's two workers) each list the whole inventory, as two shards do."""
+    spent = result["requests_per_hour"]
+    assert set(spent) == {
+        "destinations",
+        "projects, addons, volumes",
+        "schedules",
+        "managed and volume backups",
+        "restores",
+    }
+    # every destination is polled every 5 minutes: at least 12 requests an hour each
+    assert spent["destinations"] >= 12 * 4
+    assert spent["restores"] > 0  # the drilled projects' and the incidents' restores are read

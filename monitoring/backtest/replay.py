@@ -8,6 +8,7 @@ import logging
 import math
 import re
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,7 @@ class Share:
     polls: int
     samples: int
     warnings: list[tuple[float, str]]
+    requests: dict[str, int] = field(default_factory=dict)  # API requests made, by endpoint
 
 
 def worker_fleet(plan: Plan) -> Fleet:
@@ -176,9 +178,17 @@ def worker_fleet(plan: Plan) -> Fleet:
 
 def replay_share(plan: Plan, workdir: str) -> Share:
     """Replay this worker's destinations; write their history to workdir."""
-    history, polls, warnings = asyncio.run(replay(worker_fleet(plan), plan))
+    requests: Counter[str] = Counter()
+    history, polls, warnings = asyncio.run(replay(worker_fleet(plan), plan, requests))
     samples = history.write_openmetrics(Path(workdir) / f"history-{plan.worker}.om")
-    return Share(polls, samples, warnings)
+    return Share(polls, samples, warnings, dict(requests))
+
+
+def _count_requests(exporter: Exporter, requests: Counter[str]) -> None:
+    """Add the requests the exporter made, by endpoint, before it goes (a restart, the end)."""
+    for part in exporter.parts:
+        for (endpoint, _), number in part.context.stats.requests.items():
+            requests[endpoint] += number
 
 
 def _config(simulator: Simulator) -> Config:
@@ -215,9 +225,13 @@ def _target(plan: Plan) -> tuple[tuple[str, str], ...]:
     return (("instance", plan.instance), ("job", JOB))
 
 
-async def replay(fleet: Fleet, plan: Plan) -> tuple[History, int, list[tuple[float, str]]]:
+async def replay(
+    fleet: Fleet, plan: Plan, requests: Counter[str] | None = None
+) -> tuple[History, int, list[tuple[float, str]]]:
     """Poll the fleet every POLL from plan.start to plan.end, with the API outage and the
-    exporter restart of the plan; the history, the polls made, and the exporter's warnings."""
+    exporter restart of the plan; the history, the polls made, and the exporter's warnings.
+    `requests` gets the requests made, by endpoint."""
+    requests = Counter() if requests is None else requests
     clock = [plan.start]
     history = History()
     at = FleetAt(fleet, lambda: clock[0])
@@ -240,6 +254,7 @@ async def replay(fleet: Fleet, plan: Plan) -> tuple[History, int, list[tuple[flo
                 simulator.faults.error_rate = 1.0 if in_outage else 0.0
                 if plan.restart_at <= moment < plan.restart_at + POLL:
                     # the process is gone for this scrape; the new one starts with nothing held
+                    _count_requests(exporter, requests)
                     await exporter.aclose()
                     exporter = Exporter(
                         _config(simulator), clock=lambda: clock[0], transport=transport
@@ -251,6 +266,7 @@ async def replay(fleet: Fleet, plan: Plan) -> tuple[History, int, list[tuple[flo
                 history.poll_done(moment)
                 polls += 1
                 clock[0] += POLL
+            _count_requests(exporter, requests)
             await exporter.aclose()
     finally:
         logger.removeHandler(warnings)

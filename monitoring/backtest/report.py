@@ -35,6 +35,9 @@ def run_text(result: Result) -> str:
             f"{hours(firing['end'] - firing['start'] + EVALUATION)} from "
             f"{datetime.fromtimestamp(firing['start'], tz=UTC):%Y-%m-%d %H:%M}"
         )
+    spent = result["requests_per_hour"]
+    parts = ", ".join(f"{kind} {number:g}" for kind, number in spent.items())
+    lines.append(f"requests an hour: {sum(spent.values()):.1f} ({parts})")
     lines.extend(f"MISSED: {line}" for line in result["missed_targets"])
     if not result["missed_targets"]:
         lines.append("every target met")

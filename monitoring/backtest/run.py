@@ -6,11 +6,13 @@ import math
 import multiprocessing
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exporter.api import cost_kind
 from exporter.simulator.units import DAY, MINUTE
 from monitoring.backtest.alerting import EVALUATION, Firing, firings
 from monitoring.backtest.incidents import Incident, incidents
@@ -99,6 +101,15 @@ def _score_row(s: Score, addons: int, days: float) -> dict[str, Any]:
     }
 
 
+def requests_per_hour(shares: list[Share], days: float) -> dict[str, float]:
+    """The exporters' API requests an hour over the run, by what they are spent on."""
+    by_kind: Counter[str] = Counter()
+    for share in shares:
+        for endpoint, number in share.requests.items():
+            by_kind[cost_kind(endpoint)] += number
+    return {kind: round(number / (days * 24), 1) for kind, number in sorted(by_kind.items())}
+
+
 def run(args: Arguments) -> dict[str, Any]:
     began = time.monotonic()
     rules = load_rules()
@@ -134,6 +145,7 @@ def run(args: Arguments) -> dict[str, Any]:
         "poll_interval_seconds": POLL,
         "evaluation_interval_seconds": EVALUATION,
         "polls": sum(share.polls for share in shares),
+        "requests_per_hour": requests_per_hour(shares, days),
         "samples": sum(share.samples for share in shares),
         "seconds": {
             "replay": round(replayed_at - began, 1),
