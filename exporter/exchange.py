@@ -159,7 +159,6 @@ class Connections:
 
     def __init__(self, http: httpx.AsyncClient, size: int) -> None:
         self.http = http
-        self.size = size
         self.slots = asyncio.Semaphore(size)
 
     async def aclose(self) -> None:
@@ -265,17 +264,15 @@ class Exchange:
     async def _connection(self) -> AsyncIterator[None]:
         """A slot of the URL's connections, the wait for it counted (Connections)."""
         slots = self._connections.slots
-        if slots.locked():
-            loop = asyncio.get_running_loop()  # a duration: the loop's monotonic clock
-            began = loop.time()
-            await slots.acquire()
+        if not slots.locked():  # a free slot: no wait, and nothing added (not even microseconds)
+            async with slots:
+                yield
+            return
+        loop = asyncio.get_running_loop()  # a duration: the loop's monotonic clock
+        began = loop.time()
+        async with slots:
             self._stats.connection_wait_seconds += loop.time() - began
-        else:
-            await slots.acquire()
-        try:
             yield
-        finally:
-            slots.release()
 
     async def _exchange(
         self, endpoint: str, path: str, params: dict[str, str | int]

@@ -83,7 +83,8 @@ def _rule_in_order(rule: dict[str, Any]) -> dict[str, Any]:
     ordered = {key: rule[key] for key in RULE_KEYS if key in rule}
     annotations = rule["annotations"]
     ordered["annotations"] = {key: annotations[key] for key in ANNOTATION_KEYS}
-    assert set(ordered) == set(rule) and set(annotations) == set(ANNOTATION_KEYS), rule["alert"]
+    if set(ordered) != set(rule) or set(annotations) != set(ANNOTATION_KEYS):
+        raise ValueError(f"{rule['alert']}: a key the render does not place (RULE_KEYS)")
     return ordered
 
 
