@@ -27,6 +27,8 @@ from exporter.config import (
     PollSettings,
     RateLimitSettings,
 )
+from exporter.durations import format_duration
+from exporter.resources.cadenced import heartbeat
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.scenarios import managed_fleet
@@ -137,10 +139,11 @@ def listing_reads(simulator: Simulator) -> int:
     return sum(1 for r in simulator.requests if "/addons/" in r.path and "/backups" in r.path)
 
 
-async def watch(simulator: Simulator, clock: SimulatedTime, hours: float, heartbeat: float) -> int:
+async def watch(
+    simulator: Simulator, clock: SimulatedTime, hours: float, settings: CoverageSettings
+) -> int:
     """Managed-listing reads over `hours` of the coverage loop's own steps, the clock moved
     on to each step's next due moment (never more than a minute at a time)."""
-    settings = CoverageSettings(interval=heartbeat)
     exporter = Exporter(config(simulator, COVERAGE_INTERVAL, True, settings), clock=clock)
     watcher = exporter.parts[0].coverage
     assert watcher is not None
@@ -161,9 +164,11 @@ async def measure_coverage(args: argparse.Namespace) -> bool:
     world = replace(build_world(1, start, 1, 100), elsewhere=managed_fleet(1, args.managed))
     with Simulator(world, token="bench", clock=clock, rate_limit=10**9) as simulator:  # noqa: S106
         began = time.monotonic()
-        every_poll = await watch(simulator, clock, args.hours, COVERAGE_INTERVAL)
+        # a heartbeat of one poll interval: every listing read every poll
+        every = CoverageSettings(interval=COVERAGE_INTERVAL, schedules_max_age=COVERAGE_INTERVAL)
+        every_poll = await watch(simulator, clock, args.hours, every)
         clock.now = start
-        cadence = await watch(simulator, clock, args.hours, CoverageSettings().interval)
+        cadence = await watch(simulator, clock, args.hours, CoverageSettings())
         took = time.monotonic() - began
     scheduled = 0
     for addon in world.elsewhere:
@@ -171,12 +176,14 @@ async def measure_coverage(args: argparse.Namespace) -> bool:
             if slot <= start:
                 break
             scheduled += 1
-    heartbeats = args.managed * args.hours * HOUR / CoverageSettings().interval
+    beat = heartbeat(CoverageSettings())
+    heartbeats = args.managed * args.hours * HOUR / beat
     per_backup = (cadence - heartbeats) / scheduled
     print()
     print(
         f"{args.managed} managed-storage addons, {scheduled} scheduled backups in "
-        f"{args.hours:g} simulated hours ({took:.0f}s), poll.interval 5m, heartbeat 1h"
+        f"{args.hours:g} simulated hours ({took:.0f}s), poll.interval 5m, heartbeat "
+        f"{format_duration(beat)}"
     )
     print(f"{'listing reads':<14}{'requests/hour':>16}")
     print(f"{'every poll':<14}{every_poll / args.hours:>16.0f}")

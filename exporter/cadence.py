@@ -7,8 +7,8 @@ nothing new. A scheduled backup changes the listing at known moments, so a read 
 - at each slot plus the addon's usual run time, when its backup should be done;
 - when the first slot no completed backup answers turns overdue (that slot plus the grace),
   so that a backup that finished late clears it and one that never came shows at once;
-- while it stays overdue, again after a wait that doubles (at least `retry`, at most the
-  heartbeat), so a late backup is seen without a read every poll;
+- while it stays overdue, again after a wait that doubles (at least `retry`, at most
+  `longest_retry`), so a late backup is seen without a read every poll;
 - and at least every `heartbeat`, for manual backups and deletions.
 
 A healthy schedule costs one read per slot, a slow run two, plus the heartbeat. Overdue is
@@ -43,9 +43,11 @@ def next_read(
     grace: float,
     retry: float,
     heartbeat: float,
+    longest_retry: float | None = None,
 ) -> float:
     """When to read the listing after a read at `read_at` that showed `first_unanswered`, the
-    first slot no completed backup answers (None: no schedule to judge)."""
+    first slot no completed backup answers (None: no schedule to judge). `longest_retry`: the
+    longest wait while overdue (None: the heartbeat)."""
     moments = [read_at + heartbeat]
     if not offsets:
         return moments[0]
@@ -60,5 +62,6 @@ def next_read(
             moments.append(turns_overdue)
         else:
             late_for = read_at - turns_overdue
-            moments.append(read_at + min(heartbeat, max(retry, late_for)))
+            longest = heartbeat if longest_retry is None else min(heartbeat, longest_retry)
+            moments.append(read_at + min(longest, max(retry, late_for)))
     return min(moments)

@@ -12,12 +12,21 @@ from exporter.resources.unit import Pass, Unit
 from exporter.schedule import WeekOffsets, first_uncovered_slot
 
 if TYPE_CHECKING:
+    from exporter.config import CoverageSettings
     from exporter.context import AccountLoops
 
 Summary = TypeVar("Summary")
 Subject = TypeVar("Subject")
 Answer = TypeVar("Answer")
 Key = tuple[str, str]
+
+
+def heartbeat(coverage: CoverageSettings) -> float:
+    """The longest a listing goes unread between its slots, for manual backups and deletions:
+    as long as a known schedule is trusted (coverage.schedules_max_age), never less than an
+    inventory. Slots, overdue moments and retries come sooner (cadence.py). The 100 volumes
+    of bench/coverage.py cost 73 requests an hour read at least hourly, 41 at 6h."""
+    return max(coverage.interval, coverage.schedules_max_age)
 
 
 @dataclass
@@ -83,7 +92,8 @@ class Listings(Generic[Summary]):
             usual=usual_run(judged.last_duration, rules.grace),
             grace=rules.grace,
             retry=self._loops.poll.interval,
-            heartbeat=self._loops.coverage.interval,
+            heartbeat=heartbeat(self._loops.coverage),
+            longest_retry=self._loops.coverage.interval,
         )
 
     def forget_all_but(self, keys: Set[Key]) -> None:
