@@ -123,7 +123,8 @@ def demo_config(simulator: Simulator) -> Config:
     drills = ((re.compile("scenarios/.*"), 30.0 * DAY),)
     return Config(
         accounts=(account,),
-        poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL),
+        # every 30s, not around the slots: the demo shows the data move, not what it saves
+        poll=replace(PollSettings(), interval=DEMO_POLL_INTERVAL, around_slots=False),
         restores=RestoreSettings(drills=drills),
         source="(demo)",
     )

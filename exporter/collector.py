@@ -23,6 +23,7 @@ from exporter.collectors.destinations import (
     Accounts,
     addon_rows,
     destination_families,
+    next_read_families,
     poll_families,
     request_families,
 )
@@ -69,6 +70,7 @@ class SnapshotCollector(Collector):
             table_families(rendered, now),
             coverage_families(rendered.coverage),
             poll_families(rendered.accounts),
+            next_read_families(rendered.accounts),
             request_families(rendered.accounts),
             process_families(rendered.shard, rendered.loop_failures, rendered.reloads),
         )

@@ -68,6 +68,8 @@ class PollSettings:
     max_body_bytes: int = 32 * 2**20
     full_resync_interval: float = 6.0 * HOUR
     incremental: bool = True
+    # read a destination shortly after its addons' slots (poll_schedule.py), not every interval
+    around_slots: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ SCHEMA: dict[str, Any] = {
         "max_body_bytes": _positive_int,
         "full_resync_interval": _duration,
         "incremental": _boolean,
+        "around_slots": _boolean,
     },
     "rate_limit": {"requests_per_hour": _requests_per_hour, "reserve": _non_negative_int},
     "expiry": {"warning_window": _duration},

@@ -9,12 +9,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from exporter.budget import RequestBudget
 from exporter.context import AccountLoops
 from exporter.destination_read import DestinationReads
 from exporter.discovery import Discovery
 from exporter.durations import format_duration
 from exporter.model import Destination
+from exporter.poll_schedule import PollTiming
 from exporter.progress import CycleProgress, Say, cycle_why_slow
+from exporter.read_plan import ReadPlan
 from exporter.shard import Shard
 from exporter.snapshot import DestinationState, Snapshot
 from exporter.store import BackupStore
@@ -64,6 +67,10 @@ class Poller:
         self.first_cycle_over = asyncio.Event()
         self._states: dict[str, DestinationState] = {}
         self._discovery = Discovery(loops, shard, self._log)
+        timing = PollTiming(
+            loops.poll.interval, loops.addons.tolerance, loops.addons.grace, loops.poll.around_slots
+        )
+        self._plan = ReadPlan(timing, self._log)
         self.snapshot = snapshot or Snapshot()
 
     def held_stores(self) -> list[BackupStore]:
@@ -72,6 +79,7 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every effective interval (start to start) until `stop` is set; a cycle that
         fails is logged and counted, and the next one comes at the usual time."""
+        self._loops.health.tells_waits(self.loop_name, self.slot_waits)
         try:
             await self._loops.run(self.loop_name, self._cycle, stop)
         finally:
@@ -81,19 +89,51 @@ class Poller:
             await asyncio.gather(*stragglers, return_exceptions=True)
 
     async def _cycle(self) -> float:
-        """One poll cycle; the seconds until the next one should start. A destination still
-        being polled when the interval is up is left to finish on its own (a straggler): it
-        delays only itself, and the next cycles poll the others on time and skip it."""
+        """One poll cycle; the seconds until the next one should start: the interval (start to
+        start), or sooner when a destination's read falls due first (`poll_schedule`). A
+        destination still being polled when the interval is up is left to finish on its own
+        (a straggler): it delays only itself, and the next cycles poll the others on time and
+        skip it."""
         started = self._monotonic()
-        await self.poll_all(straggle_after=self.effective_interval)
-        return max(self.effective_interval - (self._monotonic() - started), 0.0)
+        around_slots = self._plan.around_slots
+        await self.poll_all(straggle_after=self.effective_interval, due_only=around_slots)
+        if not around_slots:
+            return max(self.effective_interval - (self._monotonic() - started), 0.0)
+        now = self._loops.clock()
+        self._plan.tell(
+            self._plan.put_off(self._states.values(), now, self.effective_interval), now
+        )
+        until_interval = self.effective_interval - (self._monotonic() - started)
+        return max(min(until_interval, self._until_next_read()), 0.0)
 
-    async def poll_all(self, straggle_after: float | None = None) -> bool:
+    def slot_waits(self) -> str | None:
+        """What /-/healthy says the loop waits for, besides the budget."""
+        waiting = self._plan.put_off(
+            self._states.values(), self._loops.clock(), self.effective_interval
+        )
+        return self._plan.told_waits(waiting, len(self._states))
+
+    def _until_next_read(self) -> float:
+        now = self._loops.clock()
+        due = [
+            self._next_read(s) for s in self._states.values() if s.destination.id not in self._busy
+        ]
+        return min(due, default=now + self.effective_interval) - now
+
+    async def poll_all(self, straggle_after: float | None = None, due_only: bool = False) -> bool:
         """One cycle over every destination; True when every request gave a usable answer.
         With `straggle_after`, the cycle waits that long (in the event loop's own time) for its
-        polls; any still running go on as stragglers that later cycles skip until they end."""
-        listed_ok = await self._refresh_destinations()
-        due = [s.destination for s in self._states.values() if s.destination.id not in self._busy]
+        polls; any still running go on as stragglers that later cycles skip until they end.
+        With `due_only` (the serving loop, around the slots), only the destinations whose next
+        read is due (`poll_schedule`); else every one (`--once`, a test's poll)."""
+        now = self._loops.clock()
+        listed_ok = await self._refresh_destinations(due_only, now)
+        due = [
+            state.destination
+            for state in self._states.values()
+            if state.destination.id not in self._busy
+            and (not due_only or now >= self._next_read(state))
+        ]
         polls = {asyncio.ensure_future(self._bounded(d)): d.id for d in due}
         if self._progress is None:  # else a straggler's read is still being told about
             self._progress = CycleProgress(tuple(polls.values()), self._loops.clock())
@@ -112,7 +152,17 @@ class Poller:
             self._progress = None
         results = [poll.result() for poll in done]
         self._syncer.forget_all_but(set(self._states))
-        self._stretch_interval()
+        if self._loops.budget is not None:
+            cost = 1 + sum(
+                self._syncer.requests_per_poll(d, self._loops.poll.interval) for d in self._states
+            )
+            self.effective_interval = stretched_interval(
+                self._loops.budget,
+                cost,
+                self._loops.poll.interval,
+                self.effective_interval,
+                self._log,
+            )
         self._publish()
         if self._loops.render is not None:
             self._loops.render()
@@ -163,41 +213,15 @@ class Poller:
             now = self._loops.clock()
             self._log.warning(cycle_why_slow(progress, self._loops.budget, seconds, now))
         elif say is Say.AGAIN:
-            self._log.info(
-                "read progress: %d of about %d pages, %d of %d destinations done, about %s left",
-                progress.pages_done(),
-                progress.pages_expected(),
-                len(progress.done),
-                len(progress.destinations),
-                format_duration(seconds),
-            )
+            self._log.info(progress.progress_line(seconds))
         if say is not None:
             self._publish()
 
-    def _stretch_interval(self) -> None:
-        """Poll less often when the configured interval would spend more than the budget."""
-        if self._loops.budget is None:
-            return
-        interval = self._loops.poll.interval
-        cost = 1 + sum(self._syncer.requests_per_poll(d, interval) for d in self._states)
-        sustainable = self._loops.budget.interval_for(cost, interval)
-        if sustainable > interval and self.effective_interval <= interval:
-            self._log.warning(
-                "polling every %s instead of %s: a cycle costs about %.0f requests and the "
-                "budget is %d requests an hour",
-                format_duration(sustainable),
-                format_duration(interval),
-                cost,
-                self._loops.budget.requests_per_hour,
-            )
-        elif sustainable <= interval < self.effective_interval:
-            self._log.info(
-                "polling every %s again: the budget allows it", format_duration(interval)
-            )
-        self.effective_interval = sustainable
-
-    async def _refresh_destinations(self) -> bool:
-        """Learn which destinations exist (or resolve the configured ones) and their names."""
+    async def _refresh_destinations(self, due_only: bool, now: float) -> bool:
+        """Learn which destinations exist (or resolve the configured ones) and their names:
+        every cycle; with `due_only`, at most every heartbeat after a good listing."""
+        if due_only and not self._plan.listing_due(now):
+            return True
         before = {ident: state.destination for ident, state in self._states.items()}
         current = await self._discovery.current(before)
         self._states = {
@@ -206,19 +230,14 @@ class Poller:
             else DestinationState(d)
             for d in current
         }
+        self._plan.listed(now, bool(self._discovery.up))
         return bool(self._discovery.up)
 
-    def scheduled_addons(self) -> set[tuple[str, str]]:
-        """(project, addon) of every addon a destination lists with scheduled backups."""
-        return {
-            (summary.project, summary.addon)
-            for state in self.snapshot.destinations
-            if state.summary is not None
-            for summary in state.summary.addons
-            if summary.schedules
-        }
+    def _next_read(self, state: DestinationState) -> float:
+        return self._plan.next_read(state, self.effective_interval)
 
     async def _poll_destination(self, destination: Destination) -> bool:
+        self._plan.reading(destination.id, self._loops.clock())
         started = self._monotonic()
         # until its first good read, a destination's numbers wait for nothing else, and /metrics
         # shows them at once
@@ -237,7 +256,9 @@ class Poller:
         return read.error is None
 
     def _publish(self) -> None:
-        states = tuple(self._states.values())
+        states = tuple(
+            replace(state, next_read=self._next_read(state)) for state in self._states.values()
+        )
         progress = self._progress
         self.snapshot = Snapshot(
             destinations=states,
@@ -259,3 +280,27 @@ class Poller:
             budget_remaining=None if self._loops.budget is None else self._loops.budget.remaining(),
             cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )
+
+
+def stretched_interval(
+    budget: RequestBudget,
+    cost: float,
+    interval: float,
+    before: float,
+    log: logging.LoggerAdapter[logging.Logger],
+) -> float:
+    """Poll less often when the configured interval would spend more than the budget, at
+    `cost` requests a cycle; said when it starts (from `before`) and when it ends."""
+    sustainable = budget.interval_for(cost, interval)
+    if sustainable > interval and before <= interval:
+        log.warning(
+            "polling every %s instead of %s: a cycle costs about %.0f requests and the "
+            "budget is %d requests an hour",
+            format_duration(sustainable),
+            format_duration(interval),
+            cost,
+            budget.requests_per_hour,
+        )
+    elif sustainable <= interval < before:
+        log.info("polling every %s again: the budget allows it", format_duration(interval))
+    return sustainable

@@ -83,6 +83,13 @@ class CycleProgress:
     def pages_done(self) -> int:
         return sum(self.pages_read.values())
 
+    def progress_line(self, seconds_left: float) -> str:
+        return (
+            f"read progress: {self.pages_done()} of about {self.pages_expected()} pages, "
+            f"{len(self.done)} of {len(self.destinations)} destinations done, about "
+            f"{format_duration(seconds_left)} left"
+        )
+
     @property
     def reading_in_full(self) -> bool:
         """Is a full read still under way (it may spend only its share of the budget)?"""

@@ -153,12 +153,13 @@ class Exporter:
             snapshot=snapshot,
         )
         coverage = None
+
+        def listed() -> set[tuple[str, str]]:  # as of the poller's latest snapshot
+            return poller.snapshot.scheduled_addons()
+
         if config.coverage.enabled and config.shard.owns(account.name, COVERAGE_SHARD_KEY):
             coverage = CoverageWatcher(
-                loops,
-                snapshot=covered,
-                after=poller.first_cycle_over,
-                listed=poller.scheduled_addons,
+                loops, snapshot=covered, after=poller.first_cycle_over, listed=listed
             )
         return AccountParts(loops, poller, coverage)
 
@@ -209,12 +210,15 @@ class Exporter:
             self.render()
         return interval
 
-    async def poll_once(self, *, coverage_waits: bool = True) -> bool:
+    async def poll_once(self, *, coverage_waits: bool = True, due_only: bool = False) -> bool:
         """One cycle of every account side by side, then their coverage (after the destinations,
         as when serving); True when every destination poll was clean. Coverage's health is
         northflank_coverage_up, not this result. `coverage_waits` False: coverage takes what
-        the request budget allows now, and leaves the rest (`left_out`), never waiting."""
-        results = await asyncio.gather(*(part.poller.poll_all() for part in self.parts))
+        the request budget allows now, and leaves the rest (`left_out`), never waiting.
+        `due_only`: only the destinations whose read is due, as the serving loop reads them
+        (`poll_schedule.py`; the alert backtest), else every one."""
+        polls = (part.poller.poll_all(due_only=due_only) for part in self.parts)
+        results = await asyncio.gather(*polls)
         watched = [(part.coverage, part.budget) for part in self.parts if part.coverage]
         for _, budget in watched:
             budget.waits = coverage_waits
@@ -268,7 +272,7 @@ class Exporter:
     async def serve(self, stop: asyncio.Event, web_config: WebConfig | None = None) -> None:
         """Serve HTTP and poll until `stop` is set, then close everything in order."""
         self.web = WebServer(
-            make_app(self.metrics, self.ready, self.health.stalled),
+            make_app(self.metrics, self.ready, self.health.stalled, self.health.waits),
             self.config.listen_host,
             self.config.listen_port,
             web_config,

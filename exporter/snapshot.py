@@ -29,6 +29,7 @@ class DestinationState:
     invalid_total: int = 0
     duplicates_total: int = 0
     expired_listed: int = 0  # listed past their expiredBy, as of the last full read
+    next_read: float | None = None  # when its next read is due (poll_schedule.next_read)
 
     @property
     def all_expired(self) -> bool:
@@ -87,6 +88,16 @@ class Snapshot:
     poll_failures: tuple[tuple[tuple[str, str], int], ...] = ()
     budget_remaining: int | None = None
     cycle_seconds_left: float = 0.0
+
+    def scheduled_addons(self) -> set[tuple[str, str]]:
+        """(project, addon) of every addon a destination lists with scheduled backups."""
+        return {
+            (summary.project, summary.addon)
+            for state in self.destinations
+            if state.summary is not None
+            for summary in state.summary.addons
+            if summary.schedules
+        }
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 STALL_INTERVALS = 3
 
 
+def utc(moment: float) -> str:
+    """A moment as the log lines and /-/healthy say it: 2026-03-02T10:19:00Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
 class Health:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -27,6 +32,8 @@ class Health:
         self._intervals: dict[str, float] = {}
         # loop: until when the request budget it spends holds its requests back
         self._held: dict[str, Callable[[], float]] = {}
+        # loop: what it waits for when it is not held (None: nothing worth saying)
+        self._told: dict[str, Callable[[], str | None]] = {}
         self.failures: Counter[str] = Counter()
 
     def progress(self, loop: str, interval: float, waiting: float = 0.0) -> None:
@@ -41,12 +48,33 @@ class Health:
         when. The budget says so itself, so no wait it imposes goes unannounced."""
         self._held[loop] = held_until
 
+    def tells_waits(self, loop: str, waiting: Callable[[], str | None]) -> None:
+        """The loop says, when asked, what it is waiting for besides the budget (/-/healthy):
+        a wait by design, such as a read put off until a schedule's slot."""
+        self._told[loop] = waiting
+
+    def waits(self) -> list[str]:
+        """What each loop waits for now, one line each: the budget's hold, or what it says."""
+        now = self._clock()
+        lines = []
+        for loop in sorted(set(self._due) | set(self._told)):
+            held = self._held.get(loop)
+            until = 0.0 if held is None else held()
+            if until > now:
+                lines.append(f"{loop}: waiting for the request budget until {utc(until)}")
+            told = self._told.get(loop)
+            said = None if told is None else told()
+            if said:
+                lines.append(f"{loop}: {said}")
+        return lines
+
     def failed(self, loop: str) -> None:
         self.failures[loop] += 1
 
     def forget(self, loop: str) -> None:
         self._due.pop(loop, None)
         self._held.pop(loop, None)
+        self._told.pop(loop, None)
 
     def stalled(self) -> list[str]:
         """The loops that have made no progress for longer than they may."""

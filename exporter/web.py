@@ -54,8 +54,10 @@ def make_app(
     exposition: Exposition,
     ready: Callable[[], bool],
     stalled: Callable[[], list[str]] = list,
+    waits: Callable[[], list[str]] = list,
 ) -> WsgiApp:
-    """`stalled` names the long-running loops that stopped making progress (/-/healthy)."""
+    """`stalled` names the long-running loops that stopped making progress (/-/healthy);
+    `waits` says what the others wait for, a line each (shown under Healthy)."""
     landing = LANDING_PAGE.format(version=html.escape(__version__)).encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -93,7 +95,8 @@ def make_app(
                     "503 Service Unavailable",
                     f"Unhealthy: no progress for {STALL_INTERVALS} intervals: {', '.join(stuck)}\n",
                 )
-            return _plain(start_response, "200 OK", "Healthy\n")
+            told = "".join(f"{line}\n" for line in waits())
+            return _plain(start_response, "200 OK", f"Healthy\n{told}")
         if path == "/-/ready":
             if ready():
                 return _plain(start_response, "200 OK", "Ready\n")

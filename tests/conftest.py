@@ -104,7 +104,10 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 def config_for(simulator: Simulator, *, coverage: bool = False, **poll: Any) -> Config:
     """One account on the simulator with a budget that never binds. Coverage (the inventory,
     on by default in the product) is off unless asked for: these tests count and time the
-    destination polls, and tests/test_coverage.py tests the inventory."""
+    destination polls, and tests/test_coverage.py tests the inventory. Reads around the
+    slots (on by default) are off unless asked for: these tests count repeated polls, often
+    on a frozen clock, on which no slot ever comes; tests/test_around_slots.py tests them."""
+    poll.setdefault("around_slots", False)
     poll.setdefault("retry_backoff", 0.01)
     poll.setdefault("max_retry_wait", 2.0)
     account = Account(

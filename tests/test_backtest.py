@@ -53,9 +53,11 @@ def test_no_critical_alert_fires_for_nothing(result):
         "NorthflankBackupAddonRestorableWindowEnding",
     }
     assert [s for s in critical if s["false_firings"]] == []
-    # the API outage took every destination down, and said so
+    # Destinations are read around their slots, at least every 30 minutes: the 20-minute API
+    # outage is told only where a read meets it (tests/test_faults.py holds that a failed read
+    # is down and is retried every interval); it never brings DestinationDown outside it.
     down = next(s for s in result["scores"] if s["alert"] == "NorthflankBackupDestinationDown")
-    assert down["outage_firings"] > 0
+    assert down["false_firings"] == 0
 
 
 def test_a_worker_share_of_the_fleet_lists_every_backup_once():
@@ -185,6 +187,7 @@ def test_the_run_reports_the_exporter_s_requests_an_hour_by_kind(result):
         "managed and volume backups",
         "restores",
     }
-    # every destination is polled every 5 minutes: at least 12 requests an hour each
-    assert spent["destinations"] >= 12 * 4
+    # read around their addons' slots (poll.around_slots), at least every 30 minutes: at
+    # least 2 requests an hour each, and at most half the 12 of a read every 5 minutes
+    assert 2 * 4 <= spent["destinations"] <= 12 * 4 / 2
     assert spent["restores"] > 0  # the drilled projects' and the incidents' restores are read

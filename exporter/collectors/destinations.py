@@ -159,6 +159,22 @@ def poll_families(accounts: Accounts) -> Iterator[Metric]:
     yield failures
 
 
+def next_read_families(accounts: Accounts) -> Iterator[Metric]:
+    """When each destination is read next (poll_schedule.py)."""
+    next_read = gauge_family(
+        "northflank_exporter_next_poll_timestamp_seconds",
+        "When the destination is read next: after its addons' schedule slots plus their usual "
+        "run time, every poll interval while a backup runs, at least every 30 minutes "
+        "(poll.around_slots); every poll interval otherwise.",
+        ["destination"],
+    )
+    for account, snapshot in accounts:
+        for state in snapshot.destinations:
+            if state.next_read is not None and state.polled:
+                next_read.add_metric([account, state.destination.id], state.next_read)
+    yield from with_samples(next_read)
+
+
 def request_families(accounts: Accounts) -> Iterator[Metric]:
     """How the API rate limit is spent: requests made, what the API says is left, our budget,
     the time requests waited for it, and what each destination's polls cost."""

@@ -261,7 +261,7 @@ async def replay(
                     )
                     history.add("up", _target(plan), moment, 0.0)
                 else:
-                    await exporter.poll_once()
+                    await exporter.poll_once(due_only=True)  # as the serving loop reads
                     _render(exporter, plan, moment, history)
                 history.poll_done(moment)
                 polls += 1
