@@ -3,6 +3,8 @@ exporter on the simulator's volumes (one whose item leaves its schedules out, on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from exporter.config import AddonRules
@@ -156,3 +158,30 @@ def test_volumes_are_read_as_the_clients_declare_them(volumes_simulator, clock):
     scratch = {"project": "scenarios", "volume": "scratch"}
     assert pick(samples, "northflank_coverage_volume_unprotected", **scratch) == 1
     assert pick(samples, "northflank_volume_backup_missed_slots", **scratch) is None
+
+
+def test_a_project_whose_volumes_do_not_change_is_listed_less_often(volumes_simulator, clock):
+    """Every round, then every other, every fourth, up to coverage.schedules_max_age (6 rounds
+    of the 1h inventory); its addons every round. A volume new between rounds 9 and 10 is seen
+    at the project's next read, and brings it back to every round."""
+    exporter = Exporter(config_for(volumes_simulator, coverage=True), clock=clock)
+    project = volumes_simulator.world.volumes[0].project_id
+    read: dict[str, list[int]] = {"volumes": [], "addons": []}
+    for round_number in range(1, 16):
+        if round_number == 10:
+            world = volumes_simulator.world
+            new = replace(world.volumes[0], volume_id="fresh", name="Fresh")
+            volumes_simulator.world = replace(world, volumes=(*world.volumes, new))
+        before = len(volumes_simulator.requests)
+        poll_once(exporter)
+        paths = {r.path.partition("?")[0] for r in volumes_simulator.requests[before:]}
+        for listing, rounds in read.items():
+            if f"/v1/projects/{project}/{listing}" in paths:
+                rounds.append(round_number)
+        clock.now += HOUR
+    assert read == {"volumes": [1, 2, 4, 8, 14, 15], "addons": list(range(1, 16))}
+    samples = parse_samples(exporter.exposition().decode())
+    assert any(
+        name == "northflank_coverage_volume_info" and ("volume", "fresh") in labels
+        for name, labels in samples
+    )

@@ -58,12 +58,18 @@ class PerProject(Unit[str, Project, list[Any]], Generic[Item]):
 
     path: ClassVar[str]  # the listing under /projects/{projectId}/
     item_key: ClassVar[str | None]  # `data.{item_key}[]`, or `data[]` itself
+    # Paced by change: a project whose listing came back unchanged is read every other round,
+    # then every fourth..., up to coverage.schedules_max_age; a change, a failure or a new
+    # project brings it back to every round. False: every round.
+    paced: ClassVar[bool] = False
 
     def __init__(self, loops: AccountLoops, projects: Projects) -> None:
         super().__init__(loops)
         self._projects = projects
         self._by_project: dict[str, tuple[Item, ...]] = {}
         self.items: dict[tuple[str, str], Item] = {}
+        self._every: dict[str, int] = {}  # rounds between two reads of each project's listing
+        self._rounds_left: dict[str, int] = {}  # rounds until it is read again
 
     @abstractmethod
     def read_item(self, raw: Any, project: Project) -> Item:
@@ -79,17 +85,38 @@ class PerProject(Unit[str, Project, list[Any]], Generic[Item]):
         path = f"/projects/{quote(key, safe='')}/{self.path}"
         return await self.loops.client.listed(self.reads.endpoint, path, self.item_key)
 
+    def begin_round(self) -> None:
+        for key in self._rounds_left:
+            self._rounds_left[key] -= 1
+
+    def due(self, key: str, subject: Project, now: float) -> bool:
+        return self._rounds_left.get(key, 0) <= 0
+
     def fold(self, key: str, subject: Project, answer: list[Any], now: float) -> bool:
         listing = self.reads.listing
         listed = read_all(self.loops, answer, listing, lambda raw: self.read_item(raw, subject))
         wants = self.loops.coverage.wants
-        self._by_project[key] = tuple(item for item in listed if wants(key, self.ident(item)))
+        found = tuple(item for item in listed if wants(key, self.ident(item)))
+        self._pace(key, unchanged=self._by_project.get(key) == found)
+        self._by_project[key] = found
         self._gather(now)
         return True
+
+    def failed(self, key: str, subject: Project, now: float) -> None:
+        self._pace(key, unchanged=False)
+
+    def _pace(self, key: str, unchanged: bool) -> None:
+        coverage = self.loops.coverage
+        longest = max(1, int(coverage.schedules_max_age // coverage.interval))
+        every = min(2 * self._every.get(key, 1), longest) if self.paced and unchanged else 1
+        self._every[key] = self._rounds_left[key] = every
 
     def forget_all_but(self, keys: Set[str]) -> None:
         for gone in set(self._by_project) - keys:
             del self._by_project[gone]
+        for paced in (self._every, self._rounds_left):
+            for gone in set(paced) - keys:
+                del paced[gone]
         self._gather(self.loops.clock())
 
     def _gather(self, now: float) -> None:

@@ -36,6 +36,10 @@ class Volumes(PerProject[Volume]):
     path = "volumes"
     item_key = None
     table = VOLUME_INFO
+    # A new volume without a schedule shows within coverage.schedules_max_age in a project
+    # whose volumes had not changed. Addons are listed every round: a new addon must show
+    # within an inventory (the Unprotected alert's target).
+    paced = True
 
     def __init__(self, loops: AccountLoops, projects: Projects) -> None:
         super().__init__(loops, projects)
