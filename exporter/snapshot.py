@@ -29,6 +29,7 @@ class DestinationState:
     invalid_total: int = 0
     duplicates_total: int = 0
     expired_listed: int = 0  # listed past their expiredBy, as of the last full read
+    failing_since: float | None = None  # when the first failed read since the last good one ended
     next_read: float | None = None  # when its next read is due (poll_schedule.next_read)
 
     @property
@@ -54,19 +55,24 @@ class DestinationState:
             invalid_total=self.invalid_total + summary.invalid,
             duplicates_total=self.duplicates_total + duplicates,
             expired_listed=expired_listed,
+            failing_since=None,
         )
 
     def after_failure(
         self, finished: float, duration: float, stale_after: float
     ) -> DestinationState:
-        """Down, keeping the last good data until it is older than `stale_after`."""
-        fresh = self.last_success is not None and finished - self.last_success <= stale_after
+        """Down, keeping the last good data until the destination has been failing for
+        `stale_after`: timed from its first failed read, not from its last good one, which
+        may be half an hour old by design (reads around the slots, poll_schedule.py)."""
+        since = finished if self.failing_since is None else self.failing_since
+        fresh = self.last_success is not None and finished - since < stale_after
         return replace(
             self,
             polled=True,
             up=False,
             summary=self.summary if fresh else None,
             last_duration=duration,
+            failing_since=since,
         )
 
 

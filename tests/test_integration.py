@@ -194,6 +194,33 @@ def test_invalid_backups_are_skipped_and_counted_and_the_poll_stays_up(simulator
     )
 
 
+def test_a_destination_unread_for_longer_than_stale_after_keeps_its_data_through_a_failure(
+    simulator, clock
+):
+    """Read around the slots, a destination may go half an hour unread by design: one failed
+    read then must not drop what it held. stale_after is timed from the first failed read."""
+    exporter = Exporter(config_for(simulator, stale_after=600.0, max_retries=0), clock=clock)
+
+    def held() -> dict:
+        found = series(scrape(exporter), "northflank_backups")
+        return {k: v for k, v in found.items() if ("destination", "backups-02") in k}
+
+    poll_once(exporter)
+    good = held()
+    assert len(good) == 7
+    simulator.faults.destination_status["backups-02"] = 503
+    clock.now += 900  # unread for longer than stale_after, then the read fails
+    assert poll_once(exporter) is False
+    assert pick(scrape(exporter), "northflank_up", destination="backups-02") == 0
+    assert held() == good
+    clock.now += 599
+    poll_once(exporter)
+    assert held() == good
+    clock.now += 1
+    poll_once(exporter)
+    assert held() == {}
+
+
 def test_a_failing_destination_keeps_its_last_data_until_stale_then_drops_it(simulator, clock):
     exporter = Exporter(config_for(simulator, stale_after=600.0, max_retries=0), clock=clock)
     poll_once(exporter)
@@ -224,7 +251,8 @@ def test_a_failing_destination_keeps_its_last_data_until_stale_then_drops_it(sim
         )
         == last_success
     )
-    clock.now += 301
+    # stale_after is timed from the first failed read: 600 s after it, the data goes
+    clock.now += 600
     poll_once(exporter)
     samples = scrape(exporter)
     assert pick(samples, "northflank_up", destination="backups-02") == 0
