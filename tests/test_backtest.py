@@ -60,6 +60,19 @@ def test_no_critical_alert_fires_for_nothing(result):
     assert down["false_firings"] == 0
 
 
+def test_an_outage_past_stale_after_is_told_and_pages_nobody_for_nothing():
+    """50 minutes of 500s: longer than poll.stale_after (30m), after which a destination's
+    backups are dropped, and than the 30 minutes a destination may go unread around its slots.
+    DestinationDown fires during it; ScheduleNotArriving, which once read the dropped backups
+    as never arriving (205 false firings a week per 100 addons), stays quiet."""
+    result = run(Arguments(seed=3, addons=20, days=4, start=DEFAULT_START, outage=50 * 60.0))
+    critical = [s for s in result["scores"] if s["severity"] == "critical"]
+    assert [s["alert"] for s in critical if s["false_firings"]] == []
+    down = next(s for s in result["scores"] if s["alert"] == "NorthflankBackupDestinationDown")
+    assert down["outage_firings"] > 0 and down["false_firings"] == 0
+    assert result["missed_targets"] == []
+
+
 def test_a_worker_share_of_the_fleet_lists_every_backup_once():
     """dataclasses.replace once handed the share the whole fleet's index, and every addon was
     listed twice: the exporter rightly read every page on every poll, and said so."""

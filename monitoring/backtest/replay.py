@@ -133,6 +133,7 @@ class Plan:
     names: frozenset[str]  # the series the rules read
     restart_at: float
     outage_at: float
+    outage_until: float
 
     @property
     def instance(self) -> str:
@@ -250,7 +251,7 @@ async def replay(
             polls = 0
             while clock[0] <= plan.end:
                 moment = clock[0]
-                in_outage = plan.outage_at <= moment < plan.outage_at + OUTAGE
+                in_outage = plan.outage_at <= moment < plan.outage_until
                 simulator.faults.error_rate = 1.0 if in_outage else 0.0
                 if plan.restart_at <= moment < plan.restart_at + POLL:
                     # the process is gone for this scrape; the new one starts with nothing held

@@ -43,6 +43,7 @@ class Arguments:
     days: float = 30
     start: float = DEFAULT_START
     workers: int = WORKERS  # processes that replay the run's destinations side by side
+    outage: float = OUTAGE  # how long the API answers every request with a 500
 
 
 def run_end(start: float, days: float, expected: list[Incident]) -> float:
@@ -55,9 +56,11 @@ def run_end(start: float, days: float, expected: list[Incident]) -> float:
     return end
 
 
-def noise_of(start: float, days: float) -> Noise:
+def noise_of(start: float, days: float, outage_for: float = OUTAGE) -> Noise:
     outage = start + days * DAY * 0.7 + 13 * MINUTE
-    return Noise(outage=(outage, outage + OUTAGE), restart=start + days * DAY * 0.55 + 2 * MINUTE)
+    return Noise(
+        outage=(outage, outage + outage_for), restart=start + days * DAY * 0.55 + 2 * MINUTE
+    )
 
 
 def _replay_all(plans: list[Plan], scratch: str) -> list[Share]:
@@ -81,6 +84,7 @@ def _plans(args: Arguments, end: float, names: frozenset[str], noise: Noise) -> 
             names=names,
             restart_at=noise.restart,
             outage_at=noise.outage[0],
+            outage_until=noise.outage[1],
         )
         for worker in range(args.workers)
     ]
@@ -116,7 +120,7 @@ def run(args: Arguments) -> dict[str, Any]:
     fleet, incident_addons = build_fleet(args.seed, args.addons, args.days, args.start)
     expected = incidents(fleet, incident_addons, rules)
     end = run_end(args.start, args.days, expected)
-    noise = noise_of(args.start, args.days)
+    noise = noise_of(args.start, args.days, args.outage)
     plans = _plans(args, end, rule_metrics(rules), noise)
     with tempfile.TemporaryDirectory(prefix="backtest-") as scratch:
         shares = _replay_all(plans, scratch)

@@ -219,8 +219,10 @@
             alert: 'NorthflankBackupScheduleNotArriving',
             // A schedule's backups should be listed where it sends them once its first slot is an
             // hour past; the addon has no backup of any status there. Only judged on fresh data:
-            // the destination read within the hour (PollStale's limit), or for managed storage a
-            // full inventory within two coverage rounds; a short outage does not resolve it.
+            // the destination read within the hour (PollStale's limit) and its backups still held
+            // (a destination failing for poll.stale_after drops them, and their absence says
+            // nothing), or for managed storage a full inventory within two coverage rounds; a
+            // short outage does not resolve it.
             expr: |||
               northflank_coverage_addon_backup_schedule_info{%(selector)s}
                 unless on (account, project, addon, destination) northflank_addon_info{%(selector)s}
@@ -229,6 +231,7 @@
                 and on (account, destination)
                   (
                     time() - northflank_exporter_last_successful_poll_timestamp_seconds{%(selector)s} < %(pollStaleSeconds)s
+                      and on (account, destination) group by (account, destination) (northflank_backups{%(selector)s})
                     or label_replace(
                       time() - northflank_coverage_last_successful_inventory_timestamp_seconds{%(selector)s} < %(inventoryStaleSeconds)s,
                       "destination", "northflank-managed", "", ""
