@@ -100,6 +100,7 @@ def test_the_exporter_s_warnings_outside_the_outage_miss_a_target():
         names=frozenset(),
         restart_at=start + DAY,
         outage_at=start + DAY,
+        outage_until=start + DAY,
     )
     _, polls, warnings = asyncio.run(replay(doubled, plan))
     assert polls == 15
