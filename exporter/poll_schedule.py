@@ -20,7 +20,6 @@ schedules and run times) and when that read began, the moment its next read is d
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from exporter.addons import AddonSummary
@@ -67,31 +66,24 @@ def next_read(state: DestinationState, last_read: float | None, timing: PollTimi
     gathered = last_read + timing.gather
     due = last_read + timing.heartbeat
     for addon in scheduled:
-        worth = _worth(addon, last_read, timing)
+        unanswered = first_uncovered_slot(
+            addon.offsets, addon.answered_until, addon.oldest_created, timing.tolerance
+        )
+        worth = _worth(addon, unanswered, last_read, timing)
         if not addon.consecutive_failures:  # else its next run decides Failing: on time
             worth = max(gathered, worth)
-        due = min(due, _turns_overdue(addon, last_read, timing), worth)
+        turns_overdue = unanswered + timing.grace
+        if turns_overdue > last_read:
+            due = min(due, turns_overdue)
+        due = min(due, worth)
     return due
 
 
-def _unanswered(addon: AddonSummary, timing: PollTiming) -> float:
-    return first_uncovered_slot(
-        addon.offsets, addon.answered_until, addon.oldest_created, timing.tolerance
-    )
-
-
-def _turns_overdue(addon: AddonSummary, last_read: float, timing: PollTiming) -> float:
-    """When the addon's first unanswered slot turns overdue, if after the read (else never)."""
-    moment = _unanswered(addon, timing) + timing.grace
-    return moment if moment > last_read else math.inf
-
-
-def _worth(addon: AddonSummary, last_read: float, timing: PollTiming) -> float:
+def _worth(addon: AddonSummary, unanswered: float, last_read: float, timing: PollTiming) -> float:
     """The addon's next moment worth a read: on its listing cadence, or an interval on while
     a backup runs."""
     if addon.oldest_running_created is not None:
         return last_read + timing.interval
-    unanswered = _unanswered(addon, timing)
     return listing_next_read(
         addon.offsets,
         read_at=last_read,

@@ -100,18 +100,16 @@ class Poller:
         if not around_slots:
             return max(self.effective_interval - (self._monotonic() - started), 0.0)
         now = self._loops.clock()
-        self._plan.tell(
-            self._plan.put_off(self._states.values(), now, self.effective_interval), now
-        )
+        self._plan.tell(self._plan.put_off(self.snapshot, now), now)
         until_interval = self.effective_interval - (self._monotonic() - started)
         return max(min(until_interval, self._until_next_read()), 0.0)
 
     def slot_waits(self) -> str | None:
-        """What /-/healthy says the loop waits for, besides the budget."""
-        waiting = self._plan.put_off(
-            self._states.values(), self._loops.clock(), self.effective_interval
-        )
-        return self._plan.told_waits(waiting, len(self._states))
+        """What /-/healthy says the loop waits for, besides the budget: from the published
+        snapshot, which a web server thread may read while this loop goes on."""
+        snapshot = self.snapshot
+        waiting = self._plan.put_off(snapshot, self._loops.clock())
+        return self._plan.told_waits(waiting, len(snapshot.destinations))
 
     def _until_next_read(self) -> float:
         now = self._loops.clock()

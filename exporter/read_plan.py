@@ -5,12 +5,11 @@ until a slot, told in /-/healthy and in the log."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import replace
 
 from exporter.durations import MINUTE
 from exporter.poll_schedule import PollTiming, next_read
-from exporter.snapshot import DestinationState
+from exporter.snapshot import DestinationState, Snapshot
 from exporter.supervise import utc
 
 
@@ -43,15 +42,16 @@ class ReadPlan:
     def listed(self, now: float, ok: bool) -> None:
         self._listed_at = now if ok else None
 
-    def put_off(
-        self, states: Iterable[DestinationState], now: float, interval: float
-    ) -> list[tuple[float, str]]:
-        """(next read, destination) of those whose next read is further off than the interval:
-        put off until their addons' slots."""
+    def put_off(self, snapshot: Snapshot, now: float) -> list[tuple[float, str]]:
+        """(next read, destination) of those whose next read, as published, is further off
+        than the effective interval: put off until their addons' slots."""
+        interval = snapshot.effective_interval
+        if interval is None:  # nothing published yet
+            return []
         waiting = []
-        for state in states:
-            due = self.next_read(state, interval)
-            if due > now + interval:
+        for state in snapshot.destinations:
+            due = state.next_read
+            if due is not None and due > now + interval:
                 waiting.append((due, state.destination.id))
         return sorted(waiting)
 

@@ -72,6 +72,8 @@ def serve(fleet: Fleet, around_slots: bool) -> tuple[Shown, int, Said]:
             config = Config(
                 accounts=(account,),
                 poll=replace(PollSettings(), around_slots=around_slots),
+                # the defaults but coverage: the destinations' requests are what is counted,
+                # and the schedules they are read around come with their backups
                 coverage=CoverageSettings(enabled=False),
             )
             exporter = Exporter(config, clock=loop.time, transport=transport)

@@ -3,13 +3,14 @@
 import gzip
 import shutil
 import subprocess
+import time
 
 import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 
 from exporter.runtime import Exporter
-from tests.conftest import Serving, config_for, parse_samples, pick
+from tests.conftest import Serving, config_for, parse_samples, pick, series
 
 
 @pytest.fixture
@@ -74,6 +75,30 @@ def test_health_and_readiness(start_simulator, clock):
         simulator.gate.set()
         running.wait_ready()
         assert httpx.get(f"{running.url}/-/ready").status_code == 200
+
+
+def test_healthy_says_which_reads_wait_for_a_slot(simulator, clock):
+    """Read around the slots (the default), the first reads put the next ones off to the
+    addons' slots: /-/healthy stays 200 and names as many as the gauge has past an interval
+    away, and the soonest of them."""
+    config = config_for(simulator, around_slots=True)
+    with Serving(Exporter(config, clock=clock)) as running:
+        running.wait_ready()
+        answer = httpx.get(f"{running.url}/-/healthy")
+        samples = parse_samples(httpx.get(f"{running.url}/metrics").text)
+    due = series(samples, "northflank_exporter_next_poll_timestamp_seconds")
+    assert len(due) == 2
+    put_off = sorted(
+        (at, dict(labels)["destination"]) for labels, at in due.items() if at > clock.now + 300
+    )
+    assert put_off  # the simulator's scheduled addons put at least one off
+    at, first = put_off[0]
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    assert answer.status_code == 200
+    assert answer.text == (
+        f"Healthy\npoll:default: {len(put_off)} of 2 destinations read after their addons' "
+        f"next slots (poll.around_slots); the next, {first}, at {when}\n"
+    )
 
 
 def test_unknown_paths_and_methods(serving):
