@@ -17,7 +17,7 @@ from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.scenarios import SCENARIOS
 from exporter.store import BackupStore
-from exporter.sync import Misfit, full_sync, incremental_sync
+from exporter.sync import Misfit, Syncer, full_sync, incremental_sync, missed_by_increments
 from tests.conftest import NOW, TOKEN, Clock, config_for, run
 
 HOUR = 3600.0
@@ -268,3 +268,66 @@ def test_an_endless_listing_of_ever_older_backups_is_still_cut():
         run(full_sync(endless(), NOW))
     assert cut.value.code == "too_many_pages"
     assert len(read) == 2 * 19 + 10 + 1
+
+
+# --- resyncs paced by what they find
+
+
+def test_a_full_read_finds_only_what_the_incremental_reads_missed():
+    """Counted below the newest held backup: one deleted by hand, one listed late and one final
+    whose status changed; not a newer one, nor a running one that ended, nor one about to
+    expire that the API has deleted already."""
+    listing = [
+        raw("run", NOW - 3 * HOUR, status="in-progress"),
+        *[raw(f"b{n}", NOW - n * HOUR) for n in range(4, 9)],
+        raw("soon", NOW - 9 * HOUR, expires=NOW + 600),
+    ]
+    before = held(listing)
+    assert missed_by_increments(before, held(listing), NOW) == 0
+    later = [
+        raw("newer", NOW - HOUR),
+        raw("run", NOW - 3 * HOUR),  # ended
+        raw("b4", NOW - 4 * HOUR),
+        raw("late", NOW - 4.5 * HOUR),  # listed late
+        raw("b5", NOW - 5 * HOUR, status="failed"),  # a final status changed
+        raw("b6", NOW - 6 * HOUR),
+        # b7 deleted by hand; "soon" gone a little before its expiry
+        raw("b8", NOW - 8 * HOUR),
+    ]
+    assert missed_by_increments(before, held(later), NOW) == 3
+
+
+class Listing:
+    """One destination's listing, which a test changes between polls."""
+
+    def __init__(self, items):
+        self.items = items
+        self.full_reads = 0
+
+    def pages(self, destination, full):
+        self.full_reads += full
+        return pages_of(self.items, per_page=2)
+
+
+def test_resyncs_that_find_nothing_come_less_often_and_one_that_finds_a_deletion_brings_them_back(
+    caplog,
+):
+    """At a 6 h resync interval and a poll every hour: resyncs 6, 12 and then 24 hours apart
+    while they find what the incremental reads held; the one that finds a backup deleted by
+    hand brings back 6 hours (and says so), then the doubling starts again."""
+    kept = NOW + 90 * 24 * HOUR
+    listing = Listing([raw(f"b{n}", NOW - n * HOUR, expires=kept) for n in range(9)])
+    syncer = Syncer(listing.pages, 6 * HOUR, incremental=True)
+    full_at = []
+    for hour in range(85):
+        before = listing.full_reads
+        if hour == 50:
+            del listing.items[5]  # deleted by hand, deep in the list
+        run(syncer.sync("d", NOW + hour * HOUR))
+        if listing.full_reads > before:
+            full_at.append(hour)
+    assert full_at == [0, 6, 18, 42, 66, 72, 84]
+    assert [r.getMessage() for r in caplog.records if "in full every" in r.getMessage()] == [
+        "destination=d is read in full every 6h again: it found 1 backups the incremental "
+        "reads had not"
+    ]
