@@ -17,20 +17,28 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (project, addon) or (project, volume)
 
+# A paced read that finds the schedules as they were doubles the time to the next, up to this
+# many times the max age; a change brings the max age back.
+UNCHANGED_STRETCH = 4
+
 
 @dataclass(frozen=True)
 class KnownSchedules:
     read_at: float
     status: str  # the addon's (or volume's) status when they were read
     schedules: tuple[CoverageSchedule, ...]
+    stretch: int = 1  # times max_age until a paced read is due again
 
 
-def schedules_due(known: KnownSchedules | None, status: str, max_age: float, now: float) -> bool:
+def schedules_due(
+    known: KnownSchedules | None, status: str, max_age: float, now: float, paced: bool = False
+) -> bool:
     """A new addon's (or volume's) schedules are read at once; known ones when its status
-    changed or the last read is `max_age` old (schedules rarely change)."""
+    changed or the last read is `max_age` old (schedules rarely change); `paced`: `max_age`
+    times the stretch that reads finding them unchanged have earned."""
     if known is None or known.status != status:
         return True
-    return now - known.read_at >= max_age
+    return now - known.read_at >= max_age * (known.stretch if paced else 1)
 
 
 class ScheduleBook:
@@ -42,9 +50,11 @@ class ScheduleBook:
         self._kind = kind  # "addon" or "volume", for log lines
         self.known: dict[Key, KnownSchedules] = {}
 
-    def due(self, key: Key, status: str, now: float, max_age: float | None = None) -> bool:
+    def due(
+        self, key: Key, status: str, now: float, max_age: float | None = None, paced: bool = False
+    ) -> bool:
         age = self._loops.coverage.schedules_max_age if max_age is None else max_age
-        return schedules_due(self.known.get(key), status, age, now)
+        return schedules_due(self.known.get(key), status, age, now, paced)
 
     def fold(
         self,
@@ -66,7 +76,11 @@ class ScheduleBook:
                     problem,
                 )
                 return False
-        self.known[key] = KnownSchedules(now, status, tuple(schedules))
+        before = self.known.get(key)
+        stretch = 1
+        if before is not None and before.schedules == tuple(schedules):
+            stretch = min(before.stretch * 2, UNCHANGED_STRETCH)
+        self.known[key] = KnownSchedules(now, status, tuple(schedules), stretch)
         return True
 
     def schedules(self, key: Key) -> tuple[CoverageSchedule, ...] | None:
