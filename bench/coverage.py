@@ -8,7 +8,7 @@ whenever nothing is ready, so hours of budget waits pass in seconds and every wa
 as it would be live. Measured from the start:
 
 - when every unprotected addon is on /metrics (`northflank_coverage_addon_unprotected` 1);
-- when the inventory is complete (`northflank_coverage_up` 1);
+- when the inventory is complete (`northflank_coverage_up` 1, nothing left for later rounds);
 - the steady cost in requests an hour, by kind, over the hours after that.
 
     python bench/coverage.py [--addons 1000] [--projects 50] [--unprotected 10] [--hours 6]
@@ -118,7 +118,9 @@ async def watch(
             }
             if seen["unprotected"] is None and unprotected <= shown:
                 seen["unprotected"] = now
-            if seen["complete"] is None and any(c.up for _, c in rendered.coverage):
+            if seen["complete"] is None and any(
+                c.up and not c.inventory_requests_left for _, c in rendered.coverage
+            ):
                 seen["complete"] = now
             if seen["complete"] is not None and now >= seen["complete"] + hours * HOUR:
                 return seen

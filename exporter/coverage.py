@@ -63,13 +63,14 @@ class CoverageWatcher:
         self.units: Units = build_units(loops, listed or set)
         self._limit = asyncio.Semaphore(loops.poll.concurrency)
         self._round_due = 0.0
+        # When a round's reads of Priority.REST give way to the next round (None: never).
+        self._yield_at: float | None = None
+        self._yielded = False
+        self._left_behind = 0  # requests a round that gave way left for the next ones
         self._round_ok: bool | None = None
         self._last_round: float | None = None
-        self._told: set[tuple[Listing, str]] = set()  # (listing, code) problems already logged
+        self.problems = ListingProblems(loops)
         self._read_this_round: set[tuple[Listing, Any]] = set()
-        # requests the budget left out of the last round, by listing (never waiting)
-        self.left_out: dict[str, int] = {}
-        self._cut: Counter[str] = Counter()  # listings cut at a cap or as endless
         self._progress: InventoryProgress | None = None  # the round under way
         self.snapshot = snapshot or CoverageSnapshot()
 
@@ -82,10 +83,11 @@ class CoverageWatcher:
         """A round if one is due, then every cadenced read that is due, then publish; the
         seconds until something is due again (at most a poll interval)."""
         clock = self._loops.clock
-        self.left_out = {}
+        self.problems.left_out = {}
         if clock() >= self._round_due:
-            await self.take_inventory()
-            self._round_due = clock() + self._loops.coverage.interval
+            interval = self._loops.coverage.interval
+            await self.take_inventory(yield_at=clock() + interval)
+            self._round_due = clock() if self._yielded else clock() + interval
         for unit in self._units_in(Pass.CADENCE):
             await self._walk(unit, None)
         self._show()
@@ -96,31 +98,46 @@ class CoverageWatcher:
                 due.append(next_due)
         return min(max(min(due) - clock(), 1.0), self._loops.poll.interval)
 
+    @property
+    def left_out(self) -> dict[str, int]:
+        """Requests the budget left out of the last round, by listing (never waiting)."""
+        return self.problems.left_out
+
     def _units_in(self, when: Pass) -> list[AnyUnit]:
         return [unit for unit in self.units if when in unit.passes]
 
     # --- a round ---
 
-    async def take_inventory(self) -> bool:
+    async def take_inventory(self, yield_at: float | None = None) -> bool:
         """One round over the round units; what a listing that fails held before is kept.
-        True when every listing was read.
+        True when every read it made succeeded.
 
         What may reveal an unprotected addon comes first (`Priority.REVEALS`): only an addon
         no destination lists can be unprotected, so those addons' schedules are read, and
         shown on /metrics, before the volumes and the rest (a budget too small for the whole
-        round finds them first)."""
+        round finds them first). With `yield_at` (when the next round falls due), the rest
+        gives way to the next round's first reads then, and goes on after them: the first
+        round of a large account reads the schedules of every listed addon, hours of budget
+        (1,000 addons: 990 schedules), and a database created meanwhile waited for all of
+        them (`bench/coverage.py`: created 2 h after the start, on /metrics 6 h later; now
+        within the next round). Cadenced reads, between rounds, no longer wait for it either."""
         for unit in self.units:
             unit.begin_round()
         self._read_this_round = set()
         self._progress = InventoryProgress(self._requests_due(Priority.REVEALS))
+        self._yield_at, self._yielded = yield_at, False
         try:
             ok = await self._round()
         finally:
             self._progress = None
+            self._yield_at = None
+        # a round that gave way is judged by the reads it made; what it left is still due
+        left = self._requests_due(Priority.REVEALS).values()
+        self._left_behind = sum(left) if self._yielded else 0
         self._round_ok = ok
         if ok:
             self._last_round = self._loops.clock()
-            self._told.clear()
+            self.problems.told.clear()
         return ok
 
     async def _round(self) -> bool:
@@ -131,6 +148,8 @@ class CoverageWatcher:
                 if not unit_ok and unit.blocks_round:
                     return False
                 ok = ok and unit_ok
+                if self._yielded:
+                    return ok
                 self._expect(priority)
             if priority is Priority.REVEALS:
                 self._show()  # whatever may be unprotected is on /metrics now
@@ -172,16 +191,30 @@ class CoverageWatcher:
             if (priority is None or unit.priority(key) == priority) and unit.due(key, subject, now)
         ]
         if unit.concurrent:
-            results = await asyncio.gather(*(self._bounded(unit, k, s) for k, s in due))
+            results = await asyncio.gather(*(self._bounded(unit, k, s, priority) for k, s in due))
             return all(results)
         ok = True
         for key, subject in due:
+            if self._gives_way(priority):
+                break
             ok = await self._read(unit, key, subject) and ok
         return ok
 
-    async def _bounded(self, unit: AnyUnit, key: Any, subject: Any) -> bool:
+    async def _bounded(
+        self, unit: AnyUnit, key: Any, subject: Any, priority: Priority | None
+    ) -> bool:
         async with self._limit:
+            if self._gives_way(priority):
+                return True
             return await self._read(unit, key, subject)
+
+    def _gives_way(self, priority: Priority | None) -> bool:
+        """Whether the rest of this round gives way to the next round, due now."""
+        if priority is not Priority.REST or self._yield_at is None:
+            return False
+        if self._loops.clock() >= self._yield_at:
+            self._yielded = True
+        return self._yielded
 
     async def _read(self, unit: AnyUnit, key: Any, subject: Any) -> bool:
         """One request of a unit; in a round, first say how long the rest will take when it
@@ -192,46 +225,13 @@ class CoverageWatcher:
         try:
             answer = await unit.fetch(key, subject)
         except ApiError as error:
-            self._failed(unit, key, error)
+            self.problems.failed(unit, key, error)
             unit.failed(key, subject, self._loops.clock())
             return False
         finally:
             if self._progress is not None:
                 self._progress.sent_one(listing.words)
         return unit.fold(key, subject, answer, self._loops.clock())
-
-    def _failed(self, unit: AnyUnit, key: Any, error: ApiError) -> None:
-        """One line per listing and code until a round reads everything: a token without a
-        permission fails the same way on every round, and one line says so. A listing the
-        budget did not allow (`--once`) is counted in `left_out`, which says it all at once."""
-        listing = unit.reads.listing
-        if error.code == BUDGET:
-            self.left_out[listing.words] = self.left_out.get(listing.words, 0) + 1
-            return
-        if error.code in CUT:
-            self._cut[listing.value] += 1
-        if (listing, error.code) in self._told:
-            return
-        self._told.add((listing, error.code))
-        if error.code in TOKEN_PROBLEMS:
-            log.warning(
-                self._loops.coverage_line(
-                    "the API token may not list %s (HTTP %s): it needs the permission %s. "
-                    "Destinations are still polled; northflank_coverage_up is 0 (%s)"
-                ),
-                listing.words,
-                error.code,
-                unit.reads.permission,
-                error,
-            )
-        else:
-            log.warning(
-                self._loops.coverage_line("listing %s%s failed code=%s: %s"),
-                listing.words,
-                _of(key),
-                error.code,
-                error,
-            )
 
     # --- saying how a round goes ---
 
@@ -277,10 +277,56 @@ class CoverageWatcher:
             published=tuple(
                 (unit.table, unit.rows()) for unit in self.units if unit.table is not None
             ),
-            listings_cut=tuple(sorted(self._cut.items())),
-            inventory_requests_left=0 if progress is None else progress.requests_left(),
+            listings_cut=tuple(sorted(self.problems.cut.items())),
+            inventory_requests_left=self._left_behind
+            if progress is None
+            else progress.requests_left(),
             inventory_seconds_left=0.0 if progress is None else progress.seconds_left,
         )
+
+
+class ListingProblems:
+    """What went wrong with an account's listings: logged once each, counted, left out."""
+
+    def __init__(self, loops: AccountLoops) -> None:
+        self._loops = loops
+        self.told: set[tuple[Listing, str]] = set()  # (listing, code) problems already logged
+        self.cut: Counter[str] = Counter()  # listings cut at a cap or as endless
+        # requests the budget left out of the last round, by listing (never waiting)
+        self.left_out: dict[str, int] = {}
+
+    def failed(self, unit: AnyUnit, key: Any, error: ApiError) -> None:
+        """One line per listing and code until a round reads everything: a token without a
+        permission fails the same way on every round, and one line says so. A listing the
+        budget did not allow (`--once`) is counted in `left_out`, which says it all at once."""
+        listing = unit.reads.listing
+        if error.code == BUDGET:
+            self.left_out[listing.words] = self.left_out.get(listing.words, 0) + 1
+            return
+        if error.code in CUT:
+            self.cut[listing.value] += 1
+        if (listing, error.code) in self.told:
+            return
+        self.told.add((listing, error.code))
+        if error.code in TOKEN_PROBLEMS:
+            log.warning(
+                self._loops.coverage_line(
+                    "the API token may not list %s (HTTP %s): it needs the permission %s. "
+                    "Destinations are still polled; northflank_coverage_up is 0 (%s)"
+                ),
+                listing.words,
+                error.code,
+                unit.reads.permission,
+                error,
+            )
+        else:
+            log.warning(
+                self._loops.coverage_line("listing %s%s failed code=%s: %s"),
+                listing.words,
+                _of(key),
+                error.code,
+                error,
+            )
 
 
 def _of(key: Any) -> str:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from exporter.config import CoverageSettings
-from exporter.inventory import MANAGED_STORAGE
+from exporter.inventory import MANAGED_STORAGE, read_addon_schedule
+from exporter.resources.schedule_book import ScheduleBook
 from exporter.runtime import Exporter, coverage_left_out
 from exporter.shard import Shard
+from exporter.simulator.data import MANAGED
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS
 from exporter.simulator.server import InProcess
 from exporter.simulator.virtual_time import run_virtually
@@ -467,6 +470,8 @@ def test_a_round_that_must_wait_says_so_once_shows_what_it_needs_and_the_unliste
     config = with_account(
         config, rate_limit=replace(account.rate_limit, requests_per_hour=40, reserve=0)
     )
+    # the next round falls due after the whole of this one (else the rest gives way to it)
+    config = replace(config, coverage=replace(config.coverage, interval=6 * 3600))
     fake = FakeTime(clock)
     while_waiting = []
 
@@ -500,6 +505,96 @@ def test_a_round_that_must_wait_says_so_once_shows_what_it_needs_and_the_unliste
     assert pick(samples, "northflank_coverage_up") == 1
     assert pick(samples, "northflank_coverage_inventory_requests_left") == 0
     assert pick(samples, "northflank_coverage_inventory_seconds_left") == 0
+
+
+def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_addon(
+    fleet_simulator, clock
+):
+    """A budget too small for the inventory (40 requests an hour) and a round every 10
+    minutes: the first round's rest gives way when the next round falls due, saying what it
+    left, and the next round lists the addons again before going on with it. So an unprotected
+    addon created while the first round waits is on /metrics in the next round, not after all
+    of the first (and coverage is up: every read made so far succeeded)."""
+    from tests.conftest import FakeTime, with_account
+
+    config = config_for(fleet_simulator, coverage=True)
+    (account,) = config.accounts
+    config = with_account(
+        config, rate_limit=replace(account.rate_limit, requests_per_hour=40, reserve=0)
+    )
+    config = replace(config, coverage=replace(config.coverage, interval=600))
+    world = fleet_simulator.world
+    unprotected = next(a for a in world.elsewhere if a.addon_id == "unprotected-postgresql")
+    late = replace(unprotected, addon_id="late-postgresql", addon_name="Late postgresql")
+    fake = FakeTime(clock)
+
+    async def sleep(seconds):
+        if fleet_simulator.world is world:  # the first wait of the first round
+            fleet_simulator.set_world(replace(world, elsewhere=(*world.elsewhere, late)))
+        await fake.sleep(seconds)
+
+    exporter = Exporter(config, clock=clock, sleep=sleep)
+    run(exporter.poll_once())
+    samples = scrape(exporter)
+    assert fleet_simulator.world is not world
+    new = {"project": "scenarios", "addon": "late-postgresql"}
+    assert pick(samples, "northflank_coverage_addon_unprotected", **new) is None
+    assert pick(samples, "northflank_coverage_up") == 1
+    left = pick(samples, "northflank_coverage_inventory_requests_left")
+    assert left > 0  # it gave way, and says what it left
+
+    clock.now += 600
+    run(exporter.poll_once())
+    samples = scrape(exporter)
+    assert pick(samples, "northflank_coverage_addon_unprotected", **new) == 1
+    assert pick(samples, "northflank_coverage_inventory_requests_left") > 0  # before the rest
+    rounds = 2
+    while pick(samples, "northflank_coverage_inventory_requests_left"):
+        clock.now += 600
+        run(exporter.poll_once())
+        samples = scrape(exporter)
+        rounds += 1
+        assert rounds < 20
+    assert pick(samples, "northflank_coverage_up") == 1
+
+
+def test_the_schedules_of_a_listed_addon_are_read_less_often_while_they_do_not_change(
+    fleet_simulator, clock
+):
+    """An addon a destination lists is protected whatever its schedules say: they are read
+    again after coverage.schedules_max_age (6h), then, while they come back unchanged, after
+    twice and four times that, and no longer apart. An unlisted addon keeps 6h."""
+    exporter = Exporter(config_for(fleet_simulator, coverage=True), clock=clock)
+    listed = fleet_simulator.world.destinations[0].addons[0]
+    unlisted = next(a for a in fleet_simulator.world.elsewhere if a.target == MANAGED)
+    read: dict[str, list[int]] = {"listed": [], "unlisted": []}
+    for round_number in range(1, 50):
+        before = len(fleet_simulator.requests)
+        poll_once(exporter)
+        paths = {r.path.partition("?")[0] for r in fleet_simulator.requests[before:]}
+        for which, addon in (("listed", listed), ("unlisted", unlisted)):
+            path = f"/v1/projects/{addon.project_id}/addons/{addon.addon_id}/backup-schedules"
+            if path in paths:
+                read[which].append(round_number)
+        clock.now += 3600
+    assert read == {"listed": [1, 7, 19, 43], "unlisted": [1, 7, 13, 19, 25, 31, 37, 43, 49]}
+
+
+def test_a_schedule_that_changed_brings_back_the_max_age():
+    """Unchanged reads earn 2, then 4 times the max age; a change, 1 again."""
+    loops = SimpleNamespace(coverage=CoverageSettings(), coverage_line=str)
+    book = ScheduleBook(loops, "addon")
+    hourly = {"id": "s", "scheduling": {"interval": "hourly", "minute": [5]}, "retentionTime": 2}
+    daily = {"id": "s", "scheduling": {"interval": "daily", "minute": [5], "hour": [1]}}
+    stretches = []
+    for answer in ([hourly], [hourly], [hourly], [hourly], [daily], [daily]):
+        book.fold(("p", "a"), "running", answer, read_addon_schedule, NOW)
+        stretches.append(book.known[("p", "a")].stretch)
+    assert stretches == [1, 2, 4, 4, 1, 2]
+    assert book.due(("p", "a"), "running", NOW + 6 * 3600, paced=False)
+    assert not book.due(("p", "a"), "running", NOW + 6 * 3600, paced=True)
+    assert book.due(("p", "a"), "running", NOW + 12 * 3600, paced=True)
+    assert book.due(("p", "a"), "paused", NOW + 60, paced=True)  # a new status: at once
 
 
 def test_the_collector_loads_no_http_client():

@@ -17,17 +17,18 @@ def coverage_families(coverage: Coverage) -> Iterator[Metric]:
     """How the inventory went, per account."""
     up = gauge_family(
         "northflank_coverage_up",
-        "1 when the last coverage round read every listing (projects, addons, volumes, "
-        "schedules, managed-storage backups), else 0.",
+        "1 when every read of the last coverage round succeeded (projects, addons, volumes, "
+        "schedules, managed-storage backups), else 0. A round whose rest gave way to the next "
+        "one is judged by the reads it made.",
     )
     last = gauge_family(
         "northflank_coverage_last_successful_inventory_timestamp_seconds",
-        "When the inventory last read every listing.",
+        "When a coverage round last ended with every read it made successful.",
     )
     requests_left = gauge_family(
         "northflank_coverage_inventory_requests_left",
-        "Requests the inventory round under way still needs, as far as it knows (0: none is "
-        "under way).",
+        "Requests the inventory round under way still needs, as far as it knows; between "
+        "rounds, what the last one left to the next (0: nothing).",
     )
     seconds_left = gauge_family(
         "northflank_coverage_inventory_seconds_left",
