@@ -244,7 +244,9 @@ class CoverageWatcher:
         say = progress.telling.what_to_say(self._loops.clock(), progress.seconds_left)
         if say is Say.FIRST:
             why = round_why_slow(progress, budget, self._loops.clock())
-            log.warning(self._loops.coverage_line(why))
+            # a round going on with what the last one left was warned of then
+            level = logging.INFO if self._left_behind else logging.WARNING
+            log.log(level, self._loops.coverage_line(why))
         elif say is Say.AGAIN:
             log.info(
                 self._loops.coverage_line(

@@ -508,7 +508,7 @@ def test_a_round_that_must_wait_says_so_once_shows_what_it_needs_and_the_unliste
 
 
 def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_addon(
-    fleet_simulator, clock
+    fleet_simulator, clock, caplog
 ):
     """A budget too small for the inventory (40 requests an hour) and a round every 10
     minutes: the first round's rest gives way when the next round falls due, saying what it
@@ -534,6 +534,7 @@ def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_
         await fake.sleep(seconds)
 
     exporter = Exporter(config, clock=clock, sleep=sleep)
+    caplog.set_level(logging.INFO, logger="exporter")
     run(exporter.poll_once())
     samples = scrape(exporter)
     assert fleet_simulator.world is not world
@@ -556,6 +557,10 @@ def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_
         rounds += 1
         assert rounds < 20
     assert pick(samples, "northflank_coverage_up") == 1
+    # warned once; the rounds that go on with what the last one left say so at info
+    said = [r for r in caplog.records if "the inventory needs about" in r.getMessage()]
+    assert [r.levelname for r in said] == ["WARNING"] + ["INFO"] * (len(said) - 1)
+    assert len(said) >= 2
 
 
 def test_the_schedules_of_a_listed_addon_are_read_less_often_while_they_do_not_change(
