@@ -194,8 +194,8 @@ class AddonSchedules(Unit[Key, Addon, list[Any]]):
                 self.loops.coverage_line(
                     "the schedules of the %d addons that destinations list are read again every "
                     "%s instead of coverage.schedules_max_age=%s, so that it takes at most a "
-                    "quarter of rate_limit.requests_per_hour=%d (addons no destination lists "
-                    "keep %s)"
+                    "quarter of rate_limit.requests_per_hour=%d, and up to 4 times less often "
+                    "while they do not change (addons no destination lists keep %s)"
                 ),
                 listed,
                 format_duration(stretched),
