@@ -243,7 +243,7 @@ class CoverageWatcher:
         progress.seconds_left = budget.seconds_to_send(progress.requests_left())
         say = progress.telling.what_to_say(self._loops.clock(), progress.seconds_left)
         if say is Say.FIRST:
-            why = round_why_slow(progress, budget, self._loops.clock())
+            why = round_why_slow(progress, budget, self._loops.clock(), self._yield_at)
             # a round going on with what the last one left was warned of then
             level = logging.INFO if self._left_behind else logging.WARNING
             log.log(level, self._loops.coverage_line(why))

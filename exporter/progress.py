@@ -163,8 +163,11 @@ def cycle_why_slow(
     )
 
 
-def round_why_slow(progress: InventoryProgress, budget: RequestBudget, now: float) -> str:
-    """The one line that says why an inventory round will take a while."""
+def round_why_slow(
+    progress: InventoryProgress, budget: RequestBudget, now: float, gives_way_at: float | None
+) -> str:
+    """The one line that says why an inventory round will take a while; `gives_way_at`: when
+    its rest gives way to the next round (coverage.py)."""
     paused = budget.window.paused_until - now
     if paused > 0:
         cause = f"API requests are paused for {format_duration(paused)}"
@@ -174,10 +177,16 @@ def round_why_slow(progress: InventoryProgress, budget: RequestBudget, now: floa
             f"fill {budget.limit(full_read=True)} of rate_limit.requests_per_hour="
             f"{budget.requests_per_hour}, a quarter kept for the destinations' polls)"
         )
+    took = f"it will take about {format_duration(progress.seconds_left)}"
+    if gives_way_at is not None and now + progress.seconds_left > gives_way_at:
+        took = (
+            f"alone it would take about {format_duration(progress.seconds_left)}, and it takes "
+            "longer: each round that falls due meanwhile reads its listings and what may "
+            "reveal an unprotected addon first"
+        )
     return (
         f"the inventory needs about {progress.requests_left()} more requests "
-        f"({progress.described()}) and {cause}: it will take about "
-        f"{format_duration(progress.seconds_left)}; addons that no destination lists are "
+        f"({progress.described()}) and {cause}: {took}; addons that no destination lists are "
         "read first. A higher rate_limit.requests_per_hour, a longer "
         "coverage.schedules_max_age or coverage.include would shorten it"
     )

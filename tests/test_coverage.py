@@ -561,6 +561,7 @@ def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_
     said = [r for r in caplog.records if "the inventory needs about" in r.getMessage()]
     assert [r.levelname for r in said] == ["WARNING"] + ["INFO"] * (len(said) - 1)
     assert len(said) >= 2
+    assert "and it takes longer: each round that falls due meanwhile" in said[0].getMessage()
 
 
 def test_the_schedules_of_a_listed_addon_are_read_less_often_while_they_do_not_change(
