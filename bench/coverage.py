@@ -8,7 +8,8 @@ whenever nothing is ready, so hours of budget waits pass in seconds and every wa
 as it would be live. Measured from the start:
 
 - when every unprotected addon is on /metrics (`northflank_coverage_addon_unprotected` 1);
-- when the inventory is complete (`northflank_coverage_up` 1, nothing left for later rounds);
+- when the inventory is complete: every addon's schedules on /metrics, and
+  `northflank_coverage_up` 1;
 - the steady cost in requests an hour, by kind, over the hours after that.
 
     python bench/coverage.py [--addons 1000] [--projects 50] [--unprotected 10] [--hours 6]
@@ -110,17 +111,12 @@ async def watch(
                 seen["first numbers"] = now
             if seen["newest backups"] is None and every_newest_backup(rendered):
                 seen["newest backups"] = now
-            shown = {
-                (c.addon.project, c.addon.id)
-                for _, covered in rendered.coverage
-                for c in covered.rows(ADDON_COVERAGE)
-                if c.unprotected
-            }
+            rows = [c for _, covered in rendered.coverage for c in covered.rows(ADDON_COVERAGE)]
+            shown = {(c.addon.project, c.addon.id) for c in rows if c.unprotected}
             if seen["unprotected"] is None and unprotected <= shown:
                 seen["unprotected"] = now
-            if seen["complete"] is None and any(
-                c.up and not c.inventory_requests_left for _, c in rendered.coverage
-            ):
+            every_addon = bool(rows) and all(c.schedules is not None for c in rows)
+            if seen["complete"] is None and every_addon and any(c.up for _, c in rendered.coverage):
                 seen["complete"] = now
             if seen["complete"] is not None and now >= seen["complete"] + hours * HOUR:
                 return seen

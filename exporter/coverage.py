@@ -190,6 +190,9 @@ class CoverageWatcher:
             for key, subject in wanted.items()
             if (priority is None or unit.priority(key) == priority) and unit.due(key, subject, now)
         ]
+        # first reads before re-reads: on a large account the rest of a round spans many
+        # rounds, and a key never read is worth more than one read hours ago
+        due.sort(key=lambda item: not unit.never_read(item[0]))
         if unit.concurrent:
             results = await asyncio.gather(*(self._bounded(unit, k, s, priority) for k, s in due))
             return all(results)

@@ -564,6 +564,48 @@ def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_
     assert "and it takes longer: each round that falls due meanwhile" in said[0].getMessage()
 
 
+def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
+    """150 addons the destinations list, a budget of 60 requests an hour and a round every 10
+    minutes: the first pass over their schedules takes 16 hours, longer than their max age
+    (stretched to 10 h), so re-reads fall due while it still waits. Every addon's schedules
+    are read once before any addon's are read a second time. Re-reads first (in the order
+    the addons are listed) starved 29 addons for the whole day."""
+    from exporter.config import Account, Config, NorthflankSettings, RateLimitSettings
+    from exporter.simulator import Simulator
+    from monitoring.fleet import build_fleet
+    from monitoring.fleet_served import FleetAt
+
+    start = NOW
+    fleet, _ = build_fleet(3, 150, 2, start, projects=3)
+    fleet = replace(fleet, addons=tuple(a for a in fleet.addons if a.incident is None))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        served = FleetAt(fleet, loop.time)
+        with Simulator(served, token="t", clock=loop.time, rate_limit=10**9) as simulator:
+            account = Account(
+                northflank=NorthflankSettings(api_url=simulator.base_url, token="t"),
+                rate_limit=RateLimitSettings(requests_per_hour=60, reserve=0),
+            )
+            config = Config(accounts=(account,), coverage=CoverageSettings(interval=600))
+            exporter = Exporter(config, clock=loop.time, transport=InProcess(simulator))
+            stop = asyncio.Event()
+            loops = [part.poller.run(stop) for part in exporter.parts]
+            loops += [part.coverage.run(stop) for part in exporter.parts if part.coverage]
+            running = asyncio.gather(*loops)
+            await asyncio.sleep(24 * 3600)
+            stop.set()
+            await running
+            await exporter.aclose()
+            return [r.path.partition("?")[0] for r in simulator.requests]
+
+    paths = run_virtually(main(), start=start)
+    reads = [path for path in paths if path.endswith("/backup-schedules") and "/addons/" in path]
+    first_again = next(n for n, path in enumerate(reads) if path in reads[:n])
+    assert len(set(reads)) == 150
+    assert set(reads[:first_again]) == set(reads)
+
+
 def test_the_schedules_of_a_listed_addon_are_read_less_often_while_they_do_not_change(
     fleet_simulator, clock
 ):

@@ -152,6 +152,9 @@ class AddonSchedules(Unit[Key, Addon, list[Any]]):
             return self.book.due(key, subject.status, now, self._listed_max_age, paced=True)
         return self.book.due(key, subject.status, now)
 
+    def never_read(self, key: Key) -> bool:
+        return self.book.never_read(key)
+
     async def fetch(self, key: Key, subject: Addon) -> list[Any]:
         return await self.loops.client.addon_schedules(*key)
 

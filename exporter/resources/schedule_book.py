@@ -83,6 +83,9 @@ class ScheduleBook:
         self.known[key] = KnownSchedules(now, status, tuple(schedules), stretch)
         return True
 
+    def never_read(self, key: Key) -> bool:
+        return key not in self.known
+
     def schedules(self, key: Key) -> tuple[CoverageSchedule, ...] | None:
         known = self.known.get(key)
         return None if known is None else known.schedules

@@ -102,6 +102,10 @@ class Unit(ABC, Generic[Key, Subject, Answer]):
     def priority(self, key: Key) -> Priority:
         return Priority.REST
 
+    def never_read(self, key: Key) -> bool:
+        """Whether nothing is known of the key yet: its first read goes before re-reads."""
+        return False
+
     def before_walk(self) -> None:
         """Called before each walk of the unit, after the units before it were walked."""
 

@@ -80,6 +80,9 @@ class VolumeSchedules(Unit[Key, Volume, list[Any]]):
     def due(self, key: Key, subject: Volume, now: float) -> bool:
         return self.book.due(key, subject.status, now)
 
+    def never_read(self, key: Key) -> bool:
+        return self.book.never_read(key)
+
     async def fetch(self, key: Key, subject: Volume) -> list[Any]:
         return await self.loops.client.volume_schedules(*key)
 
