@@ -7,8 +7,10 @@ and they read the managed-storage and volume backups those schedules call for.
 
 This loop walks the units and holds no code of any one resource: every coverage.interval a
 round reads the round units, first what may reveal an unprotected addon (and shows it on
-/metrics), then the rest; between rounds, the cadenced units read whatever is due. One loop
-per account, on one shard only (see COVERAGE_SHARD_KEY).
+/metrics), then the rest, which gives way to the next round when it falls due first; keys
+never read go before re-reads; between rounds, the cadenced units read whatever is due. One
+loop per account, on one shard only (see COVERAGE_SHARD_KEY). The order of everything the
+exporter reads is in docs/design.md ("What is read first").
 """
 
 from __future__ import annotations
