@@ -113,9 +113,7 @@ class Poller:
 
     def _until_next_read(self) -> float:
         now = self._loops.clock()
-        due = [
-            self._next_read(s) for s in self._states.values() if s.destination.id not in self._busy
-        ]
+        due = [_due_at(s) for s in self._states.values() if s.destination.id not in self._busy]
         return min(due, default=now + self.effective_interval) - now
 
     async def poll_all(self, straggle_after: float | None = None, due_only: bool = False) -> bool:
@@ -129,8 +127,7 @@ class Poller:
         due = [
             state.destination
             for state in self._states.values()
-            if state.destination.id not in self._busy
-            and (not due_only or now >= self._next_read(state))
+            if state.destination.id not in self._busy and (not due_only or now >= _due_at(state))
         ]
         polls = {asyncio.ensure_future(self._bounded(d)): d.id for d in due}
         if self._progress is None:  # else a straggler's read is still being told about
@@ -154,13 +151,12 @@ class Poller:
             cost = 1 + sum(
                 self._syncer.requests_per_poll(d, self._loops.poll.interval) for d in self._states
             )
+            before = self.effective_interval
             self.effective_interval = stretched_interval(
-                self._loops.budget,
-                cost,
-                self._loops.poll.interval,
-                self.effective_interval,
-                self._log,
+                self._loops.budget, cost, self._loops.poll.interval, before, self._log
             )
+            if self.effective_interval != before:  # every next read is planned on it
+                self._states = {ident: self._planned(s) for ident, s in self._states.items()}
         self._publish()
         if self._loops.render is not None:
             self._loops.render()
@@ -231,8 +227,9 @@ class Poller:
         self._plan.listed(now, bool(self._discovery.up))
         return bool(self._discovery.up)
 
-    def _next_read(self, state: DestinationState) -> float:
-        return self._plan.next_read(state, self.effective_interval)
+    def _planned(self, state: DestinationState) -> DestinationState:
+        """The state with its next read, worked out once each time the state changes."""
+        return replace(state, next_read=self._plan.next_read(state, self.effective_interval))
 
     async def _poll_destination(self, destination: Destination) -> bool:
         self._plan.reading(destination.id, self._loops.clock())
@@ -246,7 +243,8 @@ class Poller:
         state = self._states.get(destination.id)
         if state is not None:  # else no longer polled
             duration = self._monotonic() - started
-            self._states[destination.id] = self._reads.record(destination.id, state, read, duration)
+            recorded = self._reads.record(destination.id, state, read, duration)
+            self._states[destination.id] = self._planned(recorded)
         if destination.id in self._states:
             self._publish()
             if never_read and read.summary is not None and self._loops.render is not None:
@@ -254,9 +252,7 @@ class Poller:
         return read.error is None
 
     def _publish(self) -> None:
-        states = tuple(
-            replace(state, next_read=self._next_read(state)) for state in self._states.values()
-        )
+        states = tuple(self._states.values())
         progress = self._progress
         self.snapshot = Snapshot(
             destinations=states,
@@ -278,6 +274,11 @@ class Poller:
             budget_remaining=None if self._loops.budget is None else self._loops.budget.remaining(),
             cycle_seconds_left=0.0 if progress is None else self._seconds_left(progress),
         )
+
+
+def _due_at(state: DestinationState) -> float:
+    """When the destination's next read is due: at once when none was planned (never read)."""
+    return 0.0 if state.next_read is None else state.next_read
 
 
 def stretched_interval(
