@@ -134,8 +134,9 @@ class CoverageWatcher:
             self._progress = None
             self._yield_at = None
         # a round that gave way is judged by the reads it made; what it left is still due
-        left = self._requests_due(Priority.REVEALS).values()
-        self._left_behind = sum(left) if self._yielded else 0
+        self._left_behind = 0
+        if self._yielded:
+            self._left_behind = sum(self._requests_due(Priority.REVEALS).values())
         self._round_ok = ok
         if ok:
             self._last_round = self._loops.clock()
