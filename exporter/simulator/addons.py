@@ -129,12 +129,15 @@ EXPIRY_SLACK = HOUR
 
 
 SHRUNK_FACTOR = 0.05
+SHRUNK_RUN = 120.0  # seconds each run of the shrunk addon takes
 
 
 STUCK_SINCE = 5 * HOUR
 
 
-EXPIRING_FAILS_SINCE = 2 * DAY
+# Three daily slots fail: at least two have ended whenever the world starts, the newest perhaps
+# still running (with two, a start just after the slot showed one failure, not Failing).
+EXPIRING_FAILS_SINCE = 3 * DAY
 
 
 EXPIRING_AFTER_START = 40 * 60
@@ -215,11 +218,15 @@ def _expiring_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
 
 
 def _shrunk_run(world: World, addon: SimAddon, run: Run, slot: float) -> Run:
-    newest = slot == addon.last_slot(world.anchor)
+    # the newest run that has ended by the start: a start within a run of the slot would
+    # otherwise have the shrunk one still running, and the newest completed of the usual size
+    newest = slot == addon.last_slot(world.anchor - SHRUNK_RUN)
     return run._replace(
         outcome="completed",
         size_factor=SHRUNK_FACTOR if newest else 1.0,
-        duration=min(run.duration, 120),
+        created=slot,
+        queue=0.0,
+        duration=SHRUNK_RUN,
     )
 
 
