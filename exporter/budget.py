@@ -6,18 +6,19 @@ The promises, for one token:
   hour included: every request is logged with the time it was sent, and one waits while the
   last hour's log is full. Within that, a request goes at once, so a read the budget can afford
   runs at the API's own pace (and `poll.concurrency`).
-- A full read (the first one, a resync) may fill only FULL_READ_SHARE of the rolling hour: the
-  last quarter is kept for the polls that follow it in the same hour. A quarter because the
-  steady state is cheap: at the default 300 an hour and 5-minute polls, 75 requests are six a
-  cycle, the listing and an incremental page for each of five destinations; a larger account
-  has its interval stretched for the rest of that hour (`interval_for`) rather than its polls
-  starved until the first read leaves the window.
+- Requests are spent in order of value (`Spend`), whichever loop asks: each kind may fill a
+  smaller share of the rolling hour than the kind before it (SHARES), so when the hour runs
+  short the more valuable request goes and the less valuable waits. Polls may fill the whole
+  hour; a first read and what may reveal an unprotected database nine tenths; resyncs, the rest
+  of a coverage round and refreshes three quarters. The last tenth is the polls' alone: a
+  larger account has its interval stretched for the rest of that hour (`interval_for`) rather
+  than its polls starved until the first read leaves the window.
 - Requests stop while the API reports fewer than `reserve` requests left in its window, and
   after a 429, until the window resets: other tools (CI, the CLI, scripts) share the token.
 
 The log lives in memory: a restarted exporter does not know what its predecessor sent, so in
 the hour after a restart the API may see up to the old process's spend plus the new one's
-first read (at most 1.75 times the budget). The reserve, which the API's own counters drive,
+first read (at most 1.9 times the budget). The reserve, which the API's own counters drive,
 still keeps the token's other users whole.
 
 `RateLimitWindow` is the one record of what the API says of the token's window and of the pause
@@ -34,14 +35,26 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from enum import Enum
+from enum import Enum, IntEnum
 
 from exporter.durations import HOUR, format_duration
 
 log = logging.getLogger(__name__)
 
-# A full read may fill this share of the rolling hour; the rest is kept for the polls after it.
-FULL_READ_SHARE = 0.75
+
+class Spend(IntEnum):
+    """What a request is for, the most valuable first (docs/design.md, "What is read first")."""
+
+    POLL = 0  # a destination's poll after its first read, a cadenced managed-storage listing
+    DISCOVERY = 1  # a first read, and what may reveal a database that nothing protects
+    BACKGROUND = 2  # resyncs, the rest of a coverage round, refreshes: they can wait
+
+
+# The share of the rolling hour each kind may fill. Discovery's nine tenths: at 1,000 addons
+# (bench/coverage.py) every first read and the round's reads that reveal the unprotected addons
+# take about 240 requests, which three quarters (225) cut an hour short; the 30 left are the
+# polls' in that hour, which spent 18 there. Background keeps three quarters, as before.
+SHARES = {Spend.POLL: 1.0, Spend.DISCOVERY: 0.9, Spend.BACKGROUND: 0.75}
 # The API logs a request when it arrives, a little after we send it: each request stays in our
 # rolling hour this much longer, so that the API's log never sees more than the budget.
 FLIGHT_MARGIN = 5.0
@@ -132,8 +145,9 @@ class RequestBudget:
         self._sleep = sleep
         self._sent: deque[float] = deque()  # when each request of the rolling hour was sent
         # One waiter of each kind at a time: a full read waiting for the hour to free up never
-        # holds up the polls that the kept share allows.
-        self._waiting = {True: asyncio.Lock(), False: asyncio.Lock()}
+        # holds up the polls that a larger share allows.
+        self._waiting = {spend: asyncio.Lock() for spend in Spend}
+        self._waiters = dict.fromkeys(Spend, 0)  # requests of each kind inside `acquire`
         # When the longest wait now under way ends (see held_until).
         self._waits_end = 0.0
         # False: a request that would wait raises BudgetSpent instead (`--once`, whose coverage
@@ -144,11 +158,9 @@ class RequestBudget:
     def paused_until(self) -> float:
         return self.window.paused_until
 
-    def limit(self, full_read: bool) -> int:
+    def limit(self, spend: Spend) -> int:
         """How many requests of the rolling hour this kind of request may fill."""
-        if not full_read:
-            return self.requests_per_hour
-        return max(1, math.floor(self.requests_per_hour * FULL_READ_SHARE))
+        return max(1, math.floor(self.requests_per_hour * SHARES[spend]))
 
     def _forget_sent_before(self, now: float) -> None:
         while self._sent and self._sent[0] + HOUR + FLIGHT_MARGIN <= now:
@@ -159,33 +171,37 @@ class RequestBudget:
         self._forget_sent_before(self._clock())
         return max(0, self.requests_per_hour - len(self._sent))
 
-    def allows_now(self, full_read: bool = False) -> int:
+    def allows_now(self, spend: Spend = Spend.POLL) -> int:
         """How many requests of this kind may be sent now without waiting."""
         now = self._clock()
         if self.window.paused_until > now:
             return 0
         self._forget_sent_before(now)
-        return max(0, self.limit(full_read) - len(self._sent))
+        return max(0, self.limit(spend) - len(self._sent))
 
-    def delay(self, full_read: bool = False) -> float:
+    def delay(self, spend: Spend = Spend.POLL) -> float:
         """How long a request must wait now: for a pause, or for old ones to leave the hour."""
         now = self._clock()
         if self.window.paused_until > now:
             return self.window.paused_until - now
         self._forget_sent_before(now)
-        over = len(self._sent) - self.limit(full_read)
+        over = len(self._sent) - self.limit(spend)
         if over < 0:
             return 0.0
         return self._sent[over] + HOUR + FLIGHT_MARGIN - now
 
-    async def acquire(self, full_read: bool = False) -> None:
+    async def acquire(self, spend: Spend = Spend.POLL) -> None:
         """Wait until a request may be sent, then log it as sent."""
-        async with self._waiting[full_read]:
-            while (seconds := self.delay(full_read)) > 0:
-                if not self.waits:
-                    raise BudgetSpent(seconds)
-                await self._wait(seconds)
-            self._sent.append(self._clock())
+        self._waiters[spend] += 1
+        try:
+            async with self._waiting[spend]:
+                while (seconds := self.delay(spend)) > 0:
+                    if not self.waits:
+                        raise BudgetSpent(seconds)
+                    await self._wait(seconds)
+                self._sent.append(self._clock())
+        finally:
+            self._waiters[spend] -= 1
 
     async def _wait(self, seconds: float) -> None:
         """Wait, announced first (held_until); the throttled time counts what was waited, as
@@ -203,6 +219,21 @@ class RequestBudget:
         the budget are waiting until then, not stalled (supervise.Health)."""
         return max(self.window.paused_until, self._waits_end)
 
+    def what_waits(self) -> str:
+        """What the budget holds back, for /-/healthy: each kind of request waiting, with the
+        share of the rolling hour it may fill (a request that need not wait never yields inside
+        `acquire`, so whoever asks sees only the ones waiting), and the pause, if any."""
+        parts = []
+        if self.window.paused_until > self._clock():
+            parts.append(f"paused: {self.window.pause_reason}")
+        for spend in Spend:
+            if self._waiters[spend]:
+                parts.append(
+                    f"{spend.name.lower()}: {self._waiters[spend]} waiting, may fill "
+                    f"{self.limit(spend)} of the hour's {self.requests_per_hour}"
+                )
+        return "; ".join(parts)
+
     def check_reserve(self, remaining: float | None, reset_at: float | None) -> None:
         """Below the reserve, stop until the window resets."""
         if remaining is not None and remaining < self.reserve:
@@ -216,13 +247,13 @@ class RequestBudget:
         """A 429: every destination of this token waits for the reset."""
         self.window.pause(reset_at, Pause.RATE_LIMITED, "the API answered 429")
 
-    def seconds_to_send(self, requests: int, full_read: bool = True) -> float:
+    def seconds_to_send(self, requests: int, spend: Spend = Spend.BACKGROUND) -> float:
         """How long until `requests` more requests have been allowed, each sent as soon as the
         budget allows (the API's own pace aside): the estimate of a read's duration."""
         now = self._clock()
         start = max(now, self.window.paused_until)
         self._forget_sent_before(now)
-        limit = self.limit(full_read)
+        limit = self.limit(spend)
         if len(self._sent) + requests <= limit:
             return start - now
         # Each request waits for the one `limit` places before it to leave the hour, so only

@@ -35,7 +35,7 @@ from exporter.api import (
     Page,
 )
 from exporter.backups import wire_item
-from exporter.budget import RateLimitWindow, RequestBudget
+from exporter.budget import RateLimitWindow, RequestBudget, Spend
 from exporter.config import NorthflankSettings, PollSettings
 from exporter.exchange import Connections, Exchange, RequestStats, http_pool
 from exporter.model import MAX_SCHEDULES, Destination, encodable, is_id
@@ -136,7 +136,7 @@ class NorthflankClient:
         """Every backup destination. The clients declare `data.backupDestinations`; one
         version of the reference page shows `data` as the list itself: both are read."""
         items = await self.listed(
-            DESTINATIONS_ENDPOINT, "/backup-destinations", "backupDestinations", full_read=False
+            DESTINATIONS_ENDPOINT, "/backup-destinations", "backupDestinations", spend=Spend.POLL
         )
         return [d for d in map(parse_destination, items) if d is not None]
 
@@ -149,12 +149,12 @@ class NorthflankClient:
         return destination
 
     async def backup_pages(
-        self, destination_id: str, full_read: bool = False
+        self, destination_id: str, spend: Spend = Spend.POLL
     ) -> AsyncIterator[Page]:
-        """Yield the backup records of a destination, one page at a time; a `full_read` spends
-        the budget's share for full reads."""
+        """Yield the backup records of a destination, one page at a time, each request spending
+        the budget as `spend`."""
         path = self._path(f"/backup-destinations/{quote(destination_id, safe='')}/backups")
-        async for page in self._pages(BACKUPS_ENDPOINT, path, full_read):
+        async for page in self._pages(BACKUPS_ENDPOINT, path, spend):
             data = _backups_of(page.get("data"), path, "data")
             yield Page([wire_item(item) for item in data], _page_count(page))
 
@@ -165,19 +165,19 @@ class NorthflankClient:
         key: str | None,
         *,
         optional: bool = False,
-        full_read: bool = True,
+        spend: Spend = Spend.BACKGROUND,
         max_items: int = INVENTORY_MAX_ITEMS,
     ) -> list[Any]:
         """Every item of a listing read whole, all pages: `data.{key}[]`, or with `key` None
         `data[]` itself, as the clients declare each endpoint (the other shape is read too,
         and logged once). `optional`: a `data` without the key holds none. Inventory reads
-        spend the budget's share for full reads: they can wait, the polls after them cannot.
+        spend the budget as background unless they may reveal a database nothing protects.
         Cut at INVENTORY_MAX_ITEMS items, and as endless past PAGE_CAP_SLACK empty pages."""
         path = self._path(suffix)
         items: list[Any] = []
         empty_in_a_row = pages = 0
         most_pages = -(-max_items // PER_PAGE) + PAGE_CAP_SLACK
-        async for page in self._pages(endpoint, path, full_read):
+        async for page in self._pages(endpoint, path, spend):
             pages += 1
             found = self._items(page, endpoint, path, key, optional=optional)
             empty_in_a_row = 0 if found else empty_in_a_row + 1
@@ -245,30 +245,40 @@ class NorthflankClient:
             shape,
         )
 
-    async def addon_schedules(self, project: str, addon: str) -> list[Any]:
+    async def addon_schedules(
+        self, project: str, addon: str, spend: Spend = Spend.BACKGROUND
+    ) -> list[Any]:
         """The raw entries of an addon's backup-schedules (`data.schedules[]`, which the
         clients declare optional: left out, the addon has none), all pages."""
-        return await self._schedules(ADDON_SCHEDULES_ENDPOINT, project, "addons", addon)
+        return await self._schedules(ADDON_SCHEDULES_ENDPOINT, project, "addons", addon, spend)
 
-    async def volume_schedules(self, project: str, volume: str) -> list[Any]:
+    async def volume_schedules(
+        self, project: str, volume: str, spend: Spend = Spend.BACKGROUND
+    ) -> list[Any]:
         """A volume's backup-schedules, read when its item leaves `backupSchedules` out."""
-        return await self._schedules(VOLUME_SCHEDULES_ENDPOINT, project, "volumes", volume)
+        return await self._schedules(VOLUME_SCHEDULES_ENDPOINT, project, "volumes", volume, spend)
 
-    async def _schedules(self, endpoint: str, project: str, kind: str, item: str) -> list[Any]:
+    async def _schedules(
+        self, endpoint: str, project: str, kind: str, item: str, spend: Spend
+    ) -> list[Any]:
         """`data.schedules[]` of an addon's or a volume's backup-schedules, cut at MAX_SCHEDULES."""
         suffix = (
             f"/projects/{quote(project, safe='')}/{kind}/{quote(item, safe='')}/backup-schedules"
         )
         return await self.listed(
-            endpoint, suffix, "schedules", optional=True, max_items=MAX_SCHEDULES
+            endpoint, suffix, "schedules", optional=True, spend=spend, max_items=MAX_SCHEDULES
         )
 
-    async def volume_backups(self, project: str, volume: str) -> list[Any]:
+    async def volume_backups(
+        self, project: str, volume: str, spend: Spend = Spend.BACKGROUND
+    ) -> list[Any]:
         """Every backup of a volume (`data[]` itself), all pages."""
         suffix = f"/projects/{quote(project, safe='')}/volumes/{quote(volume, safe='')}/backups"
-        return await self.listed(VOLUME_BACKUPS_ENDPOINT, suffix, None)
+        return await self.listed(VOLUME_BACKUPS_ENDPOINT, suffix, None, spend=spend)
 
-    async def addon_backup_pages(self, addon: str, full_read: bool = False) -> AsyncIterator[Page]:
+    async def addon_backup_pages(
+        self, addon: str, spend: Spend = Spend.POLL
+    ) -> AsyncIterator[Page]:
         """Yield the backups of `addon` ("projectId/addonId") kept in Northflank-managed storage,
         one page at a time. The listing also shows the addon's backups in custom destinations
         (with a customDestinationId): those are counted by their destination, so they are left
@@ -277,7 +287,7 @@ class NorthflankClient:
         path = self._path(
             f"/projects/{quote(project, safe='')}/addons/{quote(ident, safe='')}/backups"
         )
-        async for page in self._pages(ADDON_BACKUPS_ENDPOINT, path, full_read):
+        async for page in self._pages(ADDON_BACKUPS_ENDPOINT, path, spend):
             data = page.get("data")
             items = _backups_of(
                 data.get("backups") if isinstance(data, dict) else None, path, "data.backups"
@@ -289,7 +299,7 @@ class NorthflankClient:
             yield Page(kept, count)
 
     async def _pages(
-        self, endpoint: str, path: str, full_read: bool = False
+        self, endpoint: str, path: str, spend: Spend = Spend.POLL
     ) -> AsyncIterator[dict[str, Any]]:
         """Walk a list endpoint as the official Python client does: by cursor, or by page
         number when a page says there is another and sends no cursor; an answer without a
@@ -298,7 +308,7 @@ class NorthflankClient:
         params: dict[str, str | int] = {"per_page": PER_PAGE}
         seen: set[str] = set()
         for number in range(1, self._poll.max_pages + 1):
-            body = await self._exchange.get_json(endpoint, path, params, full_read)
+            body = await self._exchange.get_json(endpoint, path, params, spend)
             yield body
             following = self._next_params(body, path, seen, number)
             if following is None:

@@ -22,11 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter.api import BUDGET, TOKEN_PROBLEMS, TOO_LARGE, TOO_MANY_PAGES, ApiError
+from exporter.budget import Spend
 from exporter.context import AccountLoops
 from exporter.durations import format_duration
 from exporter.progress import InventoryProgress, Say, round_why_slow
 from exporter.resources import Units, build_units
-from exporter.resources.unit import Listing, Pass, Priority, Unit
+from exporter.resources.unit import ROUND_ORDER, Listing, Pass, Unit
 from exporter.snapshot import CoverageSnapshot
 from exporter.supervise import first_of
 
@@ -57,7 +58,7 @@ class CoverageWatcher:
     ) -> None:
         """`after` is set when the account's destinations have had their first read: the
         loop starts then, so that a large inventory never slows the destinations' first
-        numbers (both spend the budget's share for full reads). `listed`: the addons some
+        numbers (both are discovery, `budget.Spend`). `listed`: the addons some
         destination lists with scheduled backups (protected: their schedules come last)."""
         self._after = after
         self._loops = loops
@@ -65,7 +66,7 @@ class CoverageWatcher:
         self.units: Units = build_units(loops, listed or set)
         self._limit = asyncio.Semaphore(loops.poll.concurrency)
         self._round_due = 0.0
-        # When a round's reads of Priority.REST give way to the next round (None: never).
+        # When a round's reads of Spend.BACKGROUND give way to the next round (None: never).
         self._yield_at: float | None = None
         self._yielded = False
         self._left_behind = 0  # requests a round that gave way left for the next ones
@@ -114,7 +115,7 @@ class CoverageWatcher:
         """One round over the round units; what a listing that fails held before is kept.
         True when every read it made succeeded.
 
-        What may reveal an unprotected addon comes first (`Priority.REVEALS`): only an addon
+        What may reveal an unprotected addon comes first (`Spend.DISCOVERY`): only an addon
         no destination lists can be unprotected, so those addons' schedules are read, and
         shown on /metrics, before the volumes and the rest (a budget too small for the whole
         round finds them first). With `yield_at` (when the next round falls due), the rest
@@ -126,7 +127,7 @@ class CoverageWatcher:
         for unit in self.units:
             unit.begin_round()
         self._read_this_round = set()
-        self._progress = InventoryProgress(self._requests_due(Priority.REVEALS))
+        self._progress = InventoryProgress(self._requests_due(Spend.DISCOVERY))
         self._yield_at, self._yielded = yield_at, False
         try:
             ok = await self._round()
@@ -136,7 +137,7 @@ class CoverageWatcher:
         # a round that gave way is judged by the reads it made; what it left is still due
         self._left_behind = 0
         if self._yielded:
-            self._left_behind = sum(self._requests_due(Priority.REVEALS).values())
+            self._left_behind = sum(self._requests_due(Spend.DISCOVERY).values())
         self._round_ok = ok
         if ok:
             self._last_round = self._loops.clock()
@@ -145,20 +146,20 @@ class CoverageWatcher:
 
     async def _round(self) -> bool:
         ok = True
-        for priority in Priority:
+        for spend in ROUND_ORDER:
             for unit in self._units_in(Pass.ROUND):
-                unit_ok = await self._walk(unit, priority)
+                unit_ok = await self._walk(unit, spend)
                 if not unit_ok and unit.blocks_round:
                     return False
                 ok = ok and unit_ok
                 if self._yielded:
                     return ok
-                self._expect(priority)
-            if priority is Priority.REVEALS:
+                self._expect(spend)
+            if spend is Spend.DISCOVERY:
                 self._show()  # whatever may be unprotected is on /metrics now
         return ok
 
-    def _requests_due(self, since: Priority) -> dict[str, int]:
+    def _requests_due(self, since: Spend) -> dict[str, int]:
         """What the rest of the round will cost, as far as the units know now (1 a listing:
         most fit a page); refined as the round learns how many there are of each."""
         now = self._loops.clock()
@@ -168,21 +169,21 @@ class CoverageWatcher:
             due[listing.words] = sum(
                 1
                 for key, subject in unit.wanted().items()
-                if unit.priority(key) >= since
+                if unit.spend(key) >= since
                 and (listing, key) not in self._read_this_round
                 and unit.due(key, subject, now)
             )
         return due
 
-    def _expect(self, since: Priority) -> None:
+    def _expect(self, since: Spend) -> None:
         if self._progress is not None:
             for listing, requests in self._requests_due(since).items():
                 self._progress.expect(listing, requests)
 
     # --- a unit's reads ---
 
-    async def _walk(self, unit: AnyUnit, priority: Priority | None) -> bool:
-        """Read the unit's keys that are due (of `priority`, in a round); forget the keys it
+    async def _walk(self, unit: AnyUnit, spend: Spend | None) -> bool:
+        """Read the unit's keys that are due (of `spend`, in a round); forget the keys it
         no longer wants. True when every read was used."""
         unit.before_walk()
         wanted = unit.wanted()
@@ -191,32 +192,30 @@ class CoverageWatcher:
         due = [
             (key, subject)
             for key, subject in wanted.items()
-            if (priority is None or unit.priority(key) == priority) and unit.due(key, subject, now)
+            if (spend is None or unit.spend(key) == spend) and unit.due(key, subject, now)
         ]
         # first reads before re-reads: on a large account the rest of a round spans many
         # rounds, and a key never read is worth more than one read hours ago
         due.sort(key=lambda item: not unit.never_read(item[0]))
         if unit.concurrent:
-            results = await asyncio.gather(*(self._bounded(unit, k, s, priority) for k, s in due))
+            results = await asyncio.gather(*(self._bounded(unit, k, s, spend) for k, s in due))
             return all(results)
         ok = True
         for key, subject in due:
-            if self._gives_way(priority):
+            if self._gives_way(spend):
                 break
             ok = await self._read(unit, key, subject) and ok
         return ok
 
-    async def _bounded(
-        self, unit: AnyUnit, key: Any, subject: Any, priority: Priority | None
-    ) -> bool:
+    async def _bounded(self, unit: AnyUnit, key: Any, subject: Any, spend: Spend | None) -> bool:
         async with self._limit:
-            if self._gives_way(priority):
+            if self._gives_way(spend):
                 return True
             return await self._read(unit, key, subject)
 
-    def _gives_way(self, priority: Priority | None) -> bool:
+    def _gives_way(self, spend: Spend | None) -> bool:
         """Whether the rest of this round gives way to the next round, due now."""
-        if priority is not Priority.REST or self._yield_at is None:
+        if spend is not Spend.BACKGROUND or self._yield_at is None:
             return False
         if self._loops.clock() >= self._yield_at:
             self._yielded = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from exporter.aggregate import DestinationSummary, summarize_store
@@ -14,7 +13,7 @@ from exporter.context import AccountLoops
 from exporter.rescheduled import ScheduleChecks
 from exporter.snapshot import DestinationState
 from exporter.store import BackupStore
-from exporter.sync import Syncer, SyncResult
+from exporter.sync import OnDestinationPage, Syncer, SyncResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +33,7 @@ class DestinationReads:
         self,
         loops: AccountLoops,
         log: logging.LoggerAdapter[logging.Logger],
-        page_read: Callable[[str, bool, int, int | None], None],
+        page_read: OnDestinationPage,
     ) -> None:
         self._loops = loops
         self._log = log

@@ -21,7 +21,7 @@ import msgspec
 
 from exporter import __version__
 from exporter.api import BUDGET, ApiError
-from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget
+from exporter.budget import BudgetSpent, RateLimitWindow, RequestBudget, Spend
 from exporter.config import PollSettings
 from exporter.durations import HOUR
 from exporter.logs import scrub
@@ -219,11 +219,11 @@ class Exchange:
         endpoint: str,
         path: str,
         params: dict[str, str | int],
-        full_read: bool = False,
+        spend: Spend = Spend.POLL,
     ) -> dict[str, Any]:
         attempt = 0
         while True:
-            outcome, wait_hint = await self._attempt(endpoint, path, params, full_read)
+            outcome, wait_hint = await self._attempt(endpoint, path, params, spend)
             if isinstance(outcome, dict):
                 return outcome
             error = outcome
@@ -249,12 +249,12 @@ class Exchange:
         return min(delay, self._poll.max_retry_wait)
 
     async def _attempt(
-        self, endpoint: str, path: str, params: dict[str, str | int], full_read: bool
+        self, endpoint: str, path: str, params: dict[str, str | int], spend: Spend
     ) -> tuple[dict[str, Any] | ApiError, float | None]:
         """One request: the decoded body, or the error with the server's wait hint if any."""
         if self._budget is not None:
             try:
-                await self._budget.acquire(full_read)
+                await self._budget.acquire(spend)
             except BudgetSpent as spent:
                 return ApiError(f"GET {path}: {spent}", BUDGET), None
         async with self._connection():

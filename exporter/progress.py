@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from exporter.budget import Pause, RequestBudget
+from exporter.budget import Pause, RequestBudget, Spend
 from exporter.durations import format_duration
 
 # A long read says how far it has got at most this often.
@@ -52,13 +52,12 @@ class CycleProgress:
     pages_read: dict[str, int] = field(default_factory=dict)
     estimated: dict[str, int] = field(default_factory=dict)  # pages of each read, all in all
     done: set[str] = field(default_factory=set)
-    full_reads: set[str] = field(default_factory=set)  # destinations being read in full
+    spends: dict[str, Spend] = field(default_factory=dict)  # what each read is for
     telling: Telling = field(default_factory=Telling)
 
-    def page_read(self, destination: str, full: bool, read: int, estimate: int | None) -> None:
+    def page_read(self, destination: str, spend: Spend, read: int, estimate: int | None) -> None:
         self.pages_read[destination] = read
-        if full:
-            self.full_reads.add(destination)
+        self.spends[destination] = spend
         if estimate is not None:
             self.estimated[destination] = max(estimate, read)
         elif destination in self.estimated:
@@ -91,9 +90,10 @@ class CycleProgress:
         )
 
     @property
-    def reading_in_full(self) -> bool:
-        """Is a full read still under way (it may spend only its share of the budget)?"""
-        return bool(self.full_reads - self.done)
+    def slowest_spend(self) -> Spend:
+        """The least valuable read still under way: its share of the budget paces the rest."""
+        going = [spend for name, spend in self.spends.items() if name not in self.done]
+        return max(going, default=Spend.POLL)
 
     def requests_left(self) -> int:
         """Requests the cycle still needs (at least one for each unfinished destination)."""
@@ -132,6 +132,25 @@ class InventoryProgress:
         return ", ".join(parts) or "nothing"
 
 
+# What each kind of read is called where a log line says what share of the budget it may fill.
+READ_CALLED = {
+    Spend.DISCOVERY: "a first read, or one that may reveal an unprotected addon,",
+    Spend.BACKGROUND: "a resync, or the rest of a coverage round,",
+}
+
+
+def share_said(budget: RequestBudget, spend: Spend) -> str:
+    """How much of the budget a read of this kind may still take now, and why no more."""
+    allows = f"the budget allows {budget.allows_now(spend)} more now"
+    if spend is Spend.POLL:
+        return f"{allows} of rate_limit.requests_per_hour={budget.requests_per_hour}"
+    return (
+        f"{allows} ({READ_CALLED[spend]} may fill {budget.limit(spend)} of "
+        f"rate_limit.requests_per_hour={budget.requests_per_hour}, the rest is kept for the "
+        "polls)"
+    )
+
+
 def cycle_why_slow(
     progress: CycleProgress, budget: RequestBudget, seconds: float, now: float
 ) -> str:
@@ -147,18 +166,14 @@ def cycle_why_slow(
             else "nothing but the API's window resetting"
         )
     else:
-        cause = (
-            f"the budget allows {budget.remaining()} of rate_limit.requests_per_hour="
-            f"{budget.requests_per_hour} now, a quarter of it kept for the polls after a "
-            "full read"
-        )
+        cause = share_said(budget, progress.slowest_spend)
         shorter = (
             "a higher rate_limit.requests_per_hour, or fewer destinations per exporter "
             "(destinations:, --shard)"
         )
     return (
         f"this poll cycle needs about {progress.requests_left()} more requests for "
-        f"{len(progress.destinations)} destinations (estimated from each read's first page) "
+        f"{len(progress.destinations)} destinations (estimated from the pages read so far) "
         f"and {cause}: it will take about {format_duration(seconds)}; {shorter} would shorten it"
     )
 
@@ -172,11 +187,7 @@ def round_why_slow(
     if paused > 0:
         cause = f"API requests are paused for {format_duration(paused)}"
     else:
-        cause = (
-            f"the budget allows {budget.allows_now(full_read=True)} more now (a round may "
-            f"fill {budget.limit(full_read=True)} of rate_limit.requests_per_hour="
-            f"{budget.requests_per_hour}, a quarter kept for the destinations' polls)"
-        )
+        cause = share_said(budget, Spend.BACKGROUND)
     took = f"it will take about {format_duration(progress.seconds_left)}"
     if gives_way_at is not None and now + progress.seconds_left > gives_way_at:
         took = (

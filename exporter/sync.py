@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from exporter.api import PAGE_CAP_SLACK, PER_PAGE, TOO_LARGE, TOO_MANY_PAGES, ApiError, Page
 from exporter.backups import read_page
+from exporter.budget import Spend
 from exporter.durations import format_duration
 from exporter.model import RUNNING_STATUSES, Backup
 from exporter.store import BackupStore, id_hash
@@ -325,10 +326,11 @@ def missed_by_increments(held: BackupStore, full: BackupStore, now: float) -> in
     return missed + len(listed)
 
 
-PagesOf = Callable[[str, bool], AsyncIterator[Page]]  # (destination, full read)
-# Told of every page a destination's read has got through: (destination, full read or not,
-# pages read so far, estimated pages of the whole read, None when unknown).
-OnDestinationPage = Callable[[str, bool, int, int | None], None]
+PagesOf = Callable[[str, Spend], AsyncIterator[Page]]  # (destination, what the read is for)
+# Told of every page a destination's read has got through: (destination, what the read is for:
+# Spend.POLL for an incremental read, pages read so far, estimated pages of the whole read, None
+# when unknown).
+OnDestinationPage = Callable[[str, Spend, int, int | None], None]
 # Full syncs that count as resyncs: not the first one, nor those of a destination that is
 # read in full on every poll anyway.
 NOT_RESYNCS = frozenset({"initial", "disabled", "unordered"})
@@ -368,10 +370,10 @@ class Syncer:
         if reason is None and state.store is not None:
             try:
                 result = await incremental_sync(
-                    self._counted(destination, "incremental"),
+                    self._counted(destination, "incremental", Spend.POLL),
                     state.store,
                     now,
-                    self._reporter(destination, full=False),
+                    self._reporter(destination, Spend.POLL),
                 )
             except Misfit as misfit:
                 log.info("destination=%s full resync (%s): %s", destination, misfit.reason, misfit)
@@ -384,10 +386,12 @@ class Syncer:
         if reason is not None and reason not in NOT_RESYNCS:
             self.resyncs[(destination, reason)] += 1
         held = state.store
+        # the first read is discovery; a resync can wait behind the polls and discovery
+        spend = Spend.DISCOVERY if reason == "initial" else Spend.BACKGROUND
         result = await full_sync(
-            self._counted(destination, "full"),
+            self._counted(destination, "full", spend),
             now,
-            self._reporter(destination, full=True),
+            self._reporter(destination, spend),
             self._max_items,
         )
         if result.duplicates:
@@ -443,7 +447,7 @@ class Syncer:
             )
         state.resync_every = configured
 
-    def _reporter(self, destination: str, *, full: bool) -> OnPage | None:
+    def _reporter(self, destination: str, spend: Spend) -> OnPage | None:
         """Tells `on_page` of each page; a full read's estimate falls back on the last one's."""
         report = self._on_page
         if report is None:
@@ -451,14 +455,14 @@ class Syncer:
         last_full = self._costs.get(destination, (0.0, 1.0))[0]
 
         def on_page(read: int, estimate: int | None) -> None:
-            if estimate is None and full and last_full:
+            if estimate is None and spend is not Spend.POLL and last_full:
                 estimate = int(last_full)
-            report(destination, full, read, estimate)
+            report(destination, spend, read, estimate)
 
         return on_page
 
-    async def _counted(self, destination: str, mode: str) -> AsyncIterator[Page]:
-        async for page in self._pages_of(destination, mode == "full"):
+    async def _counted(self, destination: str, mode: str, spend: Spend) -> AsyncIterator[Page]:
+        async for page in self._pages_of(destination, spend):
             self.pages_fetched[(destination, mode)] += 1
             yield page
 

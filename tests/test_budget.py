@@ -3,15 +3,17 @@ request log over simulated hours (a fake clock that sleeping moves forward)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
-from exporter.budget import FLIGHT_MARGIN, RequestBudget
+from exporter.budget import FLIGHT_MARGIN, RequestBudget, Spend
 from exporter.config import RateLimitSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.server import RateLimit
+from exporter.simulator.virtual_time import run_virtually
 from tests.conftest import (
     NOW,
     TOKEN,
@@ -37,12 +39,12 @@ def most_in_any_hour(times: list[float]) -> int:
     return best
 
 
-def spend(budget, clock, until, full_read=False):
+def spend(budget, clock, until, kind=Spend.POLL):
     sent = []
 
     async def go():
         while clock.now < until:
-            await budget.acquire(full_read)
+            await budget.acquire(kind)
             sent.append(clock.now)
 
     run(go())
@@ -60,33 +62,75 @@ def test_the_rolling_hour_never_holds_more_than_the_budget_and_spends_it_at_once
     assert len([t for t in sent if t < NOW + 3 * HOUR]) == 900  # three whole hours spent
 
 
-def test_a_full_read_leaves_a_quarter_of_the_hour_to_the_polls_after_it():
+def test_a_resync_leaves_a_quarter_of_the_hour_to_discovery_and_the_polls():
     clock = Clock(NOW)
     fake = FakeTime(clock)
     budget = RequestBudget(300, 0, clock=clock, sleep=fake.sleep)
     run(spend_now(budget, 225))
     assert (clock.now, fake.slept) == (NOW, [])  # 3/4 of the hour at once...
-    assert budget.delay(full_read=True) == HOUR + FLIGHT_MARGIN  # ...and no more within it
+    assert budget.delay(Spend.BACKGROUND) == HOUR + FLIGHT_MARGIN  # ...and no more within it
     assert budget.remaining() == 75
-    assert budget.delay(full_read=False) == 0  # while a poll still goes at once
+    assert budget.delay(Spend.DISCOVERY) == 0  # while discovery and polls still go at once
+    assert budget.delay(Spend.POLL) == 0
 
 
-def test_seconds_to_send_is_what_acquiring_takes():
-    for needed in (10, 225, 226, 750):
+def test_discovery_fills_nine_tenths_of_the_hour_and_the_last_tenth_is_the_polls():
+    clock = Clock(NOW)
+    fake = FakeTime(clock)
+    budget = RequestBudget(300, 0, clock=clock, sleep=fake.sleep)
+    run(spend_now(budget, 270, Spend.DISCOVERY))
+    assert (clock.now, fake.slept) == (NOW, [])
+    assert budget.allows_now(Spend.DISCOVERY) == 0
+    assert budget.delay(Spend.DISCOVERY) == HOUR + FLIGHT_MARGIN
+    assert budget.allows_now(Spend.POLL) == 30
+
+
+def test_when_the_hour_frees_up_the_more_valuable_waiter_goes_first():
+    """A resync and a discovery read both wait on a full hour (virtual time: both really wait
+    side by side): as the hour's first requests leave it, discovery takes them, and the resync
+    goes only once discovery is done."""
+    sent: list[tuple[float, Spend]] = []
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(300, 0, clock=loop.time)
+        for _ in range(300):  # polls, one every 10 s: they leave the hour one by one
+            await budget.acquire(Spend.POLL)
+            await asyncio.sleep(10)
+
+        async def read(kind, requests):
+            for _ in range(requests):
+                await budget.acquire(kind)
+                sent.append((loop.time(), kind))
+
+        await asyncio.gather(read(Spend.BACKGROUND, 5), read(Spend.DISCOVERY, 40))
+
+    run_virtually(scenario(), NOW)
+    kinds = [kind for _, kind in sent]
+    assert kinds == [Spend.DISCOVERY] * 40 + [Spend.BACKGROUND] * 5
+    # discovery went as soon as the hour held fewer than 270, the resync when it held fewer
+    # than 225: 31 polls out of the hour, then 45 more after discovery's 40 had gone
+    assert sent[0][0] == pytest.approx(NOW + 30 * 10 + HOUR + FLIGHT_MARGIN)
+    assert sent[40][0] == pytest.approx(NOW + (30 + 40 + 45) * 10 + HOUR + FLIGHT_MARGIN)
+
+
+@pytest.mark.parametrize(("kind", "at_once"), [(Spend.BACKGROUND, 224), (Spend.DISCOVERY, 269)])
+def test_seconds_to_send_is_what_acquiring_takes(kind, at_once):
+    for needed in (10, at_once, at_once + 1, 750):
         clock = Clock(NOW)
         fake = FakeTime(clock)
         budget = RequestBudget(300, 0, clock=clock, sleep=fake.sleep)
-        run(budget.acquire(False))  # something already sent, a minute ago
+        run(budget.acquire(Spend.POLL))  # something already sent, a minute ago
         clock.now += 60
-        estimate = budget.seconds_to_send(needed)
+        estimate = budget.seconds_to_send(needed, kind)
 
         async def send_all(budget=budget, needed=needed):
             for _ in range(needed):
-                await budget.acquire(True)
+                await budget.acquire(kind)
 
         run(send_all())
         assert clock.now - (NOW + 60) == pytest.approx(estimate)
-        assert (estimate == 0) == (needed <= 224)
+        assert (estimate == 0) == (needed <= at_once)
 
 
 def test_after_a_burst_the_interval_stretches_for_the_rest_of_the_hour_only():
@@ -103,9 +147,9 @@ def test_after_a_burst_the_interval_stretches_for_the_rest_of_the_hour_only():
     assert budget.interval_for(50, 300) == pytest.approx(50 * HOUR / 300)  # the steady state
 
 
-async def spend_now(budget, requests):
+async def spend_now(budget, requests, kind=Spend.BACKGROUND):
     for _ in range(requests):
-        await budget.acquire(True)
+        await budget.acquire(kind)
 
 
 def simulated(simulator, clock, until, **rate_limit):

@@ -2,7 +2,7 @@
 active addon that declares none is unprotected.
 
 Only an addon that no destination lists with scheduled backups can be unprotected, so in a
-round those addons' schedules are read first (`Priority.REVEALS`); the others' can wait: on a
+round those addons' schedules are read first (`Spend.DISCOVERY`); the others' can wait: on a
 large account their re-reads stretch to fit LISTED_REFRESH_SHARE of the budget, and each one's
 is paced by change (`schedule_book.UNCHANGED_STRETCH`). On 1,000 addons those re-reads filled
 the quarter they were given, the largest part of the steady cost.
@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator, Mapping, Set
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exporter.api import ADDON_SCHEDULES_ENDPOINT
+from exporter.budget import Spend
 from exporter.durations import HOUR, format_duration
 from exporter.families import Family, Kind, Sample, Table, gauge
 from exporter.inventory import MANAGED_STORAGE, Addon, CoverageSchedule, read_addon_schedule
 from exporter.resources.addons import Addons
 from exporter.resources.schedule_book import ScheduleBook
-from exporter.resources.unit import Listing, Priority, Reads, Unit
+from exporter.resources.unit import Listing, Reads, Unit
 from exporter.schedule import first_slot_at_or_after, week_offsets
 
 if TYPE_CHECKING:
@@ -142,9 +143,9 @@ class AddonSchedules(Unit[Key, Addon, list[Any]]):
             self._listed_now = {key for key in self._addons.addons if key in listed}
             self._stretch_listed_max_age(len(self._listed_now))
 
-    def priority(self, key: Key) -> Priority:
+    def spend(self, key: Key) -> Spend:
         listed = self._listed_now if self._listed_now is not None else self._listed()
-        return Priority.REST if key in listed else Priority.REVEALS
+        return Spend.BACKGROUND if key in listed else Spend.DISCOVERY
 
     def due(self, key: Key, subject: Addon, now: float) -> bool:
         listed = self._listed_now is not None and key in self._listed_now
@@ -156,7 +157,7 @@ class AddonSchedules(Unit[Key, Addon, list[Any]]):
         return self.book.never_read(key)
 
     async def fetch(self, key: Key, subject: Addon) -> list[Any]:
-        return await self.loops.client.addon_schedules(*key)
+        return await self.loops.client.addon_schedules(*key, spend=self.spend(key))
 
     def fold(self, key: Key, subject: Addon, answer: list[Any], now: float) -> bool:
         return self.book.fold(key, subject.status, answer, read_addon_schedule, now)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.api import ADDONS_ENDPOINT
+from exporter.budget import Spend
 from exporter.families import Table, info
 from exporter.inventory import Addon, Project, read_addon
 from exporter.resources.projects import PerProject
-from exporter.resources.unit import Listing, Priority, Reads
+from exporter.resources.unit import Listing, Reads
 
 ADDON_INFO: Table[Addon] = Table(
     labels=("project", "addon"),
@@ -40,8 +41,8 @@ class Addons(PerProject[Addon]):
     def ident(self, item: Addon) -> str:
         return item.id
 
-    def priority(self, key: str) -> Priority:
-        return Priority.REVEALS  # an addon must be listed before it can be found unprotected
+    def spend(self, key: str) -> Spend:
+        return Spend.DISCOVERY  # an addon must be listed before it can be found unprotected
 
     @property
     def addons(self) -> dict[tuple[str, str], Addon]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from exporter.addons import AddonSummary, summarize_addon
 from exporter.api import ADDON_BACKUPS_ENDPOINT, MANAGED_BACKUPS_MAX_ITEMS
+from exporter.budget import Spend
 from exporter.collectors.addon_health import ADDON_HEALTH, AddonRow
 from exporter.durations import DAY
 from exporter.inventory import MANAGED_STORAGE, CoverageSchedule
@@ -19,7 +20,7 @@ from exporter.model import Backup
 from exporter.resources.addon_schedules import AddonSchedules
 from exporter.resources.addons import Addons
 from exporter.resources.cadenced import Cadenced, Judged
-from exporter.resources.unit import Listing, Pass, Priority, Reads
+from exporter.resources.unit import Listing, Pass, Reads
 from exporter.schedule import last_slot, week_offsets
 from exporter.sync import Syncer, SyncResult
 
@@ -61,8 +62,8 @@ class ManagedBackups(Cadenced[Managed, Read, AddonSummary]):
     def wanted(self) -> Mapping[Key, Managed]:
         return self._schedules.managed()
 
-    def priority(self, key: Key) -> Priority:
-        return Priority.REVEALS
+    def spend(self, key: Key) -> Spend:
+        return Spend.DISCOVERY
 
     async def fetch(self, key: Key, subject: Managed) -> Read:
         began = self.loops.clock()

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from urllib.parse import quote
 
 from exporter.api import PROJECTS_ENDPOINT
+from exporter.budget import Spend
 from exporter.inventory import GONE_PROJECT_STATUSES, Project, read_project
-from exporter.resources.unit import Listing, Priority, Reads, Unit, read_all
+from exporter.resources.unit import Listing, Reads, Unit, read_all
 
 if TYPE_CHECKING:
     from exporter.context import AccountLoops
@@ -34,11 +35,13 @@ class Projects(Unit[Whole, None, list[Any]]):
     def wanted(self) -> Mapping[Whole, None]:
         return {(): None}
 
-    def priority(self, key: Whole) -> Priority:
-        return Priority.REVEALS
+    def spend(self, key: Whole) -> Spend:
+        return Spend.DISCOVERY
 
     async def fetch(self, key: Whole, subject: None) -> list[Any]:
-        return await self.loops.client.listed(PROJECTS_ENDPOINT, "/projects", "projects")
+        return await self.loops.client.listed(
+            PROJECTS_ENDPOINT, "/projects", "projects", spend=self.spend(key)
+        )
 
     def fold(self, key: Whole, subject: None, answer: list[Any], now: float) -> bool:
         projects = {}
@@ -83,7 +86,9 @@ class PerProject(Unit[str, Project, list[Any]], Generic[Item]):
 
     async def fetch(self, key: str, subject: Project) -> list[Any]:
         path = f"/projects/{quote(key, safe='')}/{self.path}"
-        return await self.loops.client.listed(self.reads.endpoint, path, self.item_key)
+        return await self.loops.client.listed(
+            self.reads.endpoint, path, self.item_key, spend=self.spend(key)
+        )
 
     def begin_round(self) -> None:
         for key in self._rounds_left:

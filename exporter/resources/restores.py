@@ -226,7 +226,11 @@ class Restores(Unit[Key, Addon, Read]):
         suffix = f"/projects/{project}/addons/{addon}/restores"
         began = self.loops.clock()
         listed = await self.loops.client.listed(
-            ADDON_RESTORES_ENDPOINT, suffix, "restores", max_items=RESTORES_MAX_ITEMS
+            ADDON_RESTORES_ENDPOINT,
+            suffix,
+            "restores",
+            spend=self.spend(key),
+            max_items=RESTORES_MAX_ITEMS,
         )
         return began, listed
 

@@ -13,10 +13,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
-from enum import Enum, IntEnum, StrEnum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from exporter.api import PERMISSIONS
+from exporter.budget import Spend
 from exporter.families import Table
 from exporter.inventory import InvalidItem
 
@@ -70,12 +71,9 @@ class Pass(Enum):
     CADENCE = "cadence"  # whenever one of its keys is due
 
 
-class Priority(IntEnum):
-    """The order of a round: what may reveal an addon that nothing protects is read first, and
-    shown on /metrics, before the rest."""
-
-    REVEALS = 0
-    REST = 1
+# The order of a round: what may reveal an addon that nothing protects is read first, and shown
+# on /metrics, before the rest; each request spends the budget as what it is (budget.Spend).
+ROUND_ORDER = (Spend.DISCOVERY, Spend.BACKGROUND)
 
 
 class Unit(ABC, Generic[Key, Subject, Answer]):
@@ -99,8 +97,10 @@ class Unit(ABC, Generic[Key, Subject, Answer]):
         """Whether the key is read now (in a round: a listing is read every round)."""
         return True
 
-    def priority(self, key: Key) -> Priority:
-        return Priority.REST
+    def spend(self, key: Key) -> Spend:
+        """What a read of the key is for: it spends the budget as that, and a round reads the
+        keys in ROUND_ORDER."""
+        return Spend.BACKGROUND
 
     def never_read(self, key: Key) -> bool:
         """Whether nothing is known of the key yet: its first read goes before re-reads."""

@@ -113,7 +113,9 @@ class VolumeBackups(Cadenced[Volume, Read, VolumeSummary]):
         return scheduled
 
     async def fetch(self, key: Key, subject: Volume) -> Read:
-        return self.loops.clock(), await self.loops.client.volume_backups(*key)
+        return self.loops.clock(), await self.loops.client.volume_backups(
+            *key, spend=self.spend(key)
+        )
 
     def fold(self, key: Key, subject: Volume, answer: Read, now: float) -> bool:
         now, raw = answer

@@ -84,7 +84,7 @@ class VolumeSchedules(Unit[Key, Volume, list[Any]]):
         return self.book.never_read(key)
 
     async def fetch(self, key: Key, subject: Volume) -> list[Any]:
-        return await self.loops.client.volume_schedules(*key)
+        return await self.loops.client.volume_schedules(*key, spend=self.spend(key))
 
     def fold(self, key: Key, subject: Volume, answer: list[Any], now: float) -> bool:
         return self.book.fold(key, subject.status, answer, read_volume_schedule, now)
