@@ -41,7 +41,7 @@ class AccountLoops:
         While the account's request budget holds its requests back, the loop is waiting, not
         stalled (/-/healthy)."""
         if self.budget is not None:
-            self.health.held_by(loop, self.budget.held_until)
+            self.health.held_by(loop, self.budget.held_until, self.budget.what_waits)
         await supervised(
             loop,
             step,

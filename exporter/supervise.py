@@ -32,6 +32,7 @@ class Health:
         self._intervals: dict[str, float] = {}
         # loop: until when the request budget it spends holds its requests back
         self._held: dict[str, Callable[[], float]] = {}
+        self._held_what: dict[str, Callable[[], str]] = {}
         # loop: what it waits for when it is not held (None: nothing worth saying)
         self._told: dict[str, Callable[[], str | None]] = {}
         self.failures: Counter[str] = Counter()
@@ -42,11 +43,19 @@ class Health:
         self._due[loop] = self._clock() + waiting + STALL_INTERVALS * interval
         self._intervals[loop] = interval
 
-    def held_by(self, loop: str, held_until: Callable[[], float]) -> None:
+    def held_by(
+        self,
+        loop: str,
+        held_until: Callable[[], float],
+        what_waits: Callable[[], str] | None = None,
+    ) -> None:
         """The loop spends a request budget: while `held_until()` is ahead (a pause, a wait
         for the rolling hour), the loop is waiting, whichever of its requests waits, or since
-        when. The budget says so itself, so no wait it imposes goes unannounced."""
+        when. The budget says so itself, so no wait it imposes goes unannounced; `what_waits`
+        says what it holds back."""
         self._held[loop] = held_until
+        if what_waits is not None:
+            self._held_what[loop] = what_waits
 
     def tells_waits(self, loop: str, waiting: Callable[[], str | None]) -> None:
         """The loop says, when asked, what it is waiting for besides the budget (/-/healthy):
@@ -61,7 +70,10 @@ class Health:
             held = self._held.get(loop)
             until = 0.0 if held is None else held()
             if until > now:
-                lines.append(f"{loop}: waiting for the request budget until {utc(until)}")
+                what = self._held_what.get(loop)
+                held_back = "" if what is None else what()
+                line = f"{loop}: waiting for the request budget until {utc(until)}"
+                lines.append(f"{line}: {held_back}" if held_back else line)
             told = self._told.get(loop)
             said = None if told is None else told()
             if said:
@@ -74,6 +86,7 @@ class Health:
     def forget(self, loop: str) -> None:
         self._due.pop(loop, None)
         self._held.pop(loop, None)
+        self._held_what.pop(loop, None)
         self._told.pop(loop, None)
 
     def stalled(self) -> list[str]:

@@ -4,15 +4,17 @@ encode are made encodable where they enter."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 
 import httpx
 
-from exporter.budget import FLIGHT_MARGIN, RequestBudget
+from exporter.budget import FLIGHT_MARGIN, RequestBudget, Spend
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
-from exporter.supervise import STALL_INTERVALS, Health, supervised, waiting_with
+from exporter.simulator.virtual_time import run_virtually
+from exporter.supervise import STALL_INTERVALS, Health, supervised, utc, waiting_with
 from tests.conftest import (
     NOW,
     TOKEN,
@@ -84,6 +86,35 @@ def test_a_wait_for_the_rolling_hour_holds_every_loop_of_the_budget_until_it_end
     # the fifth waited an hour for the first to leave the rolling hour, and was never a stall
     assert [at - NOW for at, _ in seen] == [0, 0, 0, 0, HOUR + FLIGHT_MARGIN]
     assert all(stalled == [] for _, stalled in seen)
+
+
+def test_healthy_says_what_kinds_of_request_the_budget_holds_back_and_what_each_may_fill():
+    said = []
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(300, 0, clock=loop.time)
+        health = Health(loop.time)
+        health.progress("coverage:default", 60)
+        health.held_by("coverage:default", budget.held_until, budget.what_waits)
+        for _ in range(300):
+            await budget.acquire(Spend.POLL)
+        reads = asyncio.gather(
+            budget.acquire(Spend.BACKGROUND),
+            budget.acquire(Spend.DISCOVERY),
+            budget.acquire(Spend.DISCOVERY),
+        )
+        await asyncio.sleep(60)
+        said.extend(health.waits())
+        await reads
+        said.extend(health.waits())  # nothing held any more
+
+    run_virtually(scenario(), NOW)
+    assert said == [
+        "coverage:default: waiting for the request budget until "
+        f"{utc(NOW + HOUR + FLIGHT_MARGIN)}: discovery: 2 waiting, may fill 270 of the hour's "
+        "300; background: 1 waiting, may fill 225 of the hour's 300"
+    ]
 
 
 def test_a_round_that_raises_is_logged_counted_and_the_loop_goes_on(caplog):
