@@ -33,17 +33,22 @@ class FleetAt:
     def projects(self) -> list[dict[str, Any]]:
         return self.fleet.projects()
 
-    def addons(self, project: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": addon.ident,
-                "name": addon.ident.replace("-", " ").capitalize(),
-                "spec": {"type": addon.kind},
-                "status": "running",
-                "tags": [],
-            }
-            for addon in self.fleet.addons_of(project, self.clock())
-        ]
+    def addons(self, project: str, now: float) -> list[dict[str, Any]]:
+        """Running, or `restore` while one of the addon's restores is in progress."""
+        listed = []
+        for addon in self.fleet.addons_of(project, now):
+            restores = restore_objects(self.seed, addon, now)
+            restoring = any(r["status"] == "in-progress" for r in restores)
+            listed.append(
+                {
+                    "id": addon.ident,
+                    "name": addon.ident.replace("-", " ").capitalize(),
+                    "spec": {"type": addon.kind},
+                    "status": "restore" if restoring else "running",
+                    "tags": [],
+                }
+            )
+        return listed
 
     def addon_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
         return self.fleet.addon_schedules_at(project, ident, self.clock())

@@ -326,7 +326,7 @@ def restore_alerts(main, instance: str, anchor: float) -> set[tuple[str, ...]]:
     30 days, or none, is overdue; one whose newest failure ended under two days ago failed. No
     restore has been seen running for six hours in a run of minutes."""
     alerts = set()
-    for item in main.world.addons("scenarios"):
+    for item in main.world.addons("scenarios", anchor):
         addon = item["id"]
         restores = main.world.addon_restores("scenarios", addon, anchor)
         done = [epoch(r["completedAt"]) for r in restores if r["status"] == "completed"]

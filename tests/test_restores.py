@@ -131,7 +131,8 @@ def test_an_addon_never_restored_has_counts_and_its_drill_but_no_last_restore(se
 
 def test_a_drill_policy_that_matches_nothing_publishes_nothing_and_reads_spread():
     """Without a drill, each addon's first read waits for a point of the interval its name
-    picks: a start reads no restore at once, and a day of polls reads each addon once."""
+    picks: a start reads at once only the addon whose status says a restore runs, and a day of
+    polls reads each addon once."""
     clock = Clock(NOW)
     world = build_world(7, NOW, 2, 260, scenarios=CASES)
     with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**9) as simulator:
@@ -141,7 +142,9 @@ def test_a_drill_policy_that_matches_nothing_publishes_nothing_and_reads_spread(
         run(exporter.poll_once())
         samples = parse_samples(exporter.exposition().decode())
         assert not series(samples, "northflank_addon_restore_drill_interval_seconds")
-        assert restores_of(simulator) == []
+        assert restores_of(simulator) == [
+            "/v1/projects/scenarios/addons/restore-stuck-mongodb/restores?per_page=100"
+        ]
         addons = {
             (dict(k)["project"], dict(k)["addon"]) for k in series(samples, "northflank_addon_info")
         }
@@ -159,6 +162,37 @@ def test_a_drill_policy_that_matches_nothing_publishes_nothing_and_reads_spread(
         )  # each once; the running one again every poll
         assert read.count(stuck) > 1
         run(exporter.aclose())
+
+
+def test_a_restore_the_addon_status_shows_is_read_at_once_and_its_outcome_when_it_ends():
+    """The failed history's newest restore ran from 6 h to 5 h 50 min before NOW. Started 5
+    minutes into it, the listing shows the addon `restore`: its restores are read at once, not
+    at the day's sweep, and again a poll interval later, as while any restore runs, which shows
+    the failure; then nothing until the sweep."""
+    began = NOW - HISTORIES["failed"][-1].began
+    start = began + 300
+    clock = Clock(start)
+    world = build_world(7, NOW, 1, 100, scenarios=("restore-failed",))
+    with Simulator(world, token=TOKEN, clock=clock, rate_limit=10**9) as simulator:
+        config = config_for(simulator, coverage=True)
+        exporter = Exporter(config, clock=clock)
+        reads, failed = [], []
+        labels = addon("restore-failed", "mysql")
+        while clock.now < start + 3 * HOUR:
+            before = len(restores_of(simulator))
+            run(exporter.poll_once())
+            if len(restores_of(simulator)) > before:
+                reads.append(clock.now - start)
+                samples = parse_samples(exporter.exposition().decode())
+                failed.append(
+                    pick(
+                        samples, "northflank_addon_restore_last_failed_timestamp_seconds", **labels
+                    )
+                )
+            clock.now += 300
+        run(exporter.aclose())
+    assert reads == [0, 300]
+    assert failed == [None, began + HISTORIES["failed"][-1].lasted]
 
 
 def test_restores_can_be_switched_off():

@@ -177,6 +177,10 @@ RESTORES: Table[RestoreRow] = Table(
 )
 
 
+# An addon's status while one of its restores runs (the clients' addon status enum).
+RESTORING = "restore"
+
+
 class Restores(Unit[Key, Addon, Read]):
     reads = Reads(
         Listing.RESTORES,
@@ -197,6 +201,7 @@ class Restores(Unit[Key, Addon, Read]):
         self._seen_running: dict[Key, dict[str, float]] = {}  # restore id: first seen running
         self._seen_ended: dict[Key, dict[str, float]] = {}  # failed, untimed: first seen so
         self._up: dict[Key, bool] = {}
+        self._restoring_read: set[Key] = set()  # listed `restore`, and read since
 
     def wanted(self) -> Mapping[Key, Addon]:
         """The addons with per-addon series (addons.*), when restores are read at all."""
@@ -206,10 +211,24 @@ class Restores(Unit[Key, Addon, Read]):
         return {key: addon for key, addon in self._addons.addons.items() if wants(*key)}
 
     def due(self, key: Key, subject: Addon, now: float) -> bool:
+        if subject.status == RESTORING and key not in self._restoring_read:
+            # the listing says a restore runs: read it now, not at the day's sweep (Stuck's six
+            # hours count from the first read that sees it; while it runs it is read every
+            # poll interval, so its end is seen too). A read per restore: the hourly listings
+            # already carry the status. One that begins and ends between two listings is the
+            # sweep's.
+            return True
         due = self._next_read.get(key)
         if due is None:
             due = self._first_read(key, now)
         return now >= due
+
+    def before_walk(self) -> None:
+        """An addon listed other than `restore` since its last read: its next `restore` is a
+        restore of its own."""
+        for key, addon in self.wanted().items():
+            if addon.status != RESTORING:
+                self._restoring_read.discard(key)
 
     def _first_read(self, key: Key, now: float) -> float:
         """At once under a drill policy; else at a point of the interval the addon's hash picks,
@@ -247,6 +266,7 @@ class Restores(Unit[Key, Addon, Read]):
         }
         self._seen_running[key] = {ident: seen.get(ident, now) for ident in summary.running}
         self._summaries[key] = summary
+        self._took_status(key, subject)
         self._up[key] = True
         self._next_read[key] = next_read(
             summary,
@@ -258,9 +278,15 @@ class Restores(Unit[Key, Addon, Read]):
         return True
 
     def failed(self, key: Key, subject: Addon, now: float) -> None:
-        """What was read before is kept; read again in a poll interval."""
+        """What was read before is kept; read again in a poll interval (the status that
+        called for the read has had its read)."""
         self._up[key] = False
         self._next_read[key] = now + self.loops.poll.interval
+        self._took_status(key, subject)
+
+    def _took_status(self, key: Key, subject: Addon) -> None:
+        if subject.status == RESTORING:
+            self._restoring_read.add(key)
 
     def forget_all_but(self, keys: Set[Key]) -> None:
         for known in (
@@ -273,6 +299,7 @@ class Restores(Unit[Key, Addon, Read]):
         ):
             for gone in set(known) - keys:
                 del known[gone]
+        self._restoring_read &= set(keys)
 
     def next_due(self) -> float | None:
         return min(self._next_read.values(), default=None)

@@ -98,7 +98,7 @@ class Served(Protocol):
 
     def projects(self) -> list[dict[str, Any]]: ...
 
-    def addons(self, project: str) -> list[dict[str, Any]]: ...
+    def addons(self, project: str, now: float) -> list[dict[str, Any]]: ...
 
     def addon_schedules(self, project: str, addon_id: str) -> list[dict[str, Any]]: ...
 
@@ -146,8 +146,9 @@ class World:
             for ident in sorted(names)
         ]
 
-    def addons(self, project: str) -> list[dict[str, Any]]:
-        """The project's addons, each once, however many destinations keep its backups."""
+    def addons(self, project: str, now: float) -> list[dict[str, Any]]:
+        """The project's addons, each once, however many destinations keep its backups; a
+        running addon is `restore` while one of its restores is in progress."""
         found: dict[str, SimAddon] = {}
         for addon in self._every_addon():
             if addon.project_id == project:
@@ -160,10 +161,16 @@ class World:
                 "uid": f"uid-{project}-{addon.addon_id}",
                 "tags": [],
                 "spec": {"type": addon.addon_type},
-                "status": addon.status,
+                "status": self._status(addon, now),
             }
             for addon in sorted(found.values(), key=lambda addon: addon.addon_id)
         ]
+
+    def _status(self, addon: SimAddon, now: float) -> str:
+        listed = restore_objects(addon.addon_id, addon.restores, self.anchor, now)
+        if addon.status == "running" and any(r["status"] == "in-progress" for r in listed):
+            return "restore"
+        return addon.status
 
     def volumes_of(self, project: str) -> list[dict[str, Any]]:
         """The project's volumes, each with the backup schedules it embeds."""

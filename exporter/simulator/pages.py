@@ -237,8 +237,8 @@ def _inventory_answer(sim: Simulator, match: re.Match[str], query: dict[str, lis
     elif match["kind"] == "volumes":
         key, items = _volume_answer(sim, project, match["item"], match["what"])
     elif match["item"] is None:
-        key, items = "addons", world.addons(project)
-    elif match["item"] not in {addon["id"] for addon in world.addons(project)}:
+        key, items = "addons", world.addons(project, sim.clock())
+    elif match["item"] not in {addon["id"] for addon in world.addons(project, sim.clock())}:
         raise Unavailable(404, "Addon not found")
     elif match["what"] == "backup-schedules":
         key, items = "schedules", world.addon_schedules(project, match["item"])
