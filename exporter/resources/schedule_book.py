@@ -20,6 +20,16 @@ Key = tuple[str, str]  # (project, addon) or (project, volume)
 # A paced read that finds the schedules as they were doubles the time to the next, up to this
 # many times the max age; a change brings the max age back.
 UNCHANGED_STRETCH = 4
+# What an addon's status says while it runs and its own backups and restores come and go (the
+# clients' status enum): no reason to read its schedules again. Read again on each, an hourly
+# addon's schedules were read about every other listing that met a backup under way (the
+# simulator lists `backup` while one runs; tests/test_coverage.py).
+RUNNING_PHASES = frozenset({"running", "backup", "restore"})
+
+
+def phase(status: str) -> str:
+    """A status as a reason to read schedules again: every running phase is one."""
+    return "running" if status in RUNNING_PHASES else status
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ def schedules_due(
     """A new addon's (or volume's) schedules are read at once; known ones when its status
     changed or the last read is `max_age` old (schedules rarely change); `paced`: `max_age`
     times the stretch that reads finding them unchanged have earned."""
-    if known is None or known.status != status:
+    if known is None or phase(known.status) != phase(status):
         return True
     return now - known.read_at >= max_age * (known.stretch if paced else 1)
 

@@ -115,6 +115,10 @@ class Served(Protocol):
     def addon_restores(self, project: str, addon_id: str, now: float) -> list[dict[str, Any]]: ...
 
 
+def _ended(run: Run) -> float:
+    return run.created + run.queue + run.duration
+
+
 @dataclass(frozen=True)
 class World:
     seed: int
@@ -167,9 +171,16 @@ class World:
         ]
 
     def _status(self, addon: SimAddon, now: float) -> str:
+        """`restore` while a restore runs, `backup` while its newest backup runs (both are in
+        the clients' addon status enum), else its own."""
+        if addon.status != "running":
+            return addon.status
         listed = restore_objects(addon.addon_id, addon.restores, self.anchor, now)
-        if addon.status == "running" and any(r["status"] == "in-progress" for r in listed):
+        if any(r["status"] == "in-progress" for r in listed):
             return "restore"
+        newest = next(runs(self, addon, now), None)
+        if newest is not None and newest.created + newest.queue <= now < _ended(newest):
+            return "backup"
         return addon.status
 
     def volumes_of(self, project: str) -> list[dict[str, Any]]:
