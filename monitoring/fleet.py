@@ -267,6 +267,15 @@ class Fleet:
                 self._final[key] = listed
             yield listed
 
+    def backing_up(self, addon: FleetAddon, now: float) -> bool:
+        """Whether the addon's newest run is under way at `now` (the API lists it `backup`)."""
+        runs, created = self._runs_of(addon)
+        newest = bisect.bisect_right(created, now) - 1
+        if newest < 0:
+            return False
+        run = runs[newest]
+        return run.created + run.queue <= now < run.created + run.queue + run.duration
+
     def _runs_of(self, addon: FleetAddon) -> tuple[list[Run], list[float]]:
         cached = self._runs.get(addon.ident)
         if cached is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from exporter.simulator.data import SimDestination
 from exporter.simulator.runs import Listed
-from monitoring.fleet import Fleet, FleetVolume
+from monitoring.fleet import Fleet, FleetAddon, FleetVolume
 from monitoring.fleet_restores import restore_objects
 
 
@@ -34,21 +34,24 @@ class FleetAt:
         return self.fleet.projects()
 
     def addons(self, project: str, now: float) -> list[dict[str, Any]]:
-        """Running, or `restore` while one of the addon's restores is in progress."""
-        listed = []
-        for addon in self.fleet.addons_of(project, now):
-            restores = restore_objects(self.seed, addon, now)
-            restoring = any(r["status"] == "in-progress" for r in restores)
-            listed.append(
-                {
-                    "id": addon.ident,
-                    "name": addon.ident.replace("-", " ").capitalize(),
-                    "spec": {"type": addon.kind},
-                    "status": "restore" if restoring else "running",
-                    "tags": [],
-                }
-            )
-        return listed
+        return [
+            {
+                "id": addon.ident,
+                "name": addon.ident.replace("-", " ").capitalize(),
+                "spec": {"type": addon.kind},
+                "status": self._status(addon, now),
+                "tags": [],
+            }
+            for addon in self.fleet.addons_of(project, now)
+        ]
+
+    def _status(self, addon: FleetAddon, now: float) -> str:
+        """`restore` while one of the addon's restores is in progress, `backup` while its
+        newest backup runs, else `running`."""
+        restores = restore_objects(self.seed, addon, now)
+        if any(r["status"] == "in-progress" for r in restores):
+            return "restore"
+        return "backup" if self.fleet.backing_up(addon, now) else "running"
 
     def addon_schedules(self, project: str, ident: str) -> list[dict[str, Any]]:
         return self.fleet.addon_schedules_at(project, ident, self.clock())
