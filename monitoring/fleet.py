@@ -263,7 +263,7 @@ class Fleet:
                 yield final
                 continue
             listed = _listed(addon, run, now)
-            if now >= run.created + run.queue + run.duration:
+            if now >= run.ended:
                 self._final[key] = listed
             yield listed
 
@@ -273,8 +273,7 @@ class Fleet:
         newest = bisect.bisect_right(created, now) - 1
         if newest < 0:
             return False
-        run = runs[newest]
-        return run.created + run.queue <= now < run.created + run.queue + run.duration
+        return runs[newest].under_way(now)
 
     def _runs_of(self, addon: FleetAddon) -> tuple[list[Run], list[float]]:
         cached = self._runs.get(addon.ident)

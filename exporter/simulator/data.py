@@ -115,10 +115,6 @@ class Served(Protocol):
     def addon_restores(self, project: str, addon_id: str, now: float) -> list[dict[str, Any]]: ...
 
 
-def _ended(run: Run) -> float:
-    return run.created + run.queue + run.duration
-
-
 @dataclass(frozen=True)
 class World:
     seed: int
@@ -179,7 +175,7 @@ class World:
         if any(r["status"] == "in-progress" for r in listed):
             return "restore"
         newest = next(runs(self, addon, now), None)
-        if newest is not None and newest.created + newest.queue <= now < _ended(newest):
+        if newest is not None and newest.under_way(now):
             return "backup"
         return addon.status
 

@@ -37,6 +37,18 @@ class Run(NamedTuple):
     draw: tuple[float, ...]
     size_factor: float = 1.0
 
+    @property
+    def started(self) -> float:
+        return self.created + self.queue
+
+    @property
+    def ended(self) -> float:
+        return self.created + self.queue + self.duration
+
+    def under_way(self, now: float) -> bool:
+        """Started and not ended at `now` (an addon lists `backup` then)."""
+        return self.started <= now < self.ended
+
 
 def outcome_of(draw: float) -> str:
     if draw < 0.90:
@@ -79,8 +91,7 @@ def api_backup(
 ) -> Listed:
     """The backup as a destination lists it at `now`: its size (`usual_size` times the run's
     factor) once completed; the schedules its scheduled runs declare (None: taken by hand)."""
-    ended = run.created + run.queue + run.duration
-    status = status_at(now, run.created + run.queue, ended, run.outcome)
+    status = status_at(now, run.started, run.ended, run.outcome)
     size = int(usual_size * run.size_factor) if status == "completed" else 0
     expires_ms = int(run.expires * 1000)
     backup: dict[str, Any] = {
@@ -104,5 +115,5 @@ def api_backup(
     # the clients declare completedAt required; a backup still running has none (the one
     # exception to the declared shape, tests/test_contract.py)
     if status not in RUNNING:
-        backup["completedAt"] = iso(ended)
+        backup["completedAt"] = iso(run.ended)
     return Listed(run.created, backup)
