@@ -63,6 +63,8 @@ class ManagedBackups(Cadenced[Managed, Read, AddonSummary]):
         return self._schedules.managed()
 
     def spend(self, key: Key) -> Spend:
+        """Read in a round with what reveals; each request spends as its sync says (the first
+        read discovery, a resync background, an incremental read a poll)."""
         return Spend.DISCOVERY
 
     async def fetch(self, key: Key, subject: Managed) -> Read:
