@@ -33,8 +33,9 @@ import bisect
 import logging
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from enum import Enum, IntEnum
 
 from exporter.durations import HOUR, format_duration
@@ -64,6 +65,10 @@ UNKNOWN_RESET_PAUSE = 60.0
 # x-ratelimit-reset counts whole seconds: waking on the dot could land just before the reset.
 RESET_MARGIN = 1.0
 
+
+# The loop a request is sent for (`AccountLoops.run` sets it; the tasks a loop starts inherit
+# it): a wait is that loop's, and /-/healthy holds only that loop's stall check for it.
+SPENDING_LOOP: ContextVar[str] = ContextVar("spending_loop", default="")
 
 # x-ratelimit-reset counts whole seconds, so one window's reset time wobbles by about that.
 SAME_WINDOW_SLACK = 5.0
@@ -148,9 +153,13 @@ class RequestBudget:
         # One waiter of each kind at a time: a full read waiting for the hour to free up never
         # holds up the polls that a larger share allows.
         self._waiting = {spend: asyncio.Lock() for spend in Spend}
-        self._waiters = dict.fromkeys(Spend, 0)  # requests of each kind inside `acquire`
-        # When the longest wait now under way ends (see held_until).
-        self._waits_end = 0.0
+        # requests inside `acquire`, by the loop they are for and their kind
+        self._waiters: Counter[tuple[str, Spend]] = Counter()
+        # When the wait of each kind's request at the head of its queue ends (see held_until):
+        # the requests queued behind it wait at least as long.
+        self._waits_end = dict.fromkeys(Spend, 0.0)
+        # When each loop's last wait ended: it had nothing to show for its time until then.
+        self._waited_until: dict[str, float] = {}
         # False: a request that would wait raises BudgetSpent instead (`--once`, whose coverage
         # takes what the hour allows now and says what it left out).
         self.waits = True
@@ -193,44 +202,68 @@ class RequestBudget:
 
     async def acquire(self, spend: Spend = Spend.POLL) -> None:
         """Wait until a request may be sent, then log it as sent."""
-        self._waiters[spend] += 1
+        loop = SPENDING_LOOP.get()
+        waiter = (loop, spend)
+        self._waiters[waiter] += 1
+        waited = self._waiting[spend].locked()  # queued behind a request of its kind
         try:
             async with self._waiting[spend]:
                 while (seconds := self.delay(spend)) > 0:
                     if not self.waits:
                         raise BudgetSpent(seconds)
-                    await self._wait(seconds)
+                    waited = True
+                    await self._wait(spend, seconds)
                 self._sent.append(self._clock())
         finally:
-            self._waiters[spend] -= 1
+            self._waiters[waiter] -= 1
+            if not self._waiters[waiter]:
+                del self._waiters[waiter]
+            if waited:
+                self._waited_until[loop] = max(self._waited_until.get(loop, 0.0), self._clock())
 
-    async def _wait(self, seconds: float) -> None:
+    async def _wait(self, spend: Spend, seconds: float) -> None:
         """Wait, announced first (held_until); the throttled time counts what was waited, as
         it passes (a wait cut short by a stop counts only its part)."""
         began = self._clock()
-        self._waits_end = max(self._waits_end, began + seconds)
+        self._waits_end[spend] = max(self._waits_end[spend], began + seconds)
         try:
             await self._sleep(seconds)
         finally:
             self.window.throttled_seconds += max(0.0, min(self._clock() - began, seconds))
 
-    def held_until(self) -> float:
-        """Until when this budget holds requests back: a pause, or the wait of a request for
-        the rolling hour (another request waiting behind it is held as long). Loops that spend
-        the budget are waiting until then, not stalled (supervise.Health)."""
-        return max(self.window.paused_until, self._waits_end)
+    def held_until(self, loop: str | None = None) -> float:
+        """Until when this budget holds back the requests of `loop` (None: of any loop): a
+        pause holds every loop; a wait for the rolling hour holds the loops with a request of
+        that kind waiting (behind the one at the head of the queue, as long), and a loop's
+        last wait, until it ended. A loop is waiting until then, not stalled (supervise.Health);
+        another loop that spends the same budget is not: while a coverage round waits an hour,
+        a poller that stops making progress is still called stalled."""
+        held = self.window.paused_until
+        for waiting_loop, until in self._waited_until.items():
+            if loop is None or waiting_loop == loop:
+                held = max(held, until)
+        for waiting_loop, spend in self._waiters:
+            if loop is None or waiting_loop == loop:
+                held = max(held, self._waits_end[spend])
+        return held
 
-    def what_waits(self) -> str:
-        """What the budget holds back, for /-/healthy: each kind of request waiting, with the
-        share of the rolling hour it may fill (a request that need not wait never yields inside
-        `acquire`, so whoever asks sees only the ones waiting), and the pause, if any."""
+    def what_waits(self, loop: str | None = None) -> str:
+        """What the budget holds back of `loop`'s requests (None: of every loop), for
+        /-/healthy: each kind of request waiting, with the share of the rolling hour it may
+        fill (a request that need not wait never yields inside `acquire`, so whoever asks sees
+        only the ones waiting), and the pause, if any."""
         parts = []
         if self.window.paused_until > self._clock():
             parts.append(f"paused: {self.window.pause_reason}")
         for spend in Spend:
-            if self._waiters[spend]:
+            waiting = sum(
+                count
+                for (waiting_loop, kind), count in self._waiters.items()
+                if kind is spend and (loop is None or waiting_loop == loop)
+            )
+            if waiting:
                 parts.append(
-                    f"{spend.name.lower()}: {self._waiters[spend]} waiting, may fill "
+                    f"{spend.name.lower()}: {waiting} waiting, may fill "
                     f"{self.limit(spend)} of the hour's {self.requests_per_hour}"
                 )
         return "; ".join(parts)

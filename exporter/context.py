@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from exporter.budget import RequestBudget
+from exporter.budget import SPENDING_LOOP, RequestBudget
 from exporter.client import NorthflankClient
 from exporter.config import Account, AddonRules, CoverageSettings, PollSettings, RestoreSettings
 from exporter.exchange import RequestStats
@@ -38,15 +38,23 @@ class AccountLoops:
 
     async def run(self, loop: str, step: Step, stop: asyncio.Event) -> None:
         """Run `step` as the supervised loop `loop`, every poll interval at most, until `stop`.
-        While the account's request budget holds its requests back, the loop is waiting, not
-        stalled (/-/healthy)."""
-        if self.budget is not None:
-            self.health.held_by(loop, self.budget.held_until, self.budget.what_waits)
-        await supervised(
-            loop,
-            step,
-            interval=self.poll.interval,
-            health=self.health,
-            stop=stop,
-            wait=waiting_with(self.sleep),
-        )
+        While the account's request budget holds this loop's requests back, the loop is
+        waiting, not stalled (/-/healthy); every request the loop sends, from the tasks it
+        starts too, is this loop's (`budget.SPENDING_LOOP`)."""
+        budget = self.budget
+        if budget is not None:
+            self.health.held_by(
+                loop, lambda: budget.held_until(loop), lambda: budget.what_waits(loop)
+            )
+        token = SPENDING_LOOP.set(loop)
+        try:
+            await supervised(
+                loop,
+                step,
+                interval=self.poll.interval,
+                health=self.health,
+                stop=stop,
+                wait=waiting_with(self.sleep),
+            )
+        finally:
+            SPENDING_LOOP.reset(token)

@@ -49,10 +49,10 @@ class Health:
         held_until: Callable[[], float],
         what_waits: Callable[[], str] | None = None,
     ) -> None:
-        """The loop spends a request budget: while `held_until()` is ahead (a pause, a wait
-        for the rolling hour), the loop is waiting, whichever of its requests waits, or since
-        when. The budget says so itself, so no wait it imposes goes unannounced; `what_waits`
-        says what it holds back."""
+        """The loop spends a request budget: while `held_until()` is ahead (a pause, or a wait
+        of one of its own requests for the rolling hour), the loop is waiting, not stalled, and
+        for STALL_INTERVALS intervals after. The budget says so itself, so no wait it imposes
+        goes unannounced; `what_waits` says what it holds back."""
         self._held[loop] = held_until
         if what_waits is not None:
             self._held_what[loop] = what_waits

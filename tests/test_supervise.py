@@ -11,6 +11,10 @@ from dataclasses import replace
 import httpx
 
 from exporter.budget import FLIGHT_MARGIN, RequestBudget, Spend
+from exporter.client import NorthflankClient
+from exporter.config import Account, AddonRules, NorthflankSettings, PollSettings
+from exporter.context import AccountLoops
+from exporter.exchange import RequestStats
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.virtual_time import run_virtually
@@ -68,7 +72,7 @@ def test_a_loop_is_waiting_while_its_budget_holds_requests_back_whoever_waits():
     assert health.stalled() == []
 
 
-def test_a_wait_for_the_rolling_hour_holds_every_loop_of_the_budget_until_it_ends():
+def test_a_wait_for_the_rolling_hour_holds_the_loop_until_it_ends():
     clock = Clock(NOW)
     fake = FakeTime(clock)
     budget = RequestBudget(4, 0, clock=clock, sleep=fake.sleep)
@@ -86,6 +90,63 @@ def test_a_wait_for_the_rolling_hour_holds_every_loop_of_the_budget_until_it_end
     # the fifth waited an hour for the first to leave the rolling hour, and was never a stall
     assert [at - NOW for at, _ in seen] == [0, 0, 0, 0, HOUR + FLIGHT_MARGIN]
     assert all(stalled == [] for _, stalled in seen)
+
+
+def test_a_wait_for_the_budget_holds_the_loop_that_waits_and_not_the_others_that_spend_it():
+    """Both loops of an account spend one budget. While the coverage loop's background read
+    waits for the rolling hour, a poller that stops making progress is stalled all the same:
+    before, a wait held every loop of the budget, and such a poller went unnoticed for the
+    hour."""
+    seen = {}
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(300, 0, clock=loop.time)
+        health = Health(loop.time)
+        stats = RequestStats()
+        client = NorthflankClient(NorthflankSettings(token="t" * 20), PollSettings(), stats)
+        loops = AccountLoops(
+            account=Account(),
+            client=client,
+            stats=stats,
+            poll=PollSettings(interval=60),
+            addons=AddonRules(),
+            expiry_warning_window=HOUR,
+            health=health,
+            budget=budget,
+            clock=loop.time,
+        )
+        for _ in range(300):
+            await budget.acquire(Spend.POLL)
+        hung = asyncio.Event()
+
+        async def background_read():  # one request that waits an hour for the budget
+            await budget.acquire(Spend.BACKGROUND)
+            return 60.0
+
+        async def poll_that_hangs():
+            await hung.wait()
+            return 60.0
+
+        stop = asyncio.Event()
+        running = asyncio.gather(
+            loops.run("coverage:default", background_read, stop),
+            loops.run("poll:default", poll_that_hangs, stop),
+        )
+        await asyncio.sleep(STALL_INTERVALS * 60 + 1)
+        seen["stalled"] = health.stalled()
+        seen["waits"] = health.waits()
+        stop.set()
+        hung.set()
+        await running
+        await client.aclose()
+
+    run_virtually(scenario(), NOW)
+    assert seen["stalled"] == ["poll:default"]
+    assert seen["waits"] == [
+        f"coverage:default: waiting for the request budget until {utc(NOW + HOUR + FLIGHT_MARGIN)}"
+        ": background: 1 waiting, may fill 225 of the hour's 300"
+    ]
 
 
 def test_healthy_says_what_kinds_of_request_the_budget_holds_back_and_what_each_may_fill():
