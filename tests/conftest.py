@@ -16,16 +16,21 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.client import NorthflankClient
 from exporter.config import (
     Account,
+    AddonRules,
     Config,
     CoverageSettings,
     NorthflankSettings,
     PollSettings,
     RateLimitSettings,
 )
+from exporter.context import AccountLoops
+from exporter.exchange import RequestStats
 from exporter.runtime import Exporter
 from exporter.simulator import Faults, Simulator, build_world
+from exporter.supervise import Health
 
 NOW = datetime(2026, 11, 30, 12, 34, 55, tzinfo=UTC).timestamp()
 TOKEN = "nf-test-token-5f2b9c7e1d"
@@ -125,6 +130,23 @@ def with_account(config: Config, **changes: Any) -> Config:
     """The config with these fields of its one account changed (destinations, rate_limit...)."""
     (account,) = config.accounts
     return replace(config, accounts=(replace(account, **changes),))
+
+
+def loops_of_no_api(**changes: Any) -> AccountLoops:
+    """An account's loop context whose client is never used (close it: `loops.client.aclose`),
+    with these fields changed (budget, clock, health, poll...)."""
+    stats = RequestStats()
+    client = NorthflankClient(NorthflankSettings(token="t" * 20), PollSettings(), stats)
+    loops = AccountLoops(
+        account=Account(),
+        client=client,
+        stats=stats,
+        poll=PollSettings(),
+        addons=AddonRules(),
+        expiry_warning_window=86400.0,
+        health=Health(),
+    )
+    return replace(loops, **changes)
 
 
 # One event loop for the whole session: an exporter's HTTP connections belong to the loop

@@ -16,18 +16,14 @@ import httpx
 import pytest
 
 from exporter.api import PERMISSIONS
-from exporter.client import NorthflankClient
-from exporter.config import Account, AddonRules, NorthflankSettings, PollSettings, RestoreSettings
-from exporter.context import AccountLoops
-from exporter.exchange import RequestStats
+from exporter.config import RestoreSettings
 from exporter.resources import build_units
 from exporter.resources.unit import Listing
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.data import SIMULATED_ACCESS_KEY, SIMULATED_SECRET_KEY
 from exporter.simulator.scenarios import COVERAGE_SCENARIOS, SCENARIOS
-from exporter.supervise import Health
-from tests.conftest import NOW, TOKEN, Clock, config_for, poll_once, with_account
+from tests.conftest import NOW, TOKEN, Clock, config_for, loops_of_no_api, poll_once, with_account
 from tests.contract import declared_for, declared_gets
 
 TEAM = "platform"
@@ -105,19 +101,9 @@ def test_every_answer_the_exporter_reads_is_what_the_official_client_declares(te
 
 def test_each_resource_unit_names_the_clients_endpoint_and_type():
     """What a unit says it reads (`Reads`) is what the official client declares for its path."""
-    stats = RequestStats()
-    client = NorthflankClient(NorthflankSettings(token="t" * 20), PollSettings(), stats)
-    loops = AccountLoops(
-        account=Account(),
-        client=client,
-        stats=stats,
-        poll=PollSettings(),
-        addons=AddonRules(),
-        expiry_warning_window=86400.0,
-        health=Health(),
-    )
+    loops = loops_of_no_api()
     units = build_units(loops, set)  # nothing is read: only what each unit declares
-    asyncio.run(client.aclose())
+    asyncio.run(loops.client.aclose())
     assert {unit.reads.listing for unit in units} == set(Listing)
     for unit in units:
         reads = unit.reads

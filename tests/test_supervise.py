@@ -11,10 +11,7 @@ from dataclasses import replace
 import httpx
 
 from exporter.budget import FLIGHT_MARGIN, RequestBudget, Spend
-from exporter.client import NorthflankClient
-from exporter.config import Account, AddonRules, NorthflankSettings, PollSettings
-from exporter.context import AccountLoops
-from exporter.exchange import RequestStats
+from exporter.config import PollSettings
 from exporter.runtime import Exporter
 from exporter.simulator import Simulator, build_world
 from exporter.simulator.virtual_time import run_virtually
@@ -26,6 +23,7 @@ from tests.conftest import (
     FakeTime,
     Serving,
     config_for,
+    loops_of_no_api,
     parse_samples,
     pick,
     poll_once,
@@ -103,18 +101,8 @@ def test_a_wait_for_the_budget_holds_the_loop_that_waits_and_not_the_others_that
         loop = asyncio.get_running_loop()
         budget = RequestBudget(300, 0, clock=loop.time)
         health = Health(loop.time)
-        stats = RequestStats()
-        client = NorthflankClient(NorthflankSettings(token="t" * 20), PollSettings(), stats)
-        loops = AccountLoops(
-            account=Account(),
-            client=client,
-            stats=stats,
-            poll=PollSettings(interval=60),
-            addons=AddonRules(),
-            expiry_warning_window=HOUR,
-            health=health,
-            budget=budget,
-            clock=loop.time,
+        loops = loops_of_no_api(
+            poll=PollSettings(interval=60), health=health, budget=budget, clock=loop.time
         )
         for _ in range(300):
             await budget.acquire(Spend.POLL)
@@ -139,7 +127,7 @@ def test_a_wait_for_the_budget_holds_the_loop_that_waits_and_not_the_others_that
         stop.set()
         hung.set()
         await running
-        await client.aclose()
+        await loops.client.aclose()
 
     run_virtually(scenario(), NOW)
     assert seen["stalled"] == ["poll:default"]
