@@ -14,8 +14,7 @@ schedules and run times) and when that read began, the moment its next read is d
    backoff while it stays overdue), or every `poll.interval` while a backup runs. A
    destination with many addons has a slot every few minutes: those reads are gathered into
    one every GATHER at most, but for an addon whose last run failed: its next run decides
-   Failing, and is read as closely as before from when it should be done until a read shows
-   it. And at least every HEARTBEAT, for what no
+   Failing, and is read as closely as before. And at least every HEARTBEAT, for what no
    schedule announces (a backup taken by hand, an addon new to the destination, a deletion).
 """
 
@@ -27,7 +26,7 @@ from exporter.addons import AddonSummary
 from exporter.cadence import next_read as listing_next_read
 from exporter.cadence import usual_run
 from exporter.durations import MINUTE
-from exporter.schedule import first_uncovered_slot, next_slot
+from exporter.schedule import first_uncovered_slot
 from exporter.snapshot import DestinationState
 
 # The longest a destination goes unread: PollStale fires at an hour, so half of that leaves a
@@ -71,30 +70,13 @@ def next_read(state: DestinationState, last_read: float | None, timing: PollTimi
             addon.offsets, addon.answered_until, addon.oldest_created, timing.tolerance
         )
         worth = _worth(addon, unanswered, last_read, timing)
-        deciding = _deciding_run_done(addon, timing)
-        if deciding is not None and last_read >= deciding:
-            due = min(due, worth)  # the run that decides Failing is due: read on time
-        elif deciding is not None:
-            due = min(due, deciding, max(gathered, worth))
-        else:
-            due = min(due, max(gathered, worth))
+        if not addon.consecutive_failures:  # else its next run decides Failing: on time
+            worth = max(gathered, worth)
         turns_overdue = unanswered + timing.grace
         if turns_overdue > last_read:
             due = min(due, turns_overdue)
+        due = min(due, worth)
     return due
-
-
-def _deciding_run_done(addon: AddonSummary, timing: PollTiming) -> float | None:
-    """For an addon whose last run failed, when the run after that failure, which decides
-    Failing, is usually done (None: no failure). From then until a read shows it, the addon is
-    read on time (every interval while it runs, the cadence's backoff while it does not show);
-    before then, nothing it can show bears on Failing, and its reads are gathered with the
-    others'. Read on time from the failure on, the retries for a backup that might answer the
-    failed slot were half of the reads of 1,000 addons' destinations (bench/coverage.py)."""
-    if not addon.consecutive_failures or addon.last_failure is None:
-        return None
-    usual = usual_run(addon.last_completed_duration, timing.grace)
-    return next_slot(addon.offsets, addon.last_failure) + usual
 
 
 def _worth(addon: AddonSummary, unanswered: float, last_read: float, timing: PollTiming) -> float:

@@ -102,48 +102,13 @@ def test_around_slots_off_reads_every_interval():
     assert next_read(state(addon()), MONDAY_10, timing) == MONDAY_10 + 300.0
 
 
-def failed_at_0915(**fields) -> AddonSummary:
-    """The hourly addon, its 09:15 run failed at 09:17 (its 08:15 run the newest completed)."""
-    return addon(
-        consecutive_failures=1,
-        last_failure=MONDAY_10 - 43 * MINUTE,
-        last_completed=MONDAY_10 - 103 * MINUTE,
-        newest_completed_created=MONDAY_10 - 105 * MINUTE,
-        **fields,
-    )
-
-
 def test_an_addon_whose_last_run_failed_is_read_on_time_for_its_next_run():
     """Its 10:15 run decides Failing: read when it is usually done and every interval while
     it runs, not at the gathered reads."""
-    failed = failed_at_0915()
+    failed = addon(consecutive_failures=1)
     assert next_read(state(failed), MONDAY_10 + 16 * MINUTE, TIMING) == MONDAY_10 + 19 * MINUTE
-    running = failed_at_0915(oldest_running_created=MONDAY_10 + 15 * MINUTE)
+    running = addon(consecutive_failures=1, oldest_running_created=MONDAY_10 + 15 * MINUTE)
     assert next_read(state(running), MONDAY_10 + 20 * MINUTE, TIMING) == MONDAY_10 + 25 * MINUTE
-
-
-def test_the_retries_after_a_failure_are_gathered_until_the_run_that_decides_failing():
-    """The 02:30 daily run failed; its slot turned overdue at 03:30. Read at 03:31, the next
-    retry for a backup that would answer it comes with the gathered reads (03:46), not five
-    minutes on (03:36): nothing before tomorrow's run bears on Failing. That run is read when it
-    is usually done (02:34), and every interval while it runs."""
-    monday_0230 = MONDAY_10 - 7.5 * 3600
-    daily_failed = addon(
-        schedules=DAILY_0230,
-        offsets=week_offsets(DAILY_0230),
-        newest_completed_created=monday_0230 - 86400,
-        last_completed=monday_0230 - 86400 + 2 * MINUTE,
-        consecutive_failures=1,
-        last_failure=monday_0230 + 5 * MINUTE,
-    )
-    just_overdue = monday_0230 + 61 * MINUTE
-    assert next_read(state(daily_failed), just_overdue, TIMING) == just_overdue + 15 * MINUTE
-    tuesday_0230 = monday_0230 + 86400
-    read_at = tuesday_0230 + MINUTE
-    assert next_read(state(daily_failed), read_at, TIMING) == tuesday_0230 + 4 * MINUTE
-    running = replace(daily_failed, oldest_running_created=tuesday_0230)
-    read_at = tuesday_0230 + 5 * MINUTE
-    assert next_read(state(running), read_at, TIMING) == read_at + 5 * MINUTE
 
 
 def test_a_running_backup_is_read_at_every_gathered_read():
