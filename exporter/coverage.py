@@ -5,24 +5,24 @@ A destination's listing only shows databases that are backed up there. The resou
 schedules, so that a database with no schedule, or whose backups never arrive, is seen too;
 and they read the managed-storage and volume backups those schedules call for.
 
-This loop walks the units and holds no code of any one resource: every coverage.interval a
-round reads the round units, first what may reveal an unprotected addon (and shows it on
-/metrics), then the rest, which gives way to the next round when it falls due first; keys
-never read go before re-reads; between rounds, the cadenced units read whatever is due. One
-loop per account, on one shard only (see COVERAGE_SHARD_KEY). The order of everything the
-exporter reads is in docs/design.md ("What is read first").
+The rounds' loop walks the units and holds no code of any one resource: every
+coverage.interval a round reads the round units, first what may reveal an unprotected addon
+(and shows it on /metrics), then the rest, which gives way to the next round when it falls due
+first; keys never read go before re-reads. Each cadenced unit reads whatever is due in a loop
+of its own (`cadenced_loops.py`). One account's loops run on one shard only (see
+COVERAGE_SHARD_KEY). The order of everything the exporter reads is in docs/design.md ("What is
+read first").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from exporter.api import BUDGET, TOKEN_PROBLEMS, TOO_LARGE, TOO_MANY_PAGES, ApiError
 from exporter.budget import Spend
+from exporter.cadenced_loops import CadencedLoops, pause_until
 from exporter.context import AccountLoops
 from exporter.durations import format_duration
 from exporter.progress import InventoryProgress, Say, round_why_slow
@@ -30,11 +30,9 @@ from exporter.resources import Units, build_units
 from exporter.resources.unit import ROUND_ORDER, Listing, Pass, Unit
 from exporter.snapshot import CoverageSnapshot
 from exporter.supervise import first_of
+from exporter.unit_reads import UnitReads
 
 log = logging.getLogger(__name__)
-
-# The codes of a listing cut short: at its size cap or as an endless walk.
-CUT = frozenset({TOO_LARGE, TOO_MANY_PAGES})
 
 # The inventory of an account is taken by the shard that owns this pseudo-destination of it:
 # no destination id is empty, so it collides with none, and every shard works out the same
@@ -45,8 +43,8 @@ AnyUnit = Unit[Any, Any, Any]
 
 
 class CoverageWatcher:
-    """Walks one account's resource units: a round every coverage.interval, and the cadenced
-    reads in between."""
+    """Walks one account's resource units: a round every coverage.interval, and each cadenced
+    unit's reads when they fall due."""
 
     def __init__(
         self,
@@ -64,7 +62,7 @@ class CoverageWatcher:
         self._loops = loops
         self.loop_name = f"coverage:{loops.account.name}"
         self.units: Units = build_units(loops, listed or set)
-        self._limit = asyncio.Semaphore(loops.poll.concurrency)
+        self._limit = asyncio.Semaphore(loops.poll.concurrency)  # reads at a time in a round
         self._round_due = 0.0
         # When a round's reads of Spend.BACKGROUND give way to the next round (None: never).
         self._yield_at: float | None = None
@@ -72,34 +70,45 @@ class CoverageWatcher:
         self._left_behind = 0  # requests a round that gave way left for the next ones
         self._round_ok: bool | None = None
         self._last_round: float | None = None
-        self.problems = ListingProblems(loops)
+        self.reads = UnitReads(loops)
+        self.problems = self.reads.problems
+        self.cadenced = CadencedLoops(loops, self._units_in(Pass.CADENCE), self.reads, self._show)
         self._read_this_round: set[tuple[Listing, Any]] = set()
         self._progress: InventoryProgress | None = None  # the round under way
+        self._discovered = asyncio.Event()  # the first round's discovery part is over
         self.snapshot = snapshot or CoverageSnapshot()
 
+    @property
+    def loop_names(self) -> list[str]:
+        """The rounds' loop, then one loop per cadenced unit."""
+        return [self.loop_name, *self.cadenced.loop_names]
+
     async def run(self, stop: asyncio.Event) -> None:
+        """The rounds' loop, and each cadenced unit's (`cadenced_loops.py`)."""
         if self._after is not None:
             await first_of(self._after.wait(), stop.wait())
-        await self._loops.run(self.loop_name, self.step, stop)
+        await asyncio.gather(
+            self._loops.run(self.loop_name, self._round_step, stop),
+            self.cadenced.run(stop, after=self._discovered),
+        )
 
     async def step(self) -> float:
         """A round if one is due, then every cadenced read that is due, then publish; the
-        seconds until something is due again (at most a poll interval)."""
-        clock = self._loops.clock
+        seconds until something is due again (at most a poll interval). `--once` and tests
+        step both at once; serving, each has its loop (`run`)."""
         self.problems.left_out = {}
+        until_round = await self._round_step()
+        return min(until_round, await self.cadenced.step())
+
+    async def _round_step(self) -> float:
+        """A round if one is due, then publish; the seconds until the next is due."""
+        clock = self._loops.clock
         if clock() >= self._round_due:
             interval = self._loops.coverage.interval
             await self.take_inventory(yield_at=clock() + interval)
             self._round_due = clock() if self._yielded else clock() + interval
-        for unit in self._units_in(Pass.CADENCE):
-            await self._walk(unit, None)
-        self._show()
-        due = [self._round_due]
-        for unit in self.units:
-            next_due = unit.next_due()
-            if next_due is not None:
-                due.append(next_due)
-        return min(max(min(due) - clock(), 1.0), self._loops.poll.interval)
+            self._show()
+        return pause_until(self._loops, self._round_due)
 
     @property
     def left_out(self) -> dict[str, int]:
@@ -134,6 +143,7 @@ class CoverageWatcher:
         finally:
             self._progress = None
             self._yield_at = None
+            self._discovered.set()  # a round that could not list still lets the cadence go
         # a round that gave way is judged by the reads it made; what it left is still due
         self._left_behind = 0
         if self._yielded:
@@ -157,6 +167,7 @@ class CoverageWatcher:
                 self._expect(spend)
             if spend is Spend.DISCOVERY:
                 self._show()  # whatever may be unprotected is on /metrics now
+                self._discovered.set()
         return ok
 
     def _requests_due(self, since: Spend) -> dict[str, int]:
@@ -180,63 +191,28 @@ class CoverageWatcher:
             for listing, requests in self._requests_due(since).items():
                 self._progress.expect(listing, requests)
 
-    # --- a unit's reads ---
+    # --- a round, as the unit reads see it (unit_reads.RoundHooks) ---
 
-    async def _walk(self, unit: AnyUnit, spend: Spend | None) -> bool:
-        """Read the unit's keys that are due (of `spend`, in a round); forget the keys it
-        no longer wants. True when every read was used."""
-        unit.before_walk()
-        wanted = unit.wanted()
-        unit.forget_all_but(set(wanted))
-        now = self._loops.clock()
-        due = [
-            (key, subject)
-            for key, subject in wanted.items()
-            if (spend is None or unit.spend(key) == spend) and unit.due(key, subject, now)
-        ]
-        # first reads before re-reads: on a large account the rest of a round spans many
-        # rounds, and a key never read is worth more than one read hours ago
-        due.sort(key=lambda item: not unit.never_read(item[0]))
-        if unit.concurrent:
-            results = await asyncio.gather(*(self._bounded(unit, k, s, spend) for k, s in due))
-            return all(results)
-        ok = True
-        for key, subject in due:
-            if self._gives_way(spend):
-                break
-            ok = await self._read(unit, key, subject) and ok
-        return ok
-
-    async def _bounded(self, unit: AnyUnit, key: Any, subject: Any, spend: Spend | None) -> bool:
-        async with self._limit:
-            if self._gives_way(spend):
-                return True
-            return await self._read(unit, key, subject)
-
-    def _gives_way(self, spend: Spend | None) -> bool:
+    def gives_way(self, spend: Spend) -> bool:
         """Whether the rest of this round gives way to the next round, due now."""
-        if spend is not Spend.BACKGROUND or self._yield_at is None:
+        if spend < Spend.BACKGROUND or self._yield_at is None:
             return False
         if self._loops.clock() >= self._yield_at:
             self._yielded = True
         return self._yielded
 
-    async def _read(self, unit: AnyUnit, key: Any, subject: Any) -> bool:
-        """One request of a unit; in a round, first say how long the rest will take when it
-        must wait for the budget."""
-        listing = unit.reads.listing
+    def before_read(self, listing: Listing, key: Any) -> None:
+        """First say how long the rest will take when it must wait for the budget."""
         self._tell_progress()
         self._read_this_round.add((listing, key))
-        try:
-            answer = await unit.fetch(key, subject)
-        except ApiError as error:
-            self.problems.failed(unit, key, error)
-            unit.failed(key, subject, self._loops.clock())
-            return False
-        finally:
-            if self._progress is not None:
-                self._progress.sent_one(listing.words)
-        return unit.fold(key, subject, answer, self._loops.clock())
+
+    def after_read(self, listing: Listing) -> None:
+        if self._progress is not None:
+            self._progress.sent_one(listing.words)
+
+    async def _walk(self, unit: AnyUnit, spend: Spend) -> bool:
+        """Read the unit's due keys of `spend`."""
+        return await self.reads.walk(unit, (spend, self), self._limit)
 
     # --- saying how a round goes ---
 
@@ -290,54 +266,3 @@ class CoverageWatcher:
             else progress.requests_left(),
             inventory_seconds_left=0.0 if progress is None else progress.seconds_left,
         )
-
-
-class ListingProblems:
-    """What went wrong with an account's listings: logged once each, counted, left out."""
-
-    def __init__(self, loops: AccountLoops) -> None:
-        self._loops = loops
-        self.told: set[tuple[Listing, str]] = set()  # (listing, code) problems already logged
-        self.cut: Counter[str] = Counter()  # listings cut at a cap or as endless
-        # requests the budget left out of the last round, by listing (never waiting)
-        self.left_out: dict[str, int] = {}
-
-    def failed(self, unit: AnyUnit, key: Any, error: ApiError) -> None:
-        """One line per listing and code until a round reads everything: a token without a
-        permission fails the same way on every round, and one line says so. A listing the
-        budget did not allow (`--once`) is counted in `left_out`, which says it all at once."""
-        listing = unit.reads.listing
-        if error.code == BUDGET:
-            self.left_out[listing.words] = self.left_out.get(listing.words, 0) + 1
-            return
-        if error.code in CUT:
-            self.cut[listing.value] += 1
-        if (listing, error.code) in self.told:
-            return
-        self.told.add((listing, error.code))
-        if error.code in TOKEN_PROBLEMS:
-            log.warning(
-                self._loops.coverage_line(
-                    "the API token may not list %s (HTTP %s): it needs the permission %s. "
-                    "Destinations are still polled; northflank_coverage_up is 0 (%s)"
-                ),
-                listing.words,
-                error.code,
-                unit.reads.permission,
-                error,
-            )
-        else:
-            log.warning(
-                self._loops.coverage_line("listing %s%s failed code=%s: %s"),
-                listing.words,
-                _of(key),
-                error.code,
-                error,
-            )
-
-
-def _of(key: Any) -> str:
-    """Whose listing failed, for the log: " of project/addon", or nothing for the account's."""
-    if isinstance(key, tuple):
-        return " of " + "/".join(str(part) for part in key) if key else ""
-    return f" of {key}" if key else ""

@@ -136,6 +136,7 @@ class InventoryProgress:
 READ_CALLED = {
     Spend.DISCOVERY: "a first read, or one that may reveal an unprotected addon,",
     Spend.BACKGROUND: "a resync, or the rest of a coverage round,",
+    Spend.REFRESH: "a read of the schedules of addons that destinations list,",
 }
 
 

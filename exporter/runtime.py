@@ -51,7 +51,10 @@ class AccountParts:
         return self.context.budget
 
     def loops(self) -> list[str]:
-        return [self.poller.loop_name] + ([self.coverage.loop_name] if self.coverage else [])
+        names = [self.poller.loop_name]
+        if self.coverage is not None:
+            names += self.coverage.loop_names
+        return names
 
 
 class Exporter:

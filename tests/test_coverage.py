@@ -564,12 +564,10 @@ def test_the_rest_of_a_long_round_gives_way_to_the_next_round_which_finds_a_new_
     assert "and it takes longer: each round that falls due meanwhile" in said[0].getMessage()
 
 
-def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
-    """150 addons the destinations list, a budget of 60 requests an hour and a round every 10
-    minutes: the first pass over their schedules takes 16 hours, longer than their max age
-    (stretched to 10 h), so re-reads fall due while it still waits. Every addon's schedules
-    are read once before any addon's are read a second time. Re-reads first (in the order
-    the addons are listed) starved 29 addons for the whole day."""
+def serve_a_fleet_short_of_budget(hours: float):
+    """150 addons the destinations list and 15 volumes (5 hourly, at minute 35), a budget of
+    80 requests an hour and a round every 10 minutes, served `hours` on virtual time: the
+    fleet, and the simulator's record of every request."""
     from exporter.config import Account, Config, NorthflankSettings, RateLimitSettings
     from exporter.simulator import Simulator
     from monitoring.fleet import build_fleet
@@ -577,7 +575,11 @@ def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
 
     start = NOW
     fleet, _ = build_fleet(3, 150, 2, start, projects=3)
-    fleet = replace(fleet, addons=tuple(a for a in fleet.addons if a.incident is None))
+    fleet = replace(
+        fleet,
+        addons=tuple(a for a in fleet.addons if a.incident is None),
+        volumes=tuple(v for v in fleet.volumes if v.incident is None),
+    )
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -585,7 +587,7 @@ def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
         with Simulator(served, token="t", clock=loop.time, rate_limit=10**9) as simulator:
             account = Account(
                 northflank=NorthflankSettings(api_url=simulator.base_url, token="t"),
-                rate_limit=RateLimitSettings(requests_per_hour=60, reserve=0),
+                rate_limit=RateLimitSettings(requests_per_hour=80, reserve=0),
             )
             config = Config(accounts=(account,), coverage=CoverageSettings(interval=600))
             exporter = Exporter(config, clock=loop.time, transport=InProcess(simulator))
@@ -593,17 +595,54 @@ def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
             loops = [part.poller.run(stop) for part in exporter.parts]
             loops += [part.coverage.run(stop) for part in exporter.parts if part.coverage]
             running = asyncio.gather(*loops)
-            await asyncio.sleep(24 * 3600)
+            await asyncio.sleep(hours * 3600)
             stop.set()
             await running
             await exporter.aclose()
-            return [r.path.partition("?")[0] for r in simulator.requests]
+            return list(simulator.requests)
 
-    paths = run_virtually(main(), start=start)
+    return fleet, run_virtually(main(), start=start)
+
+
+def test_on_a_long_catch_up_every_addon_is_read_once_before_any_is_read_again():
+    """150 addons the destinations list, a budget of 80 requests an hour and a round every 10
+    minutes: the first pass over their schedules takes 17 hours, longer than their max age
+    (stretched to 7.5 h), so re-reads fall due while it still waits. Every addon's schedules
+    are read once before any addon's are read a second time. Re-reads first (in the order
+    the addons are listed) starved 29 addons for the whole day."""
+    _, requests = serve_a_fleet_short_of_budget(hours=36)
+    paths = [record.path.partition("?")[0] for record in requests]
     reads = [path for path in paths if path.endswith("/backup-schedules") and "/addons/" in path]
     first_again = next(n for n, path in enumerate(reads) if path in reads[:n])
     assert len(set(reads)) == 150
     assert set(reads[:first_again]) == set(reads)
+
+
+def test_a_volume_is_read_after_each_slot_while_the_budget_is_full():
+    """On the same fleet short of budget, every hourly volume's backups are read after each
+    of its slots, before the slot turns overdue (the slot plus the grace): else its overdue
+    gauge shows a backup that landed as overdue until a read comes. The slots are the
+    fleet's own (minute 35 of every hour); the first hour, which the start's first reads
+    fill, aside. While one loop read the rounds and then the
+    cadenced listings, and the listed addons' schedules spent as background, a round's
+    rest held the volumes' reads back: most slots of the 24 hours had no read before they
+    turned overdue."""
+    fleet, requests = serve_a_fleet_short_of_budget(hours=24)
+    hourly = [v for v in fleet.volumes if v.schedule["interval"] == "hourly"]
+    assert hourly and all(v.schedule["minute"] == [35] for v in hourly)
+    grace = 3600.0
+    unread = []
+    for volume in hourly:
+        path = f"/v1/projects/{volume.project}/volumes/{volume.ident}/backups"
+        reads = [r.at for r in requests if r.path.partition("?")[0] == path]
+        assert reads, volume.ident
+        # from the third hour: the first fills with every first read (the volumes' too)
+        slot = NOW + 2 * 3600 - (NOW + 2 * 3600 - 35 * 60) % 3600
+        while slot + grace <= NOW + 24 * 3600:
+            if not any(slot <= at < slot + grace for at in reads):
+                unread.append((volume.ident, (slot - NOW) / 3600))
+            slot += 3600
+    assert unread == []
 
 
 def test_the_schedules_of_a_listed_addon_are_read_less_often_while_they_do_not_change(

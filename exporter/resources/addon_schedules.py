@@ -145,7 +145,7 @@ class AddonSchedules(Unit[Key, Addon, list[Any]]):
 
     def spend(self, key: Key) -> Spend:
         listed = self._listed_now if self._listed_now is not None else self._listed()
-        return Spend.BACKGROUND if key in listed else Spend.DISCOVERY
+        return Spend.REFRESH if key in listed else Spend.DISCOVERY
 
     def due(self, key: Key, subject: Addon, now: float) -> bool:
         listed = self._listed_now is not None and key in self._listed_now

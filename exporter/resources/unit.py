@@ -73,7 +73,7 @@ class Pass(Enum):
 
 # The order of a round: what may reveal an addon that nothing protects is read first, and shown
 # on /metrics, before the rest; each request spends the budget as what it is (budget.Spend).
-ROUND_ORDER = (Spend.DISCOVERY, Spend.BACKGROUND)
+ROUND_ORDER = (Spend.DISCOVERY, Spend.BACKGROUND, Spend.REFRESH)
 
 
 class Unit(ABC, Generic[Key, Subject, Answer]):
