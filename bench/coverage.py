@@ -61,10 +61,45 @@ class Counted(InProcess):
         super().__init__(simulator)
         self._loop = clock
         self.sent: list[tuple[float, str]] = []
+        self.by_path: dict[str, list[float]] = {}  # when each path was asked for
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((self._loop.time(), cost_kind(request.url.path)))
+        now, path = self._loop.time(), request.url.path
+        self.sent.append((now, cost_kind(path)))
+        self.by_path.setdefault(path, []).append(now)
         return await super().handle_async_request(request)
+
+
+def hourly_volume_slots_read(fleet: Fleet, by_path: dict[str, list[float]], end: float) -> str:
+    """How many slots of the hourly volumes had a read of the volume's backups before they
+    turned overdue (slot plus the grace, 1 h): else its overdue gauge shows a backup that
+    landed as overdue until a read comes. From the third hour: the first is every first read's.
+    The slots are the fleet's own."""
+    read, slots = 0, 0
+    for volume in fleet.volumes:
+        if volume.schedule["interval"] != "hourly":
+            continue
+        minute = volume.schedule["minute"][0] * 60
+        reads = by_path.get(f"/v1/projects/{volume.project}/volumes/{volume.ident}/backups", [])
+        slot = START + 2 * HOUR - (START + 2 * HOUR - minute) % HOUR
+        while slot + HOUR <= end:
+            slots += 1
+            read += any(slot <= at < slot + HOUR for at in reads)
+            slot += HOUR
+    return f"{read:,} of {slots:,}"
+
+
+def hours_at_ceiling(sent: list[tuple[float, str]], start: float, end: float) -> str:
+    """Of the whole hours from `start`, how many sent at least background's three quarters of
+    the budget: hours the budget, not what is due, decided what was read."""
+    ceiling = 0.75 * BUDGET
+    full, hours = 0, 0
+    at = start
+    while at + HOUR <= end:
+        hours += 1
+        full += sum(1 for sent_at, _ in sent if at <= sent_at < at + HOUR) >= ceiling
+        at += HOUR
+    return f"{full} of {hours}"
 
 
 def the_fleet(addons: int, projects: int, unprotected: int) -> tuple[Fleet, set[tuple[str, str]]]:
@@ -155,16 +190,17 @@ def main() -> int:
             loop.run_until_complete(exporter.aclose())
         finally:
             loop.close()
-    return 0 if report(args, fleet, seen, transport.sent) else 1
+    return 0 if report(args, fleet, seen, transport) else 1
 
 
 def report(
     args: argparse.Namespace,
     fleet: Fleet,
     seen: dict[str, float | None],
-    sent: list[tuple[float, str]],
+    transport: Counted,
 ) -> bool:
     """Print what was measured, with each target's verdict; whether every target was met."""
+    sent = transport.sent
     projects = len(fleet.projects())
     print(
         f"{len(fleet.addons)} addons ({args.unprotected} unprotected) and {len(fleet.volumes)} "
@@ -185,6 +221,15 @@ def report(
     print(
         f"  steady cost: {len(steady) / hours:.0f} requests an hour over {hours:.1f} h "
         f"({', '.join(f'{kind} {n / hours:.0f}' for kind, n in sorted(per_hour.items()))})"
+    )
+    end = sent[-1][0] if sent else START
+    print(
+        "  hourly volumes' slots read before they turned overdue: "
+        f"{hourly_volume_slots_read(fleet, transport.by_path, end)}"
+    )
+    print(
+        f"  hours of the steady window at background's ceiling ({0.75 * BUDGET:.0f}): "
+        f"{hours_at_ceiling(sent, steady_from, end)}"
     )
     verdicts = [
         ("unprotected on /metrics", seen["unprotected"], UNPROTECTED_TARGET, "s"),

@@ -91,12 +91,17 @@ def test_the_first_data_benchmark_times_a_user_start_and_the_estimates():
 
 def test_the_coverage_benchmark_serves_every_loop_on_virtual_time():
     """A small account whose first read and inventory fit the first hour: every unprotected
-    addon is on /metrics at the first look (15 s), and the steady cost is counted by kind."""
+    addon is on /metrics at the first look (15 s), the steady cost is counted by kind, every
+    slot of its hourly volumes is read before it turns overdue, and no hour is full."""
     out = run_bench(
-        "coverage.py", "--addons", "60", "--projects", "6", "--unprotected", "3", "--hours", "2"
+        "coverage.py", "--addons", "60", "--projects", "6", "--unprotected", "3", "--hours", "4"
     )
     times = dict(line.split()[-2:] for line in out.splitlines()[1:5])
     assert times == {"numbers": "15s", "backups": "15s", "unprotected": "15s", "complete": "15s"}
     assert "steady cost:" in out and "destinations" in out
+    (slots,) = [line for line in out.splitlines() if "slots read before" in line]
+    read, _, scheduled = slots.split(": ")[-1].partition(" of ")
+    assert read == scheduled and int(scheduled) > 0
+    assert "at background's ceiling (225): 0 of " in out
     verdicts = [line.split(": ")[-1] for line in out.splitlines()[-3:]]
     assert verdicts == ["met", "met", "met"]
