@@ -39,9 +39,10 @@ def process_families(
     )
     failures = CounterMetricFamily(
         "northflank_exporter_loop_failures",
-        "Rounds of a long-running loop (poll:ACCOUNT, coverage:ACCOUNT, render) that raised an "
-        "error, and reloads that raised while applying a file (reload); the loop goes on, and "
-        "/-/healthy names a loop that stops making progress.",
+        "Rounds of a long-running loop (poll:ACCOUNT, coverage:ACCOUNT, managed_backups:ACCOUNT, "
+        "volume_backups:ACCOUNT, restores:ACCOUNT, render) that raised an error, and reloads "
+        "that raised while applying a file (reload); the loop goes on, and /-/healthy names a "
+        "loop that stops making progress.",
         labels=["loop"],
     )
     for loop, number in loop_failures:
