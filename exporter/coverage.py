@@ -64,7 +64,7 @@ class CoverageWatcher:
         self.units: Units = build_units(loops, listed or set)
         self._limit = asyncio.Semaphore(loops.poll.concurrency)  # reads at a time in a round
         self._round_due = 0.0
-        # When a round's reads of Spend.BACKGROUND give way to the next round (None: never).
+        # When a round's background and refresh reads give way to the next round (None: never).
         self._yield_at: float | None = None
         self._yielded = False
         self._left_behind = 0  # requests a round that gave way left for the next ones
