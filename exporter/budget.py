@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 class Spend(IntEnum):
     """What a request is for, the most valuable first (docs/design.md, "What is read first")."""
 
-    POLL = 0  # a destination's poll after its first read, a cadenced managed-storage listing
+    POLL = 0  # a destination's poll after its first read; a managed or volume backup listing
     DISCOVERY = 1  # a first read, and what may reveal a database that nothing protects
     BACKGROUND = 2  # resyncs, cadenced reads, the rest of a coverage round: they can wait
     REFRESH = 3  # what only adds detail to the protected: the schedules of listed addons

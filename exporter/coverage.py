@@ -30,7 +30,7 @@ from exporter.resources import Units, build_units
 from exporter.resources.unit import ROUND_ORDER, Listing, Pass, Unit
 from exporter.snapshot import CoverageSnapshot
 from exporter.supervise import first_of
-from exporter.unit_reads import UnitReads
+from exporter.unit_reads import RoundPart, UnitReads
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class CoverageWatcher:
 
     async def _walk(self, unit: AnyUnit, spend: Spend) -> bool:
         """Read the unit's due keys of `spend`."""
-        return await self.reads.walk(unit, (spend, self), self._limit)
+        return await self.reads.walk(unit, RoundPart(spend, self), self._limit)
 
     # --- saying how a round goes ---
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from exporter.api import BUDGET, TOKEN_PROBLEMS, TOO_LARGE, TOO_MANY_PAGES, ApiError
 from exporter.budget import Spend
@@ -34,6 +34,16 @@ class RoundHooks(Protocol):
     def after_read(self, listing: Listing) -> None: ...
 
 
+class RoundPart(NamedTuple):
+    """A walk that is part of a round: the keys of one spend, read as the round says."""
+
+    spend: Spend
+    hooks: RoundHooks
+
+    def gives_way(self) -> bool:
+        return self.hooks.gives_way(self.spend)
+
+
 class UnitReads:
     def __init__(self, loops: AccountLoops) -> None:
         self._loops = loops
@@ -43,7 +53,7 @@ class UnitReads:
     async def walk(
         self,
         unit: AnyUnit,
-        round_part: tuple[Spend, RoundHooks] | None,
+        part: RoundPart | None,
         limit: asyncio.Semaphore,
     ) -> bool:
         """Read the unit's keys that are due (in a round, those of its spend); forget the keys
@@ -53,7 +63,7 @@ class UnitReads:
         unit.forget_all_but(set(wanted))
         now = self._loops.clock()
         listing = unit.reads.listing
-        spend = None if round_part is None else round_part[0]
+        spend = None if part is None else part.spend
         due = [
             (key, subject)
             for key, subject in wanted.items()
@@ -65,13 +75,13 @@ class UnitReads:
         # rounds, and a key never read is worth more than one read hours ago
         due.sort(key=lambda item: not unit.never_read(item[0]))
         if unit.concurrent:
-            reads = (self._bounded(limit, unit, key, subject, round_part) for key, subject in due)
+            reads = (self._bounded(limit, unit, key, subject, part) for key, subject in due)
             return all(await asyncio.gather(*reads))
         ok = True
         for key, subject in due:
-            if round_part is not None and round_part[1].gives_way(round_part[0]):
+            if part is not None and part.gives_way():
                 break
-            ok = await self._read(unit, key, subject, round_part) and ok
+            ok = await self._read(unit, key, subject, part) and ok
         return ok
 
     async def _bounded(
@@ -80,21 +90,19 @@ class UnitReads:
         unit: AnyUnit,
         key: Any,
         subject: Any,
-        round_part: tuple[Spend, RoundHooks] | None,
+        part: RoundPart | None,
     ) -> bool:
         async with limit:
-            if round_part is not None and round_part[1].gives_way(round_part[0]):
+            if part is not None and part.gives_way():
                 return True
-            return await self._read(unit, key, subject, round_part)
+            return await self._read(unit, key, subject, part)
 
-    async def _read(
-        self, unit: AnyUnit, key: Any, subject: Any, round_part: tuple[Spend, RoundHooks] | None
-    ) -> bool:
+    async def _read(self, unit: AnyUnit, key: Any, subject: Any, part: RoundPart | None) -> bool:
         """One request of a unit, told to the round it is part of."""
         listing = unit.reads.listing
         if (listing, key) in self._in_flight:  # another loop's read of it is under way
             return True
-        hooks = None if round_part is None else round_part[1]
+        hooks = None if part is None else part.hooks
         if hooks is not None:
             hooks.before_read(listing, key)
         self._in_flight.add((listing, key))

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Set
 from exporter.api import ADDON_BACKUPS_ENDPOINT
 from exporter.budget import Spend
 from exporter.resources.unit import Listing, Pass, Reads, Unit
-from exporter.unit_reads import UnitReads
+from exporter.unit_reads import RoundPart, UnitReads
 from tests.conftest import loops_of_no_api, run
 
 
@@ -63,7 +63,7 @@ def test_a_key_read_by_one_loop_is_not_read_again_by_another_meanwhile():
         unit = Held(loops, release)
         reads = UnitReads(loops)
         in_round = asyncio.ensure_future(
-            reads.walk(unit, (Spend.POLL, NeverGivesWay()), asyncio.Semaphore(4))
+            reads.walk(unit, RoundPart(Spend.POLL, NeverGivesWay()), asyncio.Semaphore(4))
         )
         await asyncio.sleep(0)  # the round's reads of a and b are under way
         on_cadence = asyncio.ensure_future(reads.walk(unit, None, asyncio.Semaphore(4)))
